@@ -1,0 +1,25 @@
+#pragma once
+/// The one owner of CPU parallelism (DESIGN §2). Its size comes from PACER_NUM_THREADS
+/// (default: the number of cores); BLAS is told the same number by the ops layer.
+/// parallel_for never nests: inside a parallel region it runs inline.
+
+#include <cstdint>
+#include <functional>
+
+namespace pacer {
+
+/// Number of threads parallel_for uses (the caller counts as one).
+int num_threads();
+/// Resizes the pool; 1 makes everything serial. Not callable from inside a parallel region.
+void set_num_threads(int n);
+/// True while the calling thread is executing a parallel_for chunk.
+bool in_parallel_region();
+
+/// Calls fn(begin, end) over disjoint chunks covering [begin, end), each at least `grain`
+/// long (except possibly the last), in parallel. Exceptions from chunks are rethrown.
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+/// Listener told when the thread count changes (the ops layer forwards it to BLAS).
+void on_num_threads_changed(void (*listener)(int));
+
+}  // namespace pacer

@@ -1,0 +1,97 @@
+#include "ops/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include "ops/cpu/loops.h"
+
+namespace pacer::ops::cpu {
+
+namespace {
+
+// BLAS runs with the pool's thread count (DESIGN §2: one policy, no oversubscription).
+struct BlasThreads {
+  BlasThreads() {
+    on_num_threads_changed([](int n) { openblas_set_num_threads(n); });
+  }
+} g_blas_threads;
+
+struct BlasOperand {
+  Tensor t;
+  CBLAS_TRANSPOSE trans = CblasNoTrans;
+  int64_t ld = 0;
+};
+
+// Row-major (NoTrans, ld = row stride) or column-major (Trans, ld = column stride) without
+// copying; anything else is made dense first.
+BlasOperand as_blas(const Tensor& x) {
+  const int64_t rows = x.size(0), cols = x.size(1);
+  const int64_t s0 = x.stride(0), s1 = x.stride(1);
+  if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) return {x, CblasNoTrans, s0};
+  if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) return {x, CblasTrans, s1};
+  Tensor d = materialize(x);
+  return {d, CblasNoTrans, std::max<int64_t>(cols, 1)};
+}
+
+template <class T>
+void blas(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta) {
+  BlasOperand A = as_blas(a), B = as_blas(b);
+  const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
+  const int64_t ldc = std::max<int64_t>(c.stride(0), std::max<int64_t>(n, 1));
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, A.trans, B.trans, int(m), int(n), int(k), float(alpha), A.t.data_ptr<float>(),
+                int(A.ld), B.t.data_ptr<float>(), int(B.ld), float(beta), c.data_ptr<float>(), int(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, A.trans, B.trans, int(m), int(n), int(k), alpha, A.t.data_ptr<double>(), int(A.ld),
+                B.t.data_ptr<double>(), int(B.ld), beta, c.data_ptr<double>(), int(ldc));
+  }
+}
+
+Tensor to_f32(const Tensor& x) {
+  Tensor out = empty(x.sizes(), {.dtype = DType::F32});
+  dispatch_dtype(x.dtype(), [&]<class T>() { cpu_kernel<float, T>(out, {&x}, [](compute_t<T> v) { return float(v); }); });
+  return out;
+}
+
+}  // namespace
+
+void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta) {
+  PACER_CHECK(c.stride(1) == 1 || c.size(1) == 1, "gemm: the output must be dense in its last dim");
+  const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
+  if (m == 0 || n == 0) return;
+  switch (c.dtype()) {
+    case DType::F32:
+      if (k == 0) break;
+      return blas<float>(a, b, c, alpha, beta);
+    case DType::F64:
+      if (k == 0) break;
+      return blas<double>(a, b, c, alpha, beta);
+    case DType::F16:
+    case DType::BF16: {
+      // Storage type only (DESIGN §2): compute in f32 and round once.
+      Tensor cf = beta == 0 ? empty(c.sizes(), {.dtype = DType::F32}) : to_f32(c);
+      if (k > 0) blas<float>(to_f32(a), to_f32(b), cf, alpha, beta);
+      dispatch_dtype(c.dtype(), [&]<class T>() { cpu_kernel<T, float>(c, {&cf}, [](float v) { return v; }); });
+      return;
+    }
+    default:
+      break;
+  }
+  // Integers (and k == 0): a direct loop; exact for integers.
+  dispatch_dtype(c.dtype(), [&]<class T>() {
+    using C = compute_t<T>;
+    using A = std::conditional_t<std::is_floating_point_v<C>, double, int64_t>;
+    const T* pa = static_cast<const T*>(a.data());
+    const T* pb = static_cast<const T*>(b.data());
+    T* pc = static_cast<T*>(c.data());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        A acc = 0;
+        for (int64_t p = 0; p < k; ++p)
+          acc += A(C(pa[i * a.stride(0) + p * a.stride(1)])) * A(C(pb[p * b.stride(0) + j * b.stride(1)]));
+        T* out = pc + i * c.stride(0) + j * c.stride(1);
+        *out = store_cast<T>(A(alpha) * acc + (beta == 0 ? A(0) : A(beta) * A(C(*out))));
+      }
+  });
+}
+
+}  // namespace pacer::ops::cpu

@@ -1,0 +1,13 @@
+#pragma once
+/// One GEMM entry for the CPU kernels: C = alpha * A @ B + beta * C on 2-D strided views,
+/// through OpenBLAS for f32/f64 (transposed views pass as trans flags, not copies),
+/// f32 BLAS with conversion for f16/bf16, and a plain loop for integers.
+
+#include "core/tensor.h"
+
+namespace pacer::ops::cpu {
+
+/// a: [m, k], b: [k, n], c: [m, n] (c must be row-major contiguous in its last dim).
+void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta);
+
+}  // namespace pacer::ops::cpu

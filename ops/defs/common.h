@@ -1,0 +1,40 @@
+#pragma once
+/// Helpers shared by the op definition files (infer rules used by many ops).
+
+#include "ops/api.h"
+#include "ops/dispatch.h"
+#include "ops/registry.h"
+#include "ops/shape_utils.h"
+
+namespace pacer::ops {
+
+/// Output 0 has the shape and device of input 0 and dtype `dtype`.
+inline void same_shape_output(OpCall& c, DType dtype) {
+  c.output_meta = {{c.in(0).sizes(), dtype, c.in(0).device()}};
+}
+
+/// Casts inputs [first, first+count) to `dtype` (recorded, so gradients flow back through
+/// the cast), moving 0-dim CPU scalars to the call's device.
+inline void cast_inputs(OpCall& c, DType dtype, size_t first = 0, size_t count = size_t(-1)) {
+  const size_t end = std::min(c.inputs.size(), count == size_t(-1) ? c.inputs.size() : first + count);
+  for (size_t i = first; i < end; ++i) {
+    Tensor& t = c.inputs[i];
+    if (t.dtype() != dtype) t = cast(t, dtype);
+    if (t.device() != c.device) t = t.to(c.device);
+  }
+}
+
+/// Broadcast shape of all inputs.
+inline Shape broadcast_all(const OpCall& c) {
+  Shape s = c.in(0).sizes();
+  for (size_t i = 1; i < c.inputs.size(); ++i) s = broadcast_shapes(s, c.in(i).sizes());
+  return s;
+}
+
+/// Throws unless `t` is floating (for ops whose math needs it).
+inline void check_floating(const Tensor& t, const char* what) {
+  PACER_CHECK(is_floating(t.dtype()), "expected a floating {} (float32/64, float16, bfloat16), got {}", what,
+              t.dtype());
+}
+
+}  // namespace pacer::ops

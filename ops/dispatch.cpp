@@ -1,0 +1,161 @@
+#include "ops/dispatch.h"
+
+#include <atomic>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "autograd/saved_tensor.h"
+#include "core/autograd_meta.h"
+#include "ops/api.h"
+
+namespace pacer::ops {
+
+namespace {
+
+std::atomic<uint64_t> g_launches{0};
+
+// The backward node of one op call: saved tensors, input metadata, and the OpDef whose
+// backward turns output gradients into input gradients.
+class OpNode final : public autograd::Node {
+ public:
+  OpNode(const OpDef& op, Attrs attrs) : op_(op), attrs_(std::move(attrs)) {}
+
+  std::string name() const override { return op_.name + "Backward"; }
+
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    bool any = false;
+    for (const Tensor& g : grads) any = any || g.defined();
+    if (!any) return std::vector<Tensor>(inputs_meta_.size());
+
+    GradCall gc{attrs_, {}, {}, inputs_meta_, std::move(grads), needs_};
+    const std::string node = name();
+    gc.inputs.reserve(saved_inputs_.size());
+    for (const auto& s : saved_inputs_) gc.inputs.push_back(s.unpack(node));
+    for (const auto& s : saved_outputs_) gc.outputs.push_back(s.unpack(node));
+    for (size_t i = 0; i < gc.grads.size(); ++i) {
+      if (!gc.grads[i].defined() && is_floating(output_meta_[i].dtype))
+        gc.grads[i] = zeros(output_meta_[i].sizes, {.dtype = output_meta_[i].dtype, .device = output_meta_[i].device});
+    }
+    std::vector<Tensor> out = op_.backward(gc);
+    PACER_CHECK(out.size() == inputs_meta_.size(), "{}: backward returned {} gradients for {} inputs", node,
+                out.size(), inputs_meta_.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].defined() || !needs_[i]) {
+        out[i] = Tensor();
+        continue;
+      }
+      const TensorMeta& m = inputs_meta_[i];
+      PACER_CHECK(out[i].sizes() == m.sizes, "{}: gradient for input {} has shape {}, expected {}", node, i,
+                  out[i].sizes(), m.sizes);
+      if (out[i].dtype() != m.dtype) out[i] = out[i].to(m.dtype);
+    }
+    return out;
+  }
+
+  void release_saved() override {
+    for (auto& s : saved_inputs_) s.reset();
+    for (auto& s : saved_outputs_) s.reset();
+  }
+
+  const OpDef& op_;
+  Attrs attrs_;
+  std::vector<TensorMeta> inputs_meta_;
+  std::vector<TensorMeta> output_meta_;
+  std::vector<bool> needs_;
+  std::vector<autograd::SavedTensor> saved_inputs_, saved_outputs_;
+};
+
+[[noreturn]] void rethrow_named(const OpDef& op, const Error& e) {
+  throw Error(fmt::format("{}: {}", op.name, e.what()));
+}
+
+void record(const OpDef& op, OpCall& c) {
+  if (op.not_differentiable) return;  // like comparisons in PyTorch: outputs need no grad
+  bool any = false;
+  for (const Tensor& t : c.inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return;
+  if (op.has(kInplace)) {
+    const Tensor& self = c.inputs[0];
+    PACER_CHECK(!(self.is_leaf() && self.requires_grad()),
+                "{}: a leaf tensor that requires grad is being used in an in-place operation; use the "
+                "out-of-place form, or run it under NoGradGuard",
+                op.name);
+  }
+  auto node = std::make_shared<OpNode>(op, std::move(c.attrs));
+  const size_t n = c.inputs.size();
+  node->inputs_meta_.resize(n);
+  node->needs_.resize(n);
+  auto& edges = node->next_edges();
+  edges.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = c.inputs[i];
+    if (!t.defined()) continue;
+    node->inputs_meta_[i] = {t.sizes(), t.dtype(), t.device()};
+    edges[i] = autograd::gradient_edge(t);
+    node->needs_[i] = edges[i].valid();
+    if (op.save_inputs & (1u << i)) node->saved_inputs_.emplace_back(t, false);
+    else if (op.save_inputs) node->saved_inputs_.emplace_back();
+  }
+  node->set_num_outputs(uint32_t(c.outputs.size()));
+  node->output_meta_.reserve(c.outputs.size());
+  for (size_t i = 0; i < c.outputs.size(); ++i) {
+    const Tensor& t = c.outputs[i];
+    node->output_meta_.push_back({t.sizes(), t.dtype(), t.device()});
+    if (op.save_outputs & (1u << i)) node->saved_outputs_.emplace_back(t, true);
+    else if (op.save_outputs) node->saved_outputs_.emplace_back();
+  }
+  for (size_t i = 0; i < c.outputs.size(); ++i)
+    if (is_floating(c.outputs[i].dtype())) autograd::set_history(c.outputs[i], node, uint32_t(i));
+}
+
+}  // namespace
+
+uint64_t kernel_launch_count() { return g_launches.load(std::memory_order_relaxed); }
+
+std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attrs) {
+  if (op.decompose) return op.decompose(inputs, attrs);
+
+  OpCall c{op, std::move(inputs), std::move(attrs), {}, {}, kCPU};
+  try {
+    // One device per call; a 0-dim CPU tensor may join any device (as a scalar).
+    bool have = false;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      const Tensor& t = c.inputs[i];
+      PACER_CHECK(t.defined() || !(i == 0), "input {} is undefined", i);
+      if (!t.defined() || (t.dim() == 0 && t.is_cpu())) continue;
+      if (!have) {
+        c.device = t.device();
+        have = true;
+      } else {
+        PACER_CHECK(t.device() == c.device, "expected all tensors on one device, got {} (input 0) and {} (input {})",
+                    c.device, t.device(), i);
+      }
+    }
+    if (!have && !c.inputs.empty() && c.inputs[0].defined()) c.device = c.inputs[0].device();
+    op.infer(c);
+    if (op.has(kFactory)) c.device = c.output_meta.empty() ? kCPU : c.output_meta[0].device;
+
+    KernelFn kernel = op.kernels[int(c.device.type)];
+    PACER_CHECK(kernel != nullptr, "no kernel for device {} (this op runs on: {}{})", c.device,
+                op.kernels[0] ? "cpu " : "", op.kernels[1] ? "cuda" : "");
+    if (op.has(kInplace)) {
+      c.outputs.push_back(c.inputs[0]);
+    } else if (!op.has(kView)) {
+      c.outputs.reserve(c.output_meta.size());
+      for (const TensorMeta& m : c.output_meta) c.outputs.push_back(empty(m.sizes, {.dtype = m.dtype, .device = m.device}));
+    }
+    kernel(c);
+    g_launches.fetch_add(1, std::memory_order_relaxed);
+  } catch (const Error& e) {
+    rethrow_named(op, e);
+  }
+  if (op.has(kInplace)) c.inputs[0].bump_version();
+  if (autograd::grad_enabled() && !op.has(kFactory)) record(op, c);
+  return std::move(c.outputs);
+}
+
+Tensor call1(const OpDef& op, std::vector<Tensor> inputs, Attrs attrs) {
+  return std::move(call(op, std::move(inputs), std::move(attrs))[0]);
+}
+
+}  // namespace pacer::ops

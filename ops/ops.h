@@ -1,0 +1,5 @@
+#pragma once
+/// Everything of the ops layer users need.
+#include "ops/api.h"
+#include "ops/dispatch.h"
+#include "ops/registry.h"
