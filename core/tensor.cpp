@@ -19,6 +19,10 @@ const std::shared_ptr<autograd::Node> kNoNode;
 int64_t Tensor::size(int64_t d) const { return sizes()[size_t(wrap_dim(d, dim()))]; }
 int64_t Tensor::stride(int64_t d) const { return strides()[size_t(wrap_dim(d, dim()))]; }
 
+void Tensor::throw_undefined() {
+  PACER_FAIL("the tensor is undefined (a default-constructed Tensor); expected a tensor with data");
+}
+
 void Tensor::check_data_type(DType want) const {
   PACER_CHECK(defined(), "data_ptr: the tensor is undefined");
   PACER_CHECK(dtype() == want, "data_ptr: expected element type {}, but the tensor is {}", want, dtype());

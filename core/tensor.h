@@ -38,24 +38,24 @@ class Tensor {
   bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
 
   // --- geometry -----------------------------------------------------------------
-  const Shape& sizes() const { return impl_->sizes(); }
-  const Shape& strides() const { return impl_->strides(); }
+  const Shape& sizes() const { return checked().sizes(); }
+  const Shape& strides() const { return checked().strides(); }
   /// Size of dimension `d`; negative d counts from the end. Throws when out of range.
   int64_t size(int64_t d) const;
   int64_t stride(int64_t d) const;
-  int64_t dim() const { return int64_t(impl_->sizes().size()); }
-  int64_t numel() const { return impl_->numel(); }
-  int64_t storage_offset() const { return impl_->offset(); }
-  bool is_contiguous() const { return impl_->is_contiguous(); }
-  DType dtype() const { return impl_->dtype(); }
-  Device device() const { return impl_->device(); }
+  int64_t dim() const { return int64_t(checked().sizes().size()); }
+  int64_t numel() const { return checked().numel(); }
+  int64_t storage_offset() const { return checked().offset(); }
+  bool is_contiguous() const { return checked().is_contiguous(); }
+  DType dtype() const { return checked().dtype(); }
+  Device device() const { return checked().device(); }
   bool is_cpu() const { return device().is_cpu(); }
   size_t element_size() const { return pacer::element_size(dtype()); }
   size_t nbytes() const { return size_t(numel()) * element_size(); }
-  const Storage& storage() const { return impl_->storage(); }
+  const Storage& storage() const { return checked().storage(); }
 
   // --- data ---------------------------------------------------------------------
-  void* data() const { return impl_->data(); }
+  void* data() const { return checked().data(); }
   /// Typed pointer to the first element; checks that T matches the dtype.
   template <class T>
   T* data_ptr() const {
@@ -104,6 +104,12 @@ class Tensor {
   std::string str() const;
 
  private:
+  /// The impl, or a clear error for an undefined tensor (instead of a crash).
+  const TensorImpl& checked() const {
+    if (PACER_UNLIKELY(!impl_)) throw_undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void throw_undefined();
   void check_data_type(DType want) const;
   IntrusivePtr<TensorImpl> impl_;
 };

@@ -35,6 +35,11 @@ class TensorImpl final : public RefCounted {
   /// by category, as in PyTorch.
   bool is_wrapped_number = false;
 
+  /// For outputs of view ops: the tensor whose storage this one views (the root of a
+  /// chain of views). Autograd refuses in-place updates of such views when gradients are
+  /// involved, because the base's history would miss them.
+  IntrusivePtr<TensorImpl> view_base;
+
   AutogradMeta* autograd() const { return autograd_.get(); }
   AutogradMeta& autograd_mut();
 

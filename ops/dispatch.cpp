@@ -80,6 +80,11 @@ void record(const OpDef& op, OpCall& c) {
                 "{}: a leaf tensor that requires grad is being used in an in-place operation; use the "
                 "out-of-place form, or run it under NoGradGuard",
                 op.name);
+    PACER_CHECK(!self.impl()->view_base,
+                "{}: in-place update of a view while gradients are recorded is not supported (the viewed "
+                "tensor's history would miss it); build the result out of place (cat, pad, where) or update "
+                "a clone()",
+                op.name);
   }
   auto node = std::make_shared<OpNode>(op, std::move(c.attrs));
   const size_t n = c.inputs.size();

@@ -73,7 +73,10 @@ OpDef view_op(const char* name, InferFn infer, KernelFn kernel, BackwardFn bw) {
 }
 
 void set_view(OpCall& c, Shape sizes, Shape strides, int64_t offset) {
-  c.outputs = {make_view(c.in(0), std::move(sizes), std::move(strides), offset)};
+  Tensor v = make_view(c.in(0), std::move(sizes), std::move(strides), offset);
+  const TensorImpl* in = c.in(0).impl();
+  v.impl()->view_base = in->view_base ? in->view_base : IntrusivePtr<TensorImpl>(c.in(0).impl());
+  c.outputs = {std::move(v)};
 }
 
 void no_infer(OpCall&) {}
