@@ -138,7 +138,8 @@ Tensor one_hot(const Tensor& index, int64_t num_classes);
 Tensor sum_to(const Tensor& x, const Shape& sizes);
 
 // --- in place (return the modified tensor) -----------------------------------------
-Tensor& add_(Tensor& x, const Tensor& other);
+/// x += alpha * other.
+Tensor& add_(Tensor& x, const Tensor& other, Scalar alpha = 1);
 Tensor& mul_(Tensor& x, const Tensor& other);
 Tensor& zero_(Tensor& x);
 Tensor& fill_(Tensor& x, Scalar value);

@@ -8,7 +8,7 @@ packages=(
   libeigen3-dev libfmt-dev doctest-dev
   libopenblas-dev
   libjpeg62-turbo-dev nlohmann-json3-dev libsentencepiece-dev
-  dataset-fashion-mnist
+  zlib1g-dev dataset-fashion-mnist
 )
 
 missing=()

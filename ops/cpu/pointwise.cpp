@@ -99,6 +99,19 @@ void convert(const Tensor& out, const Tensor& in) {
   });
 }
 
+// x += alpha * y (alpha = 1 is the plain add).
+void add_scaled_kernel(OpCall& c) {
+  const Scalar& alpha = c.attrs.scalar("alpha");
+  if (alpha.is_integral() && alpha.to_int() == 1) return binary_same<math::Add>(c);
+  dispatch_dtype(c.out(0).dtype(), [&]<class T>() {
+    if constexpr (!std::is_same_v<T, bool>) {
+      using C = compute_t<T>;
+      const C a = alpha.to<C>();
+      cpu_kernel<T, T, T>(c.out(0), {&c.in(0), &c.in(1)}, [a](C x, C y) { return x + a * y; });
+    }
+  });
+}
+
 void where_kernel(OpCall& c) {
   dispatch_dtype(c.out(0).dtype(), [&]<class T>() {
     cpu_kernel<T, bool, T, T>(c.out(0), {&c.in(0), &c.in(1), &c.in(2)}, math::Where{});
@@ -152,7 +165,7 @@ PACER_KERNEL(pow, CPU, binary_numeric<math::Pow>);
 PACER_KERNEL(pow_scalar, CPU, pow_scalar_kernel);
 PACER_KERNEL(maximum, CPU, binary_same<math::Maximum>);
 PACER_KERNEL(minimum, CPU, binary_same<math::Minimum>);
-PACER_KERNEL(add_, CPU, binary_same<math::Add>);
+PACER_KERNEL(add_, CPU, add_scaled_kernel);
 PACER_KERNEL(mul_, CPU, binary_same<math::Mul>);
 PACER_KERNEL(eq, CPU, compare<math::Eq>);
 PACER_KERNEL(ne, CPU, compare<math::Ne>);

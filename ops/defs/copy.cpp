@@ -62,7 +62,8 @@ PACER_OP(add_) {
   d.tags = kInplace | kPointwise;
   d.infer = infer_inplace_binary;
   d.backward = [](const GradCall& g) -> std::vector<Tensor> {
-    return {g.grad(), g.needs(1) ? sum_to(g.grad(), g.input_meta[1].sizes) : Tensor()};
+    const double alpha = g.attrs.scalar("alpha").to_double();
+    return {g.grad(), g.needs(1) ? sum_to(alpha == 1.0 ? g.grad() : g.grad() * alpha, g.input_meta[1].sizes) : Tensor()};
   };
   return d;
 }
@@ -99,8 +100,8 @@ Tensor& fill_(Tensor& x, Scalar value) {
   return x;
 }
 Tensor& zero_(Tensor& x) { return fill_(x, 0); }
-Tensor& add_(Tensor& x, const Tensor& other) {
-  call(op_add_(), {x, other});
+Tensor& add_(Tensor& x, const Tensor& other, Scalar alpha) {
+  call(op_add_(), {x, other}, {{"alpha", alpha}});
   return x;
 }
 Tensor& mul_(Tensor& x, const Tensor& other) {

@@ -1,0 +1,53 @@
+#pragma once
+/// Module: a named tree of parameters, buffers and child modules, as torch.nn.Module.
+/// Names are PyTorch's dotted state_dict names ("fc1.weight"), so weights map 1:1.
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace pacer::nn {
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// All parameters with dotted names, in registration order (children after own).
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  std::vector<Tensor> parameters() const;
+  /// Parameters and buffers by dotted name.
+  std::vector<std::pair<std::string, Tensor>> state_dict() const;
+
+  /// Training / evaluation mode (affects dropout and batch norm in later layers).
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// Drops every parameter's gradient (PyTorch's set_to_none=True).
+  void zero_grad();
+
+ protected:
+  /// Registers a parameter (made a leaf that requires grad) and returns it.
+  Tensor& register_parameter(std::string name, Tensor value);
+  Tensor& register_buffer(std::string name, Tensor value);
+  template <class M>
+  std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> m) {
+    children_.emplace_back(std::move(name), m);
+    return m;
+  }
+
+ private:
+  void collect(const std::string& prefix, bool with_buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+
+  std::vector<std::pair<std::string, Tensor>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace pacer::nn

@@ -1,0 +1,180 @@
+// `pacer bench <case>`: performance cases (never timed unit tests). Each prints one JSON
+// object per line with case, device, dtype, median_ms, throughput and unit; the PyTorch
+// scripts in bench/ print the same fields for the same cases.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+#include "autograd/grad_mode.h"
+#include "core/thread_pool.h"
+#include "data/fashion_mnist.h"
+#include "models/mlp_training.h"
+#include "ops/api.h"
+#include "tools/cli_args.h"
+#include "tools/commands.h"
+#include "tools/json_line.h"
+
+namespace pacer::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Median wall time (ms) of `runs` calls after `warmup` untimed calls.
+double median_ms(int64_t warmup, int64_t runs, const std::function<void()>& fn) {
+  for (int64_t i = 0; i < warmup; ++i) fn();
+  std::vector<double> t;
+  for (int64_t i = 0; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+Parser common(const std::string& name, const std::string& summary) {
+  Parser p("pacer bench " + name + " [options]", summary);
+  p.option("repeat", "N", "timed runs (the median is reported)", "10")
+      .option("warmup", "N", "untimed runs first", "2")
+      .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
+      .flag("json", "print JSON lines only");
+  return p;
+}
+
+void emit(const Args& a, JsonLine& j, const std::string& human) {
+  if (a.flag("json")) std::printf("%s\n", j.str().c_str());
+  else std::printf("%s\n%s\n", human.c_str(), j.str().c_str());
+}
+
+void apply_threads(const Args& a) {
+  if (a.integer("threads") > 0) set_num_threads(int(a.integer("threads")));
+}
+
+int bench_gemm(const std::vector<std::string>& argv) {
+  Parser p = common("gemm", "C = A @ B for A [m, k], B [k, n]; reports GFLOP/s (2mnk flops).");
+  p.option("m", "N", "rows of A", "2048").option("n", "N", "columns of B", "2048").option("k", "N", "inner size", "2048");
+  p.option("dtype", "T", "f32, f64, f16 or bf16", "f32");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t m = a.integer("m"), n = a.integer("n"), k = a.integer("k");
+  if (m < 1 || n < 1 || k < 1) throw UsageError("--m, --n and --k must be positive");
+  const DType dt = parse_dtype(a.str("dtype"));
+  NoGradGuard no_grad;
+  Tensor A = cast(randn({m, k}), dt), B = cast(randn({k, n}), dt);
+  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] { mm(A, B); });
+  const double gflops = 2.0 * double(m) * double(n) * double(k) / (ms * 1e6);
+  JsonLine j;
+  j.add("case", "gemm").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("m", m).add("n", n).add("k", k);
+  j.add("threads", num_threads()).add("median_ms", ms).add("throughput", gflops).add("unit", "GFLOP/s");
+  emit(a, j, fmt::format("gemm {}x{}x{} {}: {:.3f} ms, {:.1f} GFLOP/s", m, n, k, dtype_name(dt), ms, gflops));
+  return 0;
+}
+
+// Copy bandwidth of this machine with the same threads: read + write bytes per second.
+double memcpy_gbps(size_t bytes, int64_t warmup, int64_t runs) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  const double ms = median_ms(warmup, runs, [&] {
+    parallel_for(0, int64_t(bytes), 1 << 20, [&](int64_t b, int64_t e) {
+      std::memcpy(dst.data() + b, src.data() + b, size_t(e - b));
+    });
+  });
+  return 2.0 * double(bytes) / (ms * 1e6);
+}
+
+int bench_add(const std::vector<std::string>& argv) {
+  Parser p = common("add", "c = a + b elementwise; reports GB/s (3 x bytes per element) and memcpy bandwidth.");
+  p.option("numel", "N", "elements per tensor", "16777216").option("dtype", "T", "element type", "f32");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t n = a.integer("numel");
+  if (n < 1) throw UsageError("--numel must be positive");
+  const DType dt = parse_dtype(a.str("dtype"));
+  NoGradGuard no_grad;
+  Tensor x = cast(rand({n}), dt), y = cast(rand({n}), dt);
+  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] { add(x, y); });
+  const double bytes = 3.0 * double(n) * double(element_size(dt));
+  const double gbps = bytes / (ms * 1e6);
+  const double copy = memcpy_gbps(size_t(n) * element_size(dt), a.integer("warmup"), a.integer("repeat"));
+  JsonLine j;
+  j.add("case", "add").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("numel", n);
+  j.add("threads", num_threads()).add("median_ms", ms).add("throughput", gbps).add("unit", "GB/s");
+  j.add("memcpy_gbps", copy).add("fraction_of_memcpy", gbps / copy);
+  emit(a, j, fmt::format("add {} x {}: {:.3f} ms, {:.2f} GB/s ({:.0f}% of memcpy {:.2f} GB/s)", n, dtype_name(dt), ms,
+                         gbps, 100 * gbps / copy, copy));
+  return 0;
+}
+
+int bench_dispatch(const std::vector<std::string>& argv) {
+  Parser p = common("dispatch", "1-element add with autograd recording: per-call overhead of the dispatcher.");
+  p.option("calls", "N", "calls per timed run", "20000");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t calls = a.integer("calls");
+  if (calls < 1) throw UsageError("--calls must be positive");
+  Tensor x = ones({1}, {.requires_grad = true}), y = ones({1});
+  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
+    for (int64_t i = 0; i < calls; ++i) add(x, y);
+  });
+  const double us = ms * 1e3 / double(calls);
+  JsonLine j;
+  j.add("case", "dispatch").add("device", "cpu").add("dtype", "float32").add("autograd", true);
+  j.add("median_ms", ms / double(calls)).add("median_us", us).add("throughput", 1e6 / us).add("unit", "calls/s");
+  emit(a, j, fmt::format("dispatch: {:.3f} us per recorded 1-element add", us));
+  return 0;
+}
+
+int bench_mlp_epoch(const std::vector<std::string>& argv) {
+  Parser p = common("mlp-epoch", "One training epoch of the Fashion-MNIST MLP (784-256-10, SGD momentum).");
+  p.option("data", "DIR", "Fashion-MNIST folder", data::kFashionMnistDir)
+      .option("batch", "N", "minibatch size", "64")
+      .option("lr", "X", "learning rate", "0.05");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t batch = a.integer("batch");
+  if (batch < 1) throw UsageError("--batch must be positive");
+  auto train = data::load_fashion_mnist(a.str("data"), "train");
+  std::vector<double> t;
+  for (int64_t i = 0; i < a.integer("warmup") + a.integer("repeat"); ++i) {
+    double s = models::time_mlp_epoch(train, batch, a.number("lr"), uint64_t(i));
+    if (i >= a.integer("warmup")) t.push_back(s * 1e3);
+  }
+  std::sort(t.begin(), t.end());
+  const double ms = t[t.size() / 2];
+  JsonLine j;
+  j.add("case", "mlp-epoch").add("device", "cpu").add("dtype", "float32").add("batch", batch);
+  j.add("threads", num_threads()).add("median_ms", ms).add("throughput", double(train.size()) / (ms / 1e3));
+  j.add("unit", "samples/s");
+  emit(a, j, fmt::format("mlp-epoch batch {}: {:.0f} ms per epoch", batch, ms));
+  return 0;
+}
+
+struct Case {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>&);
+};
+
+constexpr Case kCases[] = {
+    {"gemm", "matrix multiply GFLOP/s", bench_gemm},
+    {"add", "elementwise add bandwidth vs memcpy", bench_add},
+    {"dispatch", "per-op overhead with autograd", bench_dispatch},
+    {"mlp-epoch", "Fashion-MNIST MLP epoch time", bench_mlp_epoch},
+};
+
+}  // namespace
+
+int run_bench(const std::vector<std::string>& args) {
+  std::string usage = "usage: pacer bench <case> [options]\n\ncases:\n";
+  for (const Case& c : kCases) usage += fmt::format("  {:<10} {}\n", c.name, c.summary);
+  usage += "\n`pacer bench <case> --help` lists its options.\n";
+  if (args.empty()) throw UsageError("expected a case\n\n" + usage);
+  if (args[0] == "--help" || args[0] == "-h") throw HelpRequested(usage);
+  for (const Case& c : kCases)
+    if (args[0] == c.name) return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
+  throw UsageError("unknown case '" + args[0] + "'\n\n" + usage);
+}
+
+}  // namespace pacer::cli

@@ -1,0 +1,77 @@
+// `pacer train <workload>`: trains with progress on stderr and ends with one JSON line.
+#include <cstdio>
+
+#include "core/thread_pool.h"
+#include "models/mlp_training.h"
+#include "tools/cli_args.h"
+#include "tools/commands.h"
+#include "tools/json_line.h"
+
+namespace pacer::cli {
+
+namespace {
+
+int train_mlp_command(const std::vector<std::string>& argv) {
+  Parser p("pacer train mlp [options]", "Trains the 784-256-10 MLP on Fashion-MNIST with SGD + momentum.");
+  p.option("data", "DIR", "folder with the Fashion-MNIST IDX files", data::kFashionMnistDir)
+      .option("epochs", "N", "passes over the training set", "10")
+      .option("batch", "N", "minibatch size", "64")
+      .option("lr", "X", "learning rate", "0.05")
+      .option("momentum", "X", "SGD momentum", "0.9")
+      .option("seed", "N", "seed for initialization and shuffling", "0")
+      .option("train-limit", "N", "use only the first N training samples (0 = all)", "0")
+      .option("test-limit", "N", "evaluate on the first N test samples (0 = all)", "0")
+      .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
+      .flag("quiet", "no progress output");
+  Args a = p.parse(argv);
+  models::MlpTrainConfig c;
+  c.data_dir = a.str("data");
+  c.epochs = a.integer("epochs");
+  c.batch = a.integer("batch");
+  c.lr = a.number("lr");
+  c.momentum = a.number("momentum");
+  c.seed = uint64_t(a.integer("seed"));
+  c.train_limit = a.integer("train-limit");
+  c.test_limit = a.integer("test-limit");
+  if (c.epochs < 1) throw UsageError("--epochs must be at least 1");
+  if (c.batch < 1) throw UsageError("--batch must be at least 1");
+  if (!(c.lr > 0)) throw UsageError("--lr must be positive");
+  if (a.integer("threads") > 0) set_num_threads(int(a.integer("threads")));
+  const bool quiet = a.flag("quiet");
+
+  auto progress = [&](const models::MlpTrainProgress& s) {
+    if (quiet) return;
+    const double done = (double(s.epoch) + double(s.step) / double(s.steps_per_epoch)) / double(c.epochs);
+    const double eta = done > 0 ? s.elapsed_s * (1 - done) / done : 0;
+    std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f samples/s  ETA %.0fs   ",
+                 (long long)s.epoch + 1, (long long)c.epochs, (long long)s.step, (long long)s.steps_per_epoch, s.loss,
+                 s.samples_per_s, eta);
+    if (s.step == s.steps_per_epoch) std::fputc('\n', stderr);
+  };
+  models::MlpTrainResult r = models::train_mlp(c, progress);
+  JsonLine j;
+  j.add("workload", "mlp")
+      .add("eval_accuracy", r.eval_accuracy)
+      .add("epochs", r.epochs)
+      .add("wall_s", r.wall_s)
+      .add("final_loss", r.final_loss)
+      .add("train_samples_per_s", r.train_samples_per_s)
+      .add("threads", num_threads());
+  std::printf("%s\n", j.str().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: pacer train <workload> [options]\n\nworkloads:\n  mlp      784-256-10 MLP on Fashion-MNIST\n\n"
+      "`pacer train <workload> --help` lists its options.\n";
+  if (args.empty()) throw UsageError("expected a workload\n\n" + usage);
+  if (args[0] == "--help" || args[0] == "-h") throw HelpRequested(usage);
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "mlp") return train_mlp_command(rest);
+  throw UsageError("unknown workload '" + args[0] + "' (available: mlp)\n\n" + usage);
+}
+
+}  // namespace pacer::cli
