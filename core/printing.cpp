@@ -41,15 +41,19 @@ std::string format_value(double v, DType dtype, const FloatFormat& f) {
   return fmt::format("{:.4f}", v);
 }
 
+// Values are right-aligned to the widest one, as PyTorch prints them.
+std::string padded(double v, DType dtype, const FloatFormat& f, size_t width) {
+  std::string s = format_value(v, dtype, f);
+  return s.size() < width ? std::string(width - s.size(), ' ') + s : s;
+}
+
 void print_dim(std::string& out, const Tensor& t, const std::vector<double>& flat, int64_t d, int64_t base,
-               bool summarize, const FloatFormat& f, size_t indent) {
+               bool summarize, const FloatFormat& f, size_t indent, size_t width) {
   if (t.dim() == 0) {
     out += format_value(flat[0], t.dtype(), f);
     return;
   }
   const int64_t n = t.size(d);
-  int64_t inner = 1;
-  for (int64_t k = d + 1; k < t.dim(); ++k) inner *= t.size(k);
   out += '[';
   for (int64_t i = 0; i < n; ++i) {
     if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) {
@@ -63,10 +67,10 @@ void print_dim(std::string& out, const Tensor& t, const std::vector<double>& fla
       i = n - kEdgeItems;
     }
     if (d + 1 == t.dim()) {
-      out += format_value(flat[size_t(base + i)], t.dtype(), f);
+      out += padded(flat[size_t(base + i)], t.dtype(), f, width);
       if (i + 1 < n) out += ", ";
     } else {
-      print_dim(out, t, flat, d + 1, (base + i) * t.size(d + 1), summarize, f, indent + 1);
+      print_dim(out, t, flat, d + 1, (base + i) * t.size(d + 1), summarize, f, indent + 1, width);
       if (i + 1 < n) {
         out += ',';
         out.append(size_t(t.dim() - d - 1), '\n');
@@ -75,7 +79,6 @@ void print_dim(std::string& out, const Tensor& t, const std::vector<double>& fla
     }
   }
   out += ']';
-  (void)inner;
 }
 
 }  // namespace
@@ -91,7 +94,9 @@ std::string Tensor::str() const {
     body = "[]";
   } else {
     FloatFormat f = choose_format(flat);
-    print_dim(body, *this, flat, 0, 0, numel() > kSummarizeOver, f, 7);
+    size_t width = 0;
+    for (double v : flat) width = std::max(width, format_value(v, dtype(), f).size());
+    print_dim(body, *this, flat, 0, 0, numel() > kSummarizeOver, f, 7, width);
   }
   std::string out = "tensor(" + body;
   if (numel() == 0 && dim() != 1) out += fmt::format(", size={}", sizes());

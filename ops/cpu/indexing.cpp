@@ -1,5 +1,7 @@
 // CPU kernels of cat, index_select, gather, scatter(_add), pad, slice_backward, one_hot.
 // Region copies reuse the pointwise engine on strided views of the output.
+#include <cstring>
+
 #include "ops/cpu/loops.h"
 #include "ops/registry.h"
 
@@ -46,6 +48,27 @@ void index_select_kernel(OpCall& c) {
   if (x.dim() == 0) return copy_into(out, x);
   const int64_t dim = c.attrs.i("dim"), n = x.size(dim);
   Tensor index = materialize(idx);
+  if (x.is_contiguous() && out.is_contiguous()) {
+    // Dense input: each selected slice is `inner` contiguous elements per outer index.
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < dim; ++d) outer *= x.size(d);
+    for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
+    const size_t bytes = size_t(inner) * x.element_size();
+    const char* src = static_cast<const char*>(x.data());
+    char* dst = static_cast<char*>(out.data());
+    const int64_t m = index.numel();
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t k = read_index(index, i);
+      PACER_CHECK(k >= 0 && k < n, "index {} is out of range for dimension {} of size {}", k, dim, n);
+    }
+    parallel_for(0, outer * m, std::max<int64_t>(1, 65536 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t o = r / m, i = r % m;
+        std::memcpy(dst + size_t(r) * bytes, src + size_t(o * n + read_index(index, i)) * bytes, bytes);
+      }
+    });
+    return;
+  }
   for (int64_t i = 0; i < index.numel(); ++i) {
     const int64_t k = read_index(index, i);
     PACER_CHECK(k >= 0 && k < n, "index {} is out of range for dimension {} of size {}", k, dim, n);

@@ -29,6 +29,7 @@ struct OpCase {
   double tol_bf16 = 4e-2;
   bool grad = true;         // gradcheck the floating inputs
   uint32_t grad_mask = ~0u;  // which inputs gradcheck differentiates (bit i = input i)
+  autograd::GradcheckOptions grad_options;
   bool half = true;         // run in f16 / bf16 / f32
   std::vector<ErrorCase> errors;
   std::function<void()> custom;  // rows that are checked by properties instead (random ops)

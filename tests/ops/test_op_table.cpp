@@ -93,7 +93,7 @@ TEST_CASE("op table: gradcheck (f64 central differences)") {
       in.push_back(leaf);
     }
     if (!any) continue;
-    auto result = autograd::gradcheck(row.run, in);
+    auto result = autograd::gradcheck(row.run, in, row.grad_options);
     CHECK_MESSAGE(result.ok, row.name << ": " << result.message);
   }
 }
