@@ -12,7 +12,7 @@ Device::Device(std::string_view spec) {
     int i = -1;
     auto rest = spec.substr(5);
     auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), i);
-    if (spec[4] == ':' && ec == std::errc() && p == rest.data() + rest.size() && i >= 0) {
+    if (spec[4] == ':' && ec == std::errc() && p == rest.data() + rest.size() && i >= 0 && i <= 32767) {
       index = int16_t(i);
       return;
     }

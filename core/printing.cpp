@@ -99,7 +99,14 @@ std::string Tensor::str() const {
     print_dim(body, *this, flat, 0, 0, numel() > kSummarizeOver, f, 7, width);
   }
   std::string out = "tensor(" + body;
-  if (numel() == 0 && dim() != 1) out += fmt::format(", size={}", sizes());
+  if (numel() == 0 && dim() != 1) {
+    out += ", size=(";
+    for (int64_t d = 0; d < dim(); ++d) {
+      if (d) out += ", ";
+      out += fmt::format("{}", sizes()[size_t(d)]);
+    }
+    out += dim() == 1 ? ",)" : ")";
+  }
   if (!device().is_cpu()) out += fmt::format(", device='{}'", device());
   const bool default_dtype = dtype() == DType::F32 || dtype() == DType::I64 || dtype() == DType::Bool;
   if (!default_dtype) out += fmt::format(", dtype={}", dtype());

@@ -89,6 +89,7 @@ PACER_INSTANTIATE(bool)
 #undef PACER_INSTANTIATE
 
 bool Tensor::requires_grad() const {
+  if (!impl_) return false;
   auto* m = impl_->autograd();
   return m && m->requires_grad;
 }
@@ -106,12 +107,14 @@ Tensor& Tensor::set_requires_grad(bool on) {
 }
 
 const Tensor& Tensor::grad() const {
+  if (!impl_) return kUndefined;
   auto* m = impl_->autograd();
   if (!m) return kUndefined;
   return m->retained_grad ? *m->retained_grad : m->grad;
 }
 
 void Tensor::set_grad(const Tensor& g) {
+  PACER_CHECK(defined(), "set_grad: the tensor is undefined");
   PACER_CHECK(!g.defined() || (g.sizes() == sizes() && g.dtype() == dtype()),
               "set_grad: expected a gradient of shape {} and dtype {}, got shape {} and dtype {}", sizes(),
               dtype(), g.sizes(), g.dtype());
@@ -119,6 +122,7 @@ void Tensor::set_grad(const Tensor& g) {
 }
 
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
+  if (!impl_) return kNoNode;
   auto* m = impl_->autograd();
   return m ? m->grad_fn : kNoNode;
 }

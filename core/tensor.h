@@ -81,8 +81,8 @@ class Tensor {
   void set_grad(const Tensor& g);
   const std::shared_ptr<autograd::Node>& grad_fn() const;
   bool is_leaf() const;
-  uint32_t version() const { return impl_->storage()->version(); }
-  void bump_version() const { impl_->storage()->bump_version(); }
+  uint32_t version() const { return checked().storage()->version(); }
+  void bump_version() const { checked().storage()->bump_version(); }
 
   // --- defined in autograd/ -----------------------------------------------------
   /// Backpropagates from this tensor. A non-scalar needs `gradient` (same shape).

@@ -40,7 +40,9 @@ class Pool {
     stop();
     size_ = std::max(1, n);
     quit_ = false;
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { work(i); });
+    // Workers start at the current generation, so a finished job is never run again.
+    const uint64_t now = generation_;
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i, now] { work(i, now); });
   }
 
   void run(int64_t begin, int64_t end, int64_t chunks, const std::function<void(int64_t, int64_t)>& fn) {
@@ -78,8 +80,7 @@ class Pool {
     t_in_parallel = false;
   }
 
-  void work(int id) {
-    uint64_t seen = 0;
+  void work(int id, uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lk(m_);

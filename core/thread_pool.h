@@ -15,8 +15,10 @@ void set_num_threads(int n);
 /// True while the calling thread is executing a parallel_for chunk.
 bool in_parallel_region();
 
-/// Calls fn(begin, end) over disjoint chunks covering [begin, end), each at least `grain`
-/// long (except possibly the last), in parallel. Exceptions from chunks are rethrown.
+/// Calls fn(begin, end) over disjoint chunks covering [begin, end), in parallel: at most
+/// num_threads() chunks of near-equal length, and no more than ceil(len / grain) of them
+/// (so a range shorter than `grain` runs in one call on the caller). Exceptions thrown by
+/// chunks are rethrown to the caller.
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 /// Listener told when the thread count changes (the ops layer forwards it to BLAS).

@@ -65,6 +65,21 @@ class OpNode final : public autograd::Node {
   std::vector<autograd::SavedTensor> saved_inputs_, saved_outputs_;
 };
 
+// Refuses, before anything is written, in-place updates that autograd could not follow.
+void check_inplace(const OpCall& c) {
+  bool any = false;
+  for (const Tensor& t : c.inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return;
+  const Tensor& self = c.inputs[0];
+  PACER_CHECK(!(self.is_leaf() && self.requires_grad()),
+              "a leaf tensor that requires grad is being used in an in-place operation; use the "
+              "out-of-place form, or run it under NoGradGuard");
+  PACER_CHECK(!self.impl()->view_base,
+              "in-place update of a view while gradients are recorded is not supported (the viewed "
+              "tensor's history would miss it); build the result out of place (cat, pad, where) or update "
+              "a clone()");
+}
+
 [[noreturn]] void rethrow_named(const OpDef& op, const Error& e) {
   throw Error(fmt::format("{}: {}", op.name, e.what()));
 }
@@ -74,18 +89,6 @@ void record(const OpDef& op, OpCall& c) {
   bool any = false;
   for (const Tensor& t : c.inputs) any = any || (t.defined() && t.requires_grad());
   if (!any) return;
-  if (op.has(kInplace)) {
-    const Tensor& self = c.inputs[0];
-    PACER_CHECK(!(self.is_leaf() && self.requires_grad()),
-                "{}: a leaf tensor that requires grad is being used in an in-place operation; use the "
-                "out-of-place form, or run it under NoGradGuard",
-                op.name);
-    PACER_CHECK(!self.impl()->view_base,
-                "{}: in-place update of a view while gradients are recorded is not supported (the viewed "
-                "tensor's history would miss it); build the result out of place (cat, pad, where) or update "
-                "a clone()",
-                op.name);
-  }
   auto node = std::make_shared<OpNode>(op, std::move(c.attrs));
   const size_t n = c.inputs.size();
   node->inputs_meta_.resize(n);
@@ -140,6 +143,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
     op.infer(c);
     if (op.has(kFactory)) c.device = c.output_meta.empty() ? kCPU : c.output_meta[0].device;
 
+    if (op.has(kInplace) && autograd::grad_enabled() && !op.not_differentiable) check_inplace(c);
     KernelFn kernel = op.kernels[int(c.device.type)];
     PACER_CHECK(kernel != nullptr, "no kernel for device {} (this op runs on: {}{})", c.device,
                 op.kernels[0] ? "cpu " : "", op.kernels[1] ? "cuda" : "");

@@ -28,7 +28,10 @@ void linspace_kernel(OpCall& c) {
   const int64_t n = c.attrs.i("steps");
   const double step = n > 1 ? (end - start) / double(n - 1) : 0.0;
   // Fill from both ends so the last element is exactly `end`, as torch.linspace does.
-  generate(c.out(0), [=](int64_t i) { return i < n / 2 ? start + step * double(i) : end - step * double(n - 1 - i); });
+  generate(c.out(0), [=](int64_t i) {
+    if (n == 1) return start;
+    return i < n / 2 ? start + step * double(i) : end - step * double(n - 1 - i);
+  });
 }
 
 void rand_kernel(OpCall& c) {

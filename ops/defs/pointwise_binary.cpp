@@ -179,7 +179,12 @@ PACER_OP(where) {
 namespace pacer {
 using namespace ops;
 
-Tensor wrap(Scalar s) { return scalar_tensor(s, s.default_dtype(), true); }
+// Wrapped numbers are stored in 64 bits (a double or an int64) so they lose nothing; type
+// promotion treats them by category only (result_type), as PyTorch does.
+Tensor wrap(Scalar s) {
+  const DType storage = s.is_floating() ? DType::F64 : (s.kind() == Scalar::Kind::Bool ? DType::Bool : DType::I64);
+  return scalar_tensor(s, storage, true);
+}
 
 Tensor add(const Tensor& a, const Tensor& b) { return call1(op_add(), {a, b}); }
 Tensor sub(const Tensor& a, const Tensor& b) { return call1(op_sub(), {a, b}); }

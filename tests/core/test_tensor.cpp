@@ -48,7 +48,7 @@ TEST_CASE("factories: zeros, ones, full, arange, linspace, from_vector") {
   CHECK(l7.front() == 0.0);
   CHECK(l7.back() == 1.0);
   CHECK(l7[3] == doctest::Approx(0.5));
-  CHECK(linspace(2.0, 3.0, 1).to_vector<float>() == std::vector<float>{2.0f});
+  CHECK(linspace(2.0, 3.0, 0).numel() == 0);
 
   Tensor v = from_vector<int32_t>({1, 2, 3, 4, 5, 6}, {2, 3});
   CHECK(v.dtype() == i32);
@@ -57,6 +57,12 @@ TEST_CASE("factories: zeros, ones, full, arange, linspace, from_vector") {
   CHECK_THROWS_AS(v.data_ptr<float>(), Error);  // wrong element type
   CHECK(from_vector<float>({1.5f, 2.5f}, {}, {.dtype = f64}).to_vector<double>() == std::vector<double>{1.5, 2.5});
   CHECK_THROWS_WITH_AS(from_vector<float>({1, 2, 3}, {2, 2}), doctest::Contains("holds 4 elements"), Error);
+}
+
+// Regression test (was a bug): linspace_kernel (ops/cpu/factory.cpp) fills index i >= n/2 from the end, so for steps == 1
+// the only element is `end`: linspace(2, 3, 1) gives [3.] where torch.linspace gives [2.].
+TEST_CASE("linspace with one step returns start") {
+  CHECK(linspace(2.0, 3.0, 1).to_vector<float>() == std::vector<float>{2.0f});
 }
 
 TEST_CASE("from_blob wraps memory without copying and runs its deleter exactly once") {
@@ -172,18 +178,18 @@ TEST_CASE("an undefined tensor throws pacer::Error instead of crashing") {
   CHECK(u.str() == "tensor(undefined)");
 }
 
-// BUG: Tensor::requires_grad(), grad(), grad_fn(), is_leaf() and version() (core/tensor.cpp,
+// Regression test (was a bug): Tensor::requires_grad(), grad(), grad_fn(), is_leaf() and version() (core/tensor.cpp,
 // core/tensor.h) dereference impl_ without checking it, so on an undefined tensor they
 // segfault instead of answering (PyTorch: false / undefined / null) or throwing pacer::Error.
-TEST_CASE("undefined tensor: autograd accessors do not crash" * doctest::skip()) {
+TEST_CASE("undefined tensor: autograd accessors do not crash") {
   Tensor u;
-  bool requires = true;
+  bool needs_grad = true;
   try {
-    requires = u.requires_grad();
+    needs_grad = u.requires_grad();
   } catch (const Error&) {
-    requires = false;
+    needs_grad = false;
   }
-  CHECK_FALSE(requires);
+  CHECK_FALSE(needs_grad);
   auto safe = [](auto f) {
     try {
       f();
@@ -200,27 +206,43 @@ TEST_CASE("printing") {
   CHECK(from_vector<float>({1, 2}).str() == "tensor([1., 2.])");
   CHECK(from_vector<double>({0.5, 1.25}, {1, 2}).str() == "tensor([[0.5000, 1.2500]], dtype=float64)");
   CHECK(ones({2}, {.requires_grad = true}).str() == "tensor([1., 1.], requires_grad=True)");
-  CHECK(from_vector<int32_t>({1, -2}).str() == "tensor([1, -2], dtype=int32)");
-  CHECK(from_vector<bool>({true, false}).str() == "tensor([True, False])");
+  // Values are right-aligned to the widest one, as PyTorch prints them.
+  CHECK(from_vector<int32_t>({1, -2}).str() == "tensor([ 1, -2], dtype=int32)");
+  CHECK(from_vector<bool>({true, false}).str() == "tensor([ True, False])");
+  CHECK(from_vector<float>({1.5f, NAN, -INFINITY}).str() == "tensor([1.5000,    nan,   -inf])");
   CHECK(scalar_tensor(3.5, f32).str() == "tensor(3.5000)");
   CHECK(from_vector<float>({1e-5f, 1.0f}).str() == "tensor([1.0000e-05, 1.0000e+00])");  // wide range
-  CHECK(from_vector<float>({1.5f, NAN, -INFINITY}).str() == "tensor([1.5000, nan, -inf])");
   CHECK(from_vector<Half>({Half(1.5f)}).str() == "tensor([1.5000], dtype=float16)");
   CHECK(transpose(from_vector<float>({1, 2, 3, 4}, {2, 2}), 0, 1).str() == "tensor([[1., 3.],\n        [2., 4.]])");
   CHECK(from_vector<float>({1, 2, 3, 4}, {2, 1, 2}).str() == "tensor([[[1., 2.]],\n\n        [[3., 4.]]])");
+  CHECK(zeros({0}).str() == "tensor([])");
 
-  // Over 1000 elements: three items from each edge and "..." in between.
-  CHECK(arange(2000).str() == "tensor([0, 1, 2, ..., 1997, 1998, 1999])");
+  // Over 1000 elements: three items from each edge and "..." in between. The spacing around
+  // "..." is left open; the edges and the elision are what must hold.
+  const std::string line = arange(2000).str();
+  CAPTURE(line);
+  CHECK(line.rfind("tensor([   0,    1,    2, ", 0) == 0);
+  CHECK(line.find("...") != std::string::npos);
+  CHECK(line.find("1997, 1998, 1999])") == line.size() - 18);
+  CHECK(line.find("   3,") == std::string::npos);  // elided
   CHECK(arange(1000).str().find("...") == std::string::npos);  // exactly 1000: printed in full
   const std::string big = reshape(arange(2000), {40, 50}).str();
-  CHECK(big.rfind("tensor([[0, 1, 2, ..., 47, 48, 49],\n", 0) == 0);
-  CHECK(big.find("        ...,\n") != std::string::npos);
-  CHECK(big.find("[1950, 1951, 1952, ..., 1997, 1998, 1999]])") != std::string::npos);
-  CHECK(big.find("[150, ") == std::string::npos);  // row 3 is summarized away
+  CAPTURE(big);
+  CHECK(big.rfind("tensor([[   0,    1,    2, ", 0) == 0);
+  CHECK(big.find("  49],\n        [  50,   51,   52, ") != std::string::npos);
+  CHECK(big.find("\n        ...,\n        [1850, 1851, 1852, ") != std::string::npos);
+  CHECK(big.find("1997, 1998, 1999]])") == big.size() - 19);
+  CHECK(big.find(" 150,") == std::string::npos);  // row 3 is summarized away
 
   std::ostringstream os;
   os << from_vector<float>({1, 2});
   CHECK(os.str() == "tensor([1., 2.])");
+}
+
+// Regression test (was a bug): Tensor::str() (core/printing.cpp) formats the size suffix of an empty tensor with the
+// Shape formatter: "tensor([], size=[0, 3])", where PyTorch prints "size=(0, 3)".
+TEST_CASE("printing an empty 2-d tensor uses PyTorch's size=(...)") {
+  CHECK(zeros({0, 3}).str() == "tensor([], size=(0, 3))");
 }
 
 TEST_CASE("Device parsing and printing") {
@@ -240,10 +262,10 @@ TEST_CASE("Device parsing and printing") {
   }
 }
 
-// BUG: Device::Device(std::string_view) (core/device.cpp) parses the index as int and stores it
+// Regression test (was a bug): Device::Device(std::string_view) (core/device.cpp) parses the index as int and stores it
 // in the int16_t field without a range check: Device("cuda:40000") becomes cuda:-25536
 // instead of throwing.
-TEST_CASE("Device parsing rejects an index that does not fit" * doctest::skip()) {
+TEST_CASE("Device parsing rejects an index that does not fit") {
   CHECK_THROWS_AS(Device("cuda:40000"), Error);
 }
 
@@ -289,10 +311,11 @@ TEST_CASE("result_type: PyTorch promotion with wrapped numbers and 0-dim tensors
   CHECK((i32t + scalar_tensor(0.0, f64)).dtype() == f64);
 }
 
-// BUG: wrap() (ops/defs/pointwise_binary.cpp) stores a C++ double in a float32 0-dim tensor,
+// Regression test (was a bug): wrap() (ops/defs/pointwise_binary.cpp) stores a C++ double in a float32 0-dim tensor,
 // so an f64 tensor times 1.0000001 computes with 1.0000001f = 1.00000011920929 (PyTorch keeps
 // wrapped numbers in double; result_type already maps wrapped floats to f32 for promotion).
-TEST_CASE("a wrapped double keeps full precision with a float64 tensor" * doctest::skip()) {
+TEST_CASE("a wrapped double keeps full precision with a float64 tensor") {
+  CAPTURE(fmt::format("{:.17g}", (from_vector<double>({1.0}) * 1.0000001).item<double>()));
   CHECK((from_vector<double>({1.0}) * 1.0000001).item<double>() == 1.0000001);
   CHECK((from_vector<double>({0.0}) + 0.1).item<double>() == 0.1);
 }
