@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""PyTorch baseline for `pacer bench <case>`: same cases, flags, timing and JSON fields.
+
+Run with Debian's interpreter (/usr/bin/python3, which has python3-torch), e.g.
+    /usr/bin/python3 bench/torch_bench.py gemm --m 2048 --n 2048 --k 2048 --json --threads 2
+
+Each case prints one JSON line with case, device, dtype, median_ms, throughput and unit as
+Pacer does (tools/cmd_bench.cpp), plus "impl": "pytorch" and the torch version.
+Timing matches Pacer: median of --repeat timed runs after --warmup untimed runs.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DTYPES = {
+    "f32": torch.float32, "float32": torch.float32, "float": torch.float32,
+    "f64": torch.float64, "float64": torch.float64, "double": torch.float64,
+    "f16": torch.float16, "float16": torch.float16, "half": torch.float16,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+}
+
+
+def median_ms(warmup, runs, fn):
+    """Median wall time (ms) of `runs` calls after `warmup` untimed calls (as Pacer's median_ms)."""
+    for _ in range(warmup):
+        fn()
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        t.append((time.perf_counter() - t0) * 1e3)
+    t.sort()
+    return t[len(t) // 2]  # same index as Pacer (upper median for even counts)
+
+
+def emit(args, fields, human):
+    fields = {**fields, "impl": "pytorch", "torch": torch.__version__}
+    if not args.json:
+        print(human)
+    print(json.dumps(fields))
+
+
+def dtype_name(dt):
+    return str(dt).replace("torch.", "")
+
+
+def bench_gemm(a):
+    dt = DTYPES[a.dtype]
+    A, B = torch.randn(a.m, a.k).to(dt), torch.randn(a.k, a.n).to(dt)
+    ms = median_ms(a.warmup, a.repeat, lambda: torch.mm(A, B))
+    gflops = 2.0 * a.m * a.n * a.k / (ms * 1e6)
+    emit(a, {"case": "gemm", "device": "cpu", "dtype": dtype_name(dt), "m": a.m, "n": a.n, "k": a.k,
+             "threads": torch.get_num_threads(), "median_ms": ms, "throughput": gflops, "unit": "GFLOP/s"},
+         f"gemm {a.m}x{a.n}x{a.k} {dtype_name(dt)}: {ms:.3f} ms, {gflops:.1f} GFLOP/s")
+
+
+def bench_add(a):
+    dt = DTYPES[a.dtype]
+    x, y = torch.rand(a.numel).to(dt), torch.rand(a.numel).to(dt)
+    # torch.add allocates its output each call, like Pacer's add(x, y).
+    ms = median_ms(a.warmup, a.repeat, lambda: torch.add(x, y))
+    esize = x.element_size()
+    gbps = 3.0 * a.numel * esize / (ms * 1e6)
+    # Copy bandwidth with the same threads: read + write bytes of a same-sized buffer.
+    src, dst = torch.ones(a.numel, dtype=dt), torch.zeros(a.numel, dtype=dt)
+    copy_ms = median_ms(a.warmup, a.repeat, lambda: dst.copy_(src))
+    copy = 2.0 * a.numel * esize / (copy_ms * 1e6)
+    emit(a, {"case": "add", "device": "cpu", "dtype": dtype_name(dt), "numel": a.numel,
+             "threads": torch.get_num_threads(), "median_ms": ms, "throughput": gbps, "unit": "GB/s",
+             "memcpy_gbps": copy, "fraction_of_memcpy": gbps / copy},
+         f"add {a.numel} x {dtype_name(dt)}: {ms:.3f} ms, {gbps:.2f} GB/s "
+         f"({100 * gbps / copy:.0f}% of memcpy {copy:.2f} GB/s)")
+
+
+def bench_dispatch(a):
+    # Autograd must record: x requires grad, so every add builds a graph node.
+    x, y = torch.ones(1, requires_grad=True), torch.ones(1)
+    add, calls = torch.add, a.calls
+
+    def loop():
+        for _ in range(calls):
+            add(x, y)
+
+    ms = median_ms(a.warmup, a.repeat, loop)
+    us = ms * 1e3 / calls
+    emit(a, {"case": "dispatch", "device": "cpu", "dtype": "float32", "autograd": True,
+             "threads": torch.get_num_threads(), "median_ms": ms / calls, "median_us": us,
+             "throughput": 1e6 / us, "unit": "calls/s"},
+         f"dispatch: {us:.3f} us per recorded 1-element add (includes the Python loop)")
+
+
+def read_idx(path):
+    """IDX file (gzip): big-endian magic (dtype code, ndim), then ndim u32 sizes, then data."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_train(data_dir):
+    images = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte.gz"))
+    labels = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte.gz"))
+    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    x = ((x - 0.2860) / 0.3530).contiguous()
+    return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def time_mlp_epoch(images, labels, batch, lr, seed):
+    """One epoch's wall time (s); model/optimizer creation is outside the timed region, the
+    shuffle is inside it, as in Pacer's models::time_mlp_epoch."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    for ix in torch.randperm(len(labels), generator=g).split(batch):  # last batch partial
+        x, y = images.index_select(0, ix), labels.index_select(0, ix)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()  # Pacer reads the loss every step too
+    return time.perf_counter() - t0
+
+
+def bench_mlp_epoch(a):
+    images, labels = load_train(a.data)
+    t = []
+    for i in range(a.warmup + a.repeat):
+        s = time_mlp_epoch(images, labels, a.batch, a.lr, i)
+        if i >= a.warmup:
+            t.append(s * 1e3)
+    t.sort()
+    ms = t[len(t) // 2]
+    emit(a, {"case": "mlp-epoch", "device": "cpu", "dtype": "float32", "batch": a.batch,
+             "threads": torch.get_num_threads(), "median_ms": ms,
+             "throughput": len(labels) / (ms / 1e3), "unit": "samples/s"},
+         f"mlp-epoch batch {a.batch}: {ms:.0f} ms per epoch")
+
+
+def main():
+    p = argparse.ArgumentParser(description="PyTorch baseline for `pacer bench`.")
+    sub = p.add_subparsers(dest="case", required=True)
+
+    def case(name, fn, help):
+        c = sub.add_parser(name, help=help)
+        c.add_argument("--repeat", type=int, default=10, help="timed runs (the median is reported)")
+        c.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+        c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
+        c.add_argument("--json", action="store_true", help="print JSON lines only")
+        c.set_defaults(fn=fn)
+        return c
+
+    c = case("gemm", bench_gemm, "matrix multiply GFLOP/s")
+    c.add_argument("--m", type=int, default=2048)
+    c.add_argument("--n", type=int, default=2048)
+    c.add_argument("--k", type=int, default=2048)
+    c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    c = case("add", bench_add, "elementwise add bandwidth vs memcpy")
+    c.add_argument("--numel", type=int, default=16777216)
+    c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    c = case("dispatch", bench_dispatch, "per-op overhead with autograd")
+    c.add_argument("--calls", type=int, default=20000)
+    c = case("mlp-epoch", bench_mlp_epoch, "Fashion-MNIST MLP epoch time")
+    c.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    c.add_argument("--batch", type=int, default=64)
+    c.add_argument("--lr", type=float, default=0.05)
+    a = p.parse_args()
+    if a.repeat < 1 or a.warmup < 0:
+        p.error("--repeat must be >= 1 and --warmup >= 0")
+
+    # This Debian build defaults to 1 thread, so always set it (0 = all cores, as Pacer).
+    torch.set_num_threads(a.threads if a.threads > 0 else (os.cpu_count() or 1))
+    if a.case in ("gemm", "add"):
+        with torch.no_grad():
+            a.fn(a)
+    else:
+        a.fn(a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
