@@ -54,10 +54,12 @@ class CpuAllocator final : public Allocator {
   }
 
  private:
-  static constexpr size_t kCacheFrom = size_t(1) << 20;     // 1 MiB
+  static constexpr size_t kCacheFrom = size_t(1) << 16;     // 64 KiB (glibc mmaps from 128 KiB)
   static constexpr size_t kCacheLimit = size_t(1) << 31;    // 2 GiB kept at most
   static size_t round(size_t n) {
-    const size_t unit = n >= kCacheFrom ? (size_t(1) << 16) : kCpuAlignment;  // 64 KiB buckets for large blocks
+    // Buckets: 4 KiB up to 1 MiB, 64 KiB above; exact-size reuse serves training loops,
+    // whose shapes repeat every step.
+    const size_t unit = n >= (size_t(1) << 20) ? (size_t(1) << 16) : (n >= kCacheFrom ? 4096 : kCpuAlignment);
     return (n + unit - 1) / unit * unit;
   }
   void release_cache() {

@@ -114,9 +114,25 @@ void cpu_kernel(const Tensor& out, const std::array<const Tensor*, sizeof...(In)
   Geometry<N> g = make_geometry<N>(out, ins);
   constexpr std::array<int64_t, N> sizes = {int64_t(sizeof(Out)), int64_t(sizeof(In))...};
   auto run = [&](const std::array<char*, N>& p, const std::array<int64_t, N>& s, int64_t n) {
-    bool contiguous = true;
+    bool contiguous = true, dense_or_scalar = s[0] == sizes[0];
     for (size_t k = 0; k < N; ++k) contiguous = contiguous && s[k] == sizes[k];
-    if (contiguous) {
+    for (size_t k = 1; k < N; ++k) dense_or_scalar = dense_or_scalar && (s[k] == sizes[k] || s[k] == 0);
+    if (!contiguous && dense_or_scalar) {
+      // Scalar operands (stride 0, e.g. x * 0.9) are copied into a small buffer once, so the
+      // loop below has unit strides only and vectorizes like the contiguous one.
+      [&]<size_t... K>(std::index_sequence<K...>) {
+        constexpr int64_t kChunk = 256;
+        [[maybe_unused]] std::tuple<std::array<In, kChunk>...> bufs;
+        [[maybe_unused]] const std::array<bool, N - 1> scalar = {(s[K + 1] == 0)...};
+        ((scalar[K] ? std::get<K>(bufs).fill(*reinterpret_cast<const In*>(p[K + 1])) : void()), ...);
+        for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+          const int64_t m = std::min(kChunk, n - j0);
+          Out* o = reinterpret_cast<Out*>(p[0]) + j0;
+          std::tuple<const In*...> in{(scalar[K] ? std::get<K>(bufs).data() : reinterpret_cast<const In*>(p[K + 1]) + j0)...};
+          for (int64_t j = 0; j < m; ++j) o[j] = store_cast<Out>(f(compute_t<In>(std::get<K>(in)[j])...));
+        }
+      }(std::index_sequence_for<In...>{});
+    } else if (contiguous) {
       Out* o = reinterpret_cast<Out*>(p[0]);
       [&]<size_t... K>(std::index_sequence<K...>) {
         std::tuple<const In*...> in{reinterpret_cast<const In*>(p[K + 1])...};
