@@ -58,6 +58,9 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta
   PACER_CHECK(c.stride(1) == 1 || c.size(1) == 1, "gemm: the output must be dense in its last dim");
   const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
   if (m == 0 || n == 0) return;
+  constexpr int64_t kBlasMax = (int64_t(1) << 31) - 1;  // BLAS takes 32-bit sizes
+  PACER_CHECK(m <= kBlasMax && n <= kBlasMax && k <= kBlasMax,
+              "gemm: sizes m={} n={} k={} exceed the 32-bit range BLAS accepts", m, n, k);
   switch (c.dtype()) {
     case DType::F32:
       if (k == 0) break;
