@@ -11,6 +11,23 @@ std::atomic<uint64_t> g_next_sequence_nr{0};
 GradFunctions g_grad_functions;
 }  // namespace
 
+void delete_node(Node* node) {
+  thread_local bool deleting = false;
+  thread_local std::vector<Node*> pending;
+  if (deleting) {
+    pending.push_back(node);
+    return;
+  }
+  deleting = true;
+  delete node;
+  while (!pending.empty()) {
+    Node* next = pending.back();
+    pending.pop_back();
+    delete next;
+  }
+  deleting = false;
+}
+
 Node::Node() : sequence_nr_(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
 
 void Node::add_pre_hook(uint32_t output_nr, GradHook hook) { pre_hooks_.emplace_back(output_nr, std::move(hook)); }
@@ -65,7 +82,7 @@ Edge gradient_edge(const Tensor& t) {
 std::shared_ptr<Node> grad_accumulator(const Tensor& leaf) {
   AutogradMeta& m = leaf.impl()->autograd_mut();
   if (auto existing = m.grad_accumulator.lock()) return existing;
-  auto fresh = std::make_shared<AccumulateGrad>(leaf);
+  auto fresh = make_node<AccumulateGrad>(leaf);
   m.grad_accumulator = fresh;
   return fresh;
 }

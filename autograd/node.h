@@ -68,6 +68,17 @@ class AccumulateGrad final : public Node {
   Tensor leaf_;
 };
 
+/// Deletes a node without recursion: a node freed while another is being deleted on this
+/// thread is queued and deleted by the outermost call, so tearing down a graph of 10^5
+/// chained nodes cannot overflow the stack.
+void delete_node(Node* node);
+
+/// Creates a node owned through delete_node (every Node must be made this way).
+template <class T, class... Args>
+std::shared_ptr<T> make_node(Args&&... args) {
+  return std::shared_ptr<T>(new T(std::forward<Args>(args)...), [](T* n) { delete_node(n); });
+}
+
 /// Where gradient flows for `t`: its grad_fn, its leaf accumulator, or nowhere.
 Edge gradient_edge(const Tensor& t);
 /// The leaf's accumulator (created on first use and shared afterwards).

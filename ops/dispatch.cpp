@@ -89,7 +89,7 @@ void record(const OpDef& op, OpCall& c) {
   bool any = false;
   for (const Tensor& t : c.inputs) any = any || (t.defined() && t.requires_grad());
   if (!any) return;
-  auto node = std::make_shared<OpNode>(op, std::move(c.attrs));
+  auto node = autograd::make_node<OpNode>(op, std::move(c.attrs));
   const size_t n = c.inputs.size();
   node->inputs_meta_.resize(n);
   node->needs_.resize(n);

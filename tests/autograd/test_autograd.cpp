@@ -8,6 +8,8 @@
 #include <doctest/doctest.h>
 #include <pacer/pacer.h>
 
+#include "tests/test_util.h"
+
 namespace pacer::test {
 
 namespace {
@@ -18,17 +20,6 @@ Tensor leaf_f32(std::vector<float> v) { return from_vector<float>(v, {}, {.dtype
 std::vector<double> grad_of(const Tensor& t) {
   REQUIRE(t.grad().defined());
   return t.grad().to_vector<double>();
-}
-
-// The message of the pacer::Error `f` throws ("" when it does not throw).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

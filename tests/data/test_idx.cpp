@@ -12,8 +12,11 @@
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
 #include "data/sampler.h"
+#include "tests/test_util.h"
 
 namespace pacer {
+
+using test::error_of;
 
 namespace {
 
@@ -24,15 +27,6 @@ std::string temp_path(const std::string& name) {
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -35,6 +35,11 @@ struct OpCase {
   std::function<void()> custom;  // rows that are checked by properties instead (random ops)
 };
 
+/// A row from its parts (the other fields keep their defaults).
+OpCase make_row(const std::string& name, std::vector<std::string> covers, std::function<std::vector<Tensor>()> inputs,
+                std::function<Tensor(const std::vector<Tensor>&)> run,
+                std::function<ref::Arr(const std::vector<ref::Arr>&)> reference, std::vector<ErrorCase> errors);
+
 std::vector<OpCase> pointwise_rows();
 std::vector<OpCase> reduction_rows();
 std::vector<OpCase> shape_rows();

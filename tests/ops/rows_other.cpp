@@ -48,19 +48,6 @@ OpCase random_row(const std::string& name, std::function<Tensor(Generator*)> mak
   return c;
 }
 
-OpCase inplace(const std::string& name, std::vector<std::string> covers, std::function<std::vector<Tensor>()> inputs,
-               std::function<Tensor(const std::vector<Tensor>&)> run, std::function<ref::Arr(const std::vector<ref::Arr>&)> r,
-               std::vector<ErrorCase> errors) {
-  OpCase c;
-  c.name = name;
-  c.covers = std::move(covers);
-  c.inputs = std::move(inputs);
-  c.run = std::move(run);
-  c.reference = std::move(r);
-  c.errors = std::move(errors);
-  return c;
-}
-
 }  // namespace
 
 std::vector<OpCase> other_rows() {
@@ -80,7 +67,7 @@ std::vector<OpCase> other_rows() {
                             std::sqrt(99.0 / 12), {{[] { randint(3, 3, {2}); }, "expected low < high"}}));
 
   auto two = [] { return std::vector<Tensor>{uniform({3, 4}, -2, 2, 71), uniform({4}, -2, 2, 72)}; };
-  rows.push_back(inplace(
+  rows.push_back(make_row(
       "add_", {"add_", "clone"}, two,
       [](const std::vector<Tensor>& in) {
         Tensor y = clone(in[0]);
@@ -103,7 +90,7 @@ std::vector<OpCase> other_rows() {
         },
         "does not broadcast to self's shape [2]"}}));
   {
-    OpCase c = inplace(
+    OpCase c = make_row(
         "mul_", {"mul_", "clone"}, two,
         [](const std::vector<Tensor>& in) {
           Tensor y = clone(in[0]);
@@ -120,7 +107,7 @@ std::vector<OpCase> other_rows() {
     c.grad_mask = 0b01;  // the gradient for `other` is refused (see the error case)
     rows.push_back(c);
   }
-  rows.push_back(inplace(
+  rows.push_back(make_row(
       "copy_", {"copy_", "fill_"}, two,
       [](const std::vector<Tensor>& in) {
         // Row 0 is filled through a view without recording; then the whole tensor is

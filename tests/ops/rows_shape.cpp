@@ -10,13 +10,8 @@ using V = std::vector<int64_t>;
 OpCase shape_row(const std::string& name, std::vector<std::string> covers, std::function<std::vector<Tensor>()> inputs,
                  std::function<Tensor(const std::vector<Tensor>&)> run,
                  std::function<ref::Arr(const std::vector<ref::Arr>&)> reference, std::vector<ErrorCase> errors) {
-  OpCase c;
-  c.name = name;
-  c.covers = std::move(covers);
-  c.inputs = std::move(inputs);
-  c.run = std::move(run);
-  c.reference = std::move(reference);
-  c.errors = std::move(errors);
+  OpCase c = make_row(name, std::move(covers), std::move(inputs), std::move(run), std::move(reference),
+                      std::move(errors));
   c.tol_f16 = c.tol_bf16 = 1e-2;  // pure data movement: only the input rounding
   return c;
 }
