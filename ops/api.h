@@ -100,6 +100,27 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 /// x @ weight^T + bias (weight [out, in]; bias [out] or undefined).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+// --- convolution and pooling (NCHW logical shapes) ----------------------------------
+/// 2-d convolution: x [N, C, H, W], weight [K, C / groups, kh, kw], bias [K] or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Shape& stride = {1, 1},
+              const Shape& padding = {0, 0}, const Shape& dilation = {1, 1}, int64_t groups = 1);
+/// Max pooling: (values, indices); an index is the position h * W + w in the input plane.
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Shape& kernel, const Shape& stride = {},
+                                                  const Shape& padding = {0, 0}, const Shape& dilation = {1, 1});
+Tensor max_pool2d(const Tensor& x, const Shape& kernel, const Shape& stride = {}, const Shape& padding = {0, 0},
+                  const Shape& dilation = {1, 1});
+/// Average pooling (padding counted in the divisor, PyTorch's default count_include_pad).
+Tensor avg_pool2d(const Tensor& x, const Shape& kernel, const Shape& stride = {}, const Shape& padding = {0, 0});
+/// Average over adaptive windows to an [oh, ow] output (PyTorch's window rule).
+Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size);
+/// Batch normalization over dim 1. In training, normalizes with batch statistics and
+/// updates running_mean / running_var in place (unbiased variance, as PyTorch):
+/// running = (1 - momentum) * running + momentum * batch.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+/// Zeroes elements with probability p and scales the rest by 1 / (1 - p) (training only).
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
 // --- shape and indexing ------------------------------------------------------------
 /// A view with new sizes (one may be -1); throws when the strides do not allow it.
 Tensor view(const Tensor& x, const Shape& sizes);

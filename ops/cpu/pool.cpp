@@ -1,0 +1,109 @@
+// CPU max / average pooling over [N, C, H, W] planes, parallel over planes. The input is
+// read through its strides; outputs are contiguous.
+#include <cmath>
+#include <cstring>
+
+#include "ops/cpu/loops.h"
+#include "ops/registry.h"
+
+namespace pacer::ops::cpu {
+
+namespace {
+
+struct PoolGeometry {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+PoolGeometry pool_geometry(const Attrs& a) {
+  const Shape &k = a.shape("kernel"), &s = a.shape("stride"), &p = a.shape("padding"), &d = a.shape("dilation");
+  return {k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
+}
+
+void max_pool_kernel(OpCall& c) {
+  const Tensor& x = c.in(0);
+  Tensor &y = c.out(0), &ix = c.out(1);
+  const PoolGeometry P = pool_geometry(c.attrs);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+  dispatch_floating(x.dtype(), "max_pool2d", [&]<class T>() {
+    using Cpt = compute_t<T>;
+    const T* px = static_cast<const T*>(x.data());
+    T* py = static_cast<T*>(y.data());
+    int64_t* pi = static_cast<int64_t*>(ix.data());
+    parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t plane = b; plane < e; ++plane) {
+        const T* in = px + (plane / C) * x.stride(0) + (plane % C) * x.stride(1);
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            Cpt best = -INFINITY;
+            int64_t at = -1;
+            for (int64_t i = 0; i < P.kh; ++i) {
+              const int64_t h = oh * P.sh - P.ph + i * P.dh;
+              if (h < 0 || h >= H) continue;
+              for (int64_t j = 0; j < P.kw; ++j) {
+                const int64_t w = ow * P.sw - P.pw + j * P.dw;
+                if (w < 0 || w >= W) continue;
+                const Cpt v = Cpt(in[h * x.stride(2) + w * x.stride(3)]);
+                if (v > best || std::isnan(v) || at < 0) {
+                  best = v;
+                  at = h * W + w;
+                  if (std::isnan(v)) i = P.kh, j = P.kw;  // NaN wins; stop
+                }
+              }
+            }
+            const int64_t o = (plane * OH + oh) * OW + ow;
+            py[o] = store_cast<T>(best);
+            pi[o] = at;
+          }
+      }
+    });
+  });
+}
+
+// Forward (Adjoint = false): y = window sums / (kh * kw). Backward (Adjoint = true): each
+// output gradient is spread over its window; `a` is the gradient, `b` the input gradient.
+template <bool Adjoint>
+void avg_pool(const Tensor& a, Tensor& b, const PoolGeometry& P) {
+  const Tensor& big = Adjoint ? b : a;    // [N, C, H, W]
+  const Tensor& small = Adjoint ? a : b;  // [N, C, OH, OW]
+  const int64_t N = big.size(0), C = big.size(1), H = big.size(2), W = big.size(3);
+  const int64_t OH = small.size(2), OW = small.size(3);
+  dispatch_floating(a.dtype(), "avg_pool2d", [&]<class T>() {
+    using Cpt = compute_t<T>;
+    const Cpt scale = Cpt(1) / Cpt(P.kh * P.kw);
+    const T* pa = static_cast<const T*>(a.data());
+    T* pb = static_cast<T*>(b.data());
+    parallel_for(0, N * C, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<Cpt> acc(Adjoint ? size_t(H * W) : 0);
+      for (int64_t plane = lo; plane < hi; ++plane) {
+        const int64_t n = plane / C, ch = plane % C;
+        std::fill(acc.begin(), acc.end(), Cpt(0));
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            Cpt s = 0;
+            const Cpt gy = Adjoint ? Cpt(pa[n * a.stride(0) + ch * a.stride(1) + oh * a.stride(2) + ow * a.stride(3)]) * scale : 0;
+            for (int64_t i = 0; i < P.kh; ++i) {
+              const int64_t h = oh * P.sh - P.ph + i * P.dh;
+              if (h < 0 || h >= H) continue;
+              for (int64_t j = 0; j < P.kw; ++j) {
+                const int64_t w = ow * P.sw - P.pw + j * P.dw;
+                if (w < 0 || w >= W) continue;
+                if constexpr (Adjoint) acc[size_t(h * W + w)] += gy;
+                else s += Cpt(pa[n * a.stride(0) + ch * a.stride(1) + h * a.stride(2) + w * a.stride(3)]);
+              }
+            }
+            if constexpr (!Adjoint) pb[(plane * OH + oh) * OW + ow] = store_cast<T>(s * scale);
+          }
+        if constexpr (Adjoint)
+          for (int64_t k = 0; k < H * W; ++k) pb[plane * H * W + k] = store_cast<T>(acc[size_t(k)]);
+      }
+    });
+  });
+}
+
+}  // namespace
+
+PACER_KERNEL(max_pool2d, CPU, max_pool_kernel);
+PACER_KERNEL(avg_pool2d, CPU, [](OpCall& c) { avg_pool<false>(c.in(0), c.out(0), pool_geometry(c.attrs)); });
+PACER_KERNEL(avg_pool2d_backward, CPU, [](OpCall& c) { avg_pool<true>(c.in(0), c.out(0), pool_geometry(c.attrs)); });
+
+}  // namespace pacer::ops::cpu

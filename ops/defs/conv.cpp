@@ -1,0 +1,105 @@
+// 2-d convolution (NCHW logical shapes; any input strides, so channels-last inputs work).
+// Forward and its two gradients are primitive ops over im2col + GEMM (ops/cpu/conv.cpp).
+#include "ops/defs/common.h"
+
+namespace pacer::ops {
+
+namespace {
+
+int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+
+// Checks x [N, C, H, W] against w [K, C/groups, kh, kw] and the geometry attributes.
+void infer_conv(OpCall& c) {
+  const Tensor &x = c.in(0), &w = c.in(1);
+  const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation");
+  const int64_t groups = c.attrs.i("groups");
+  PACER_CHECK(x.dim() == 4, "expected a 4-d input [N, C, H, W], got shape {}", x.sizes());
+  PACER_CHECK(w.dim() == 4, "expected a 4-d weight [out_channels, in_channels / groups, kh, kw], got shape {}", w.sizes());
+  PACER_CHECK(st.size() == 2 && pad.size() == 2 && dil.size() == 2, "stride, padding and dilation take 2 values each");
+  PACER_CHECK(st[0] > 0 && st[1] > 0 && dil[0] > 0 && dil[1] > 0 && pad[0] >= 0 && pad[1] >= 0,
+              "expected positive stride and dilation and non-negative padding, got stride {} padding {} dilation {}", st,
+              pad, dil);
+  PACER_CHECK(groups > 0 && x.size(1) % groups == 0 && w.size(0) % groups == 0,
+              "groups={} must divide in_channels={} and out_channels={}", groups, x.size(1), w.size(0));
+  PACER_CHECK(w.size(1) * groups == x.size(1), "weight of shape {} expects {} input channels, got {} (input shape {})",
+              w.sizes(), w.size(1) * groups, x.size(1), x.sizes());
+  PACER_CHECK(x.dtype() == w.dtype(), "expected input and weight of one dtype, got {} and {}", x.dtype(), w.dtype());
+  check_floating(x, "input");
+  if (c.inputs.size() > 2 && c.in(2).defined())
+    PACER_CHECK(c.in(2).dim() == 1 && c.in(2).size(0) == w.size(0) && c.in(2).dtype() == x.dtype(),
+                "expected a bias of shape [{}] and dtype {}, got {} {}", w.size(0), x.dtype(), c.in(2).sizes(),
+                c.in(2).dtype());
+  const int64_t oh = conv_out_size(x.size(2), w.size(2), st[0], pad[0], dil[0]);
+  const int64_t ow = conv_out_size(x.size(3), w.size(3), st[1], pad[1], dil[1]);
+  PACER_CHECK(oh > 0 && ow > 0, "input {}x{} (padding {}) is smaller than the dilated kernel {}x{}", x.size(2), x.size(3),
+              pad, dil[0] * (w.size(2) - 1) + 1, dil[1] * (w.size(3) - 1) + 1);
+  c.output_meta = {{{x.size(0), w.size(0), oh, ow}, x.dtype(), c.device}};
+}
+
+Attrs geometry(const Attrs& a) {
+  return {{"stride", a.shape("stride")}, {"padding", a.shape("padding")}, {"dilation", a.shape("dilation")},
+          {"groups", a.i("groups")}};
+}
+
+}  // namespace
+
+PACER_OP(conv2d) {
+  OpDef d;
+  d.name = "conv2d";
+  d.tags = kLinalg;
+  d.amp = AmpPolicy::Lower;
+  d.infer = infer_conv;
+  d.backward = [](const GradCall& g) -> std::vector<Tensor> {
+    const Tensor &x = g.inputs[0], &w = g.inputs[1];
+    std::vector<Tensor> r(g.input_meta.size());
+    if (g.needs(0)) {
+      Attrs a = geometry(g.attrs);
+      a.set("input_size", x.sizes());
+      r[0] = call1(find_op("conv2d_backward_input"), {g.grad(), w}, a);
+    }
+    if (g.needs(1)) {
+      Attrs a = geometry(g.attrs);
+      a.set("weight_size", w.sizes());
+      r[1] = call1(find_op("conv2d_backward_weight"), {g.grad(), x}, a);
+    }
+    if (r.size() > 2 && g.needs(2)) r[2] = sum(g.grad(), {0, 2, 3});
+    return r;
+  };
+  d.save_inputs = 0b11;
+  return d;
+}
+
+// dL/dx from dL/dy and w (col2im of w^T @ dy). Second derivatives are not offered yet.
+PACER_OP(conv2d_backward_input) {
+  OpDef d;
+  d.name = "conv2d_backward_input";
+  d.tags = kLinalg;
+  d.infer = [](OpCall& c) { c.output_meta = {{c.attrs.shape("input_size"), c.in(0).dtype(), c.device}}; };
+  d.not_differentiable = true;
+  return d;
+}
+
+// dL/dw from dL/dy and x (dy @ im2col(x)^T, summed over the batch).
+PACER_OP(conv2d_backward_weight) {
+  OpDef d;
+  d.name = "conv2d_backward_weight";
+  d.tags = kLinalg;
+  d.infer = [](OpCall& c) { c.output_meta = {{c.attrs.shape("weight_size"), c.in(0).dtype(), c.device}}; };
+  d.not_differentiable = true;
+  return d;
+}
+
+}  // namespace pacer::ops
+
+namespace pacer {
+using namespace ops;
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Shape& stride, const Shape& padding,
+              const Shape& dilation, int64_t groups) {
+  std::vector<Tensor> in = {x, weight};
+  if (bias.defined()) in.push_back(bias);
+  return call1(op_conv2d(), std::move(in),
+               {{"stride", stride}, {"padding", padding}, {"dilation", dilation}, {"groups", groups}});
+}
+
+}  // namespace pacer
