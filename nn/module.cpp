@@ -1,6 +1,12 @@
 #include "nn/module.h"
 
+#include <fmt/format.h>
+
+#include <map>
+
+#include "autograd/grad_mode.h"
 #include "core/autograd_meta.h"
+#include "ops/api.h"
 
 namespace pacer::nn {
 
@@ -40,6 +46,42 @@ std::vector<std::pair<std::string, Tensor>> Module::state_dict() const {
   std::vector<std::pair<std::string, Tensor>> out;
   collect("", true, out);
   return out;
+}
+
+LoadResult Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict) {
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [name, t] : state) {
+    PACER_CHECK(t.defined(), "load_state_dict: value of '{}' is undefined", name);
+    PACER_CHECK(given.emplace(name, &t).second, "load_state_dict: key '{}' appears twice in the state", name);
+  }
+  // Everything is checked before the first copy, so an error leaves the module untouched.
+  LoadResult result;
+  std::vector<std::pair<Tensor, const Tensor*>> copies;
+  for (auto& [name, dst] : state_dict()) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      result.missing.push_back(name);
+      continue;
+    }
+    const Tensor& src = *it->second;
+    PACER_CHECK(src.sizes() == dst.sizes() && src.dtype() == dst.dtype(),
+                "load_state_dict: '{}' expected shape {} ({}), got shape {} ({})", name, dst.sizes(), dst.dtype(),
+                src.sizes(), src.dtype());
+    copies.emplace_back(dst, &src);
+    given.erase(it);
+  }
+  for (const auto& [name, t] : state)
+    if (given.count(name)) result.unexpected.push_back(name);
+  if (strict && (!result.missing.empty() || !result.unexpected.empty())) {
+    std::string msg = "load_state_dict: the state does not match the module";
+    if (!result.missing.empty()) msg += fmt::format("; missing keys: {}", fmt::join(result.missing, ", "));
+    if (!result.unexpected.empty()) msg += fmt::format("; unexpected keys: {}", fmt::join(result.unexpected, ", "));
+    PACER_FAIL("{}", msg);
+  }
+  // Parameters are leaves that require grad: an in-place copy is only legal without history.
+  NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) copy_(dst, *src);
+  return result;
 }
 
 void Module::train(bool on) {

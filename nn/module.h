@@ -11,6 +11,12 @@
 
 namespace pacer::nn {
 
+/// The keys load_state_dict did not match (with strict=false).
+struct LoadResult {
+  std::vector<std::string> missing;     ///< in the module, absent from the state
+  std::vector<std::string> unexpected;  ///< in the state, absent from the module
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -23,6 +29,12 @@ class Module {
   std::vector<Tensor> parameters() const;
   /// Parameters and buffers by dotted name.
   std::vector<std::pair<std::string, Tensor>> state_dict() const;
+  /// Copies `state` into the parameters and buffers of the same names, in place and
+  /// without autograd history. Shapes and dtypes must match exactly, or it throws naming
+  /// the key, what was expected and what arrived (as PyTorch, even with strict=false).
+  /// strict=true throws listing every missing and unexpected key; strict=false loads the
+  /// keys that match and returns the others. Nothing is copied when it throws.
+  LoadResult load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict = true);
 
   /// Training / evaluation mode (affects dropout and batch norm in later layers).
   void train(bool on = true);

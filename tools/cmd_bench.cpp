@@ -10,7 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "core/thread_pool.h"
 #include "data/fashion_mnist.h"
-#include "models/mlp_training.h"
+#include "models/classifier_training.h"
 #include "ops/api.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
@@ -138,7 +138,7 @@ int bench_mlp_epoch(const std::vector<std::string>& argv) {
   auto train = data::load_fashion_mnist(a.str("data"), "train");
   std::vector<double> t;
   for (int64_t i = 0; i < a.integer("warmup") + a.integer("repeat"); ++i) {
-    double s = models::time_mlp_epoch(train, batch, a.number("lr"), uint64_t(i));
+    double s = models::time_epoch("mlp", train, batch, a.number("lr"), uint64_t(i));
     if (i >= a.integer("warmup")) t.push_back(s * 1e3);
   }
   std::sort(t.begin(), t.end());

@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "core/thread_pool.h"
-#include "models/mlp_training.h"
+#include "models/classifier_training.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
 #include "tools/json_line.h"
@@ -11,10 +11,12 @@ namespace pacer::cli {
 
 namespace {
 
-int train_mlp_command(const std::vector<std::string>& argv) {
-  Parser p("pacer train mlp [options]", "Trains the 784-256-10 MLP on Fashion-MNIST with SGD + momentum.");
+// `pacer train mlp` and `pacer train cnn`: the same recipe and options, two models.
+int train_classifier_command(const std::string& model, const std::vector<std::string>& argv) {
+  const std::string what = model == "mlp" ? "the 784-256-10 MLP" : "the two-block conv-BN-ReLU-pool CNN";
+  Parser p("pacer train " + model + " [options]", "Trains " + what + " on Fashion-MNIST with SGD + momentum.");
   p.option("data", "DIR", "folder with the Fashion-MNIST IDX files", data::kFashionMnistDir)
-      .option("epochs", "N", "passes over the training set", "10")
+      .option("epochs", "N", "passes over the training set", model == "mlp" ? "10" : "3")
       .option("batch", "N", "minibatch size", "64")
       .option("lr", "X", "learning rate", "0.05")
       .option("momentum", "X", "SGD momentum", "0.9")
@@ -24,7 +26,8 @@ int train_mlp_command(const std::vector<std::string>& argv) {
       .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
       .flag("quiet", "no progress output");
   Args a = p.parse(argv);
-  models::MlpTrainConfig c;
+  models::TrainConfig c;
+  c.model = model;
   c.data_dir = a.str("data");
   c.epochs = a.integer("epochs");
   c.batch = a.integer("batch");
@@ -39,7 +42,7 @@ int train_mlp_command(const std::vector<std::string>& argv) {
   if (a.integer("threads") > 0) set_num_threads(int(a.integer("threads")));
   const bool quiet = a.flag("quiet");
 
-  auto progress = [&](const models::MlpTrainProgress& s) {
+  auto progress = [&](const models::TrainProgress& s) {
     if (quiet) return;
     const double done = (double(s.epoch) + double(s.step) / double(s.steps_per_epoch)) / double(c.epochs);
     const double eta = done > 0 ? s.elapsed_s * (1 - done) / done : 0;
@@ -48,9 +51,9 @@ int train_mlp_command(const std::vector<std::string>& argv) {
                  s.samples_per_s, eta);
     if (s.step == s.steps_per_epoch) std::fputc('\n', stderr);
   };
-  models::MlpTrainResult r = models::train_mlp(c, progress);
+  models::TrainResult r = models::train_classifier(c, progress);
   JsonLine j;
-  j.add("workload", "mlp")
+  j.add("workload", model)
       .add("eval_accuracy", r.eval_accuracy)
       .add("epochs", r.epochs)
       .add("wall_s", r.wall_s)
@@ -65,13 +68,14 @@ int train_mlp_command(const std::vector<std::string>& argv) {
 
 int run_train(const std::vector<std::string>& args) {
   const std::string usage =
-      "usage: pacer train <workload> [options]\n\nworkloads:\n  mlp      784-256-10 MLP on Fashion-MNIST\n\n"
+      "usage: pacer train <workload> [options]\n\nworkloads:\n  mlp      784-256-10 MLP on Fashion-MNIST\n"
+      "  cnn      small conv-BN-ReLU-pool CNN on Fashion-MNIST\n\n"
       "`pacer train <workload> --help` lists its options.\n";
   if (args.empty()) throw UsageError("expected a workload\n\n" + usage);
   if (args[0] == "--help" || args[0] == "-h") throw HelpRequested(usage);
   std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "mlp") return train_mlp_command(rest);
-  throw UsageError("unknown workload '" + args[0] + "' (available: mlp)\n\n" + usage);
+  if (args[0] == "mlp" || args[0] == "cnn") return train_classifier_command(args[0], rest);
+  throw UsageError("unknown workload '" + args[0] + "' (available: mlp, cnn)\n\n" + usage);
 }
 
 }  // namespace pacer::cli

@@ -9,5 +9,6 @@ namespace pacer::cli {
 
 int run_train(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
+int run_inspect(const std::vector<std::string>& args);
 
 }  // namespace pacer::cli

@@ -18,6 +18,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"train", "train a workload (mlp) and print its final JSON line", pacer::cli::run_train},
     {"bench", "run a benchmark case (gemm, add, dispatch, mlp-epoch) and print JSON lines", pacer::cli::run_bench},
+    {"inspect", "list the tensors of a safetensors file", pacer::cli::run_inspect},
 };
 
 std::string top_help() {

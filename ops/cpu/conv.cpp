@@ -24,16 +24,28 @@ ConvGeometry geometry(const Attrs& a, const Shape& x, const Shape& w, const Shap
   return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], st[0], st[1], pad[0], pad[1], dil[0], dil[1], a.i("groups")};
 }
 
-// cols[(c, i, j), (oh, ow)] = x[n, g*Cg + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
+// Images are processed in chunks of `nb`, with the column buffer of a chunk laid out as
+// [C/g * kh * kw, nb * OH * OW]: one GEMM per (chunk, group) instead of one per image keeps
+// BLAS efficient for small feature maps. Chunks bound the buffer to ~kColumnBytes.
+constexpr int64_t kColumnBytes = int64_t(64) << 20;
+
+int64_t chunk_images(const ConvGeometry& G, size_t element_size) {
+  const int64_t per_image = G.rows() * G.cols() * int64_t(element_size);
+  return std::max<int64_t>(1, std::min<int64_t>(G.N, kColumnBytes / std::max<int64_t>(per_image, 1)));
+}
+
+// cols[(c, i, j), (n - n0, oh, ow)] = x[n, g*Cg + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
 template <class T>
-void im2col(const Tensor& x, int64_t n, int64_t g, const ConvGeometry& G, T* cols) {
+void im2col(const Tensor& x, int64_t n0, int64_t nb, int64_t g, const ConvGeometry& G, T* cols) {
   const T* px = static_cast<const T*>(x.data());
   const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
-  parallel_for(0, G.rows(), 16, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
+  const int64_t width = nb * G.cols();
+  parallel_for(0, G.rows() * nb, std::max<int64_t>(1, 4096 / G.cols()), [&](int64_t b, int64_t e) {
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t r = task / nb, n = n0 + task % nb;
       const int64_t c = r / (G.kh * G.kw), i = (r / G.kw) % G.kh, j = r % G.kw;
       const T* plane = px + n * sN + (g * G.Cg() + c) * sC;
-      T* out = cols + r * G.cols();
+      T* out = cols + r * width + (n - n0) * G.cols();
       for (int64_t oh = 0; oh < G.OH; ++oh) {
         const int64_t h = oh * G.sh - G.ph + i * G.dh;
         T* row = out + oh * G.OW;
@@ -41,32 +53,36 @@ void im2col(const Tensor& x, int64_t n, int64_t g, const ConvGeometry& G, T* col
           std::fill(row, row + G.OW, T(0.0f));
           continue;
         }
+        const T* src = plane + h * sH;
         for (int64_t ow = 0; ow < G.OW; ++ow) {
           const int64_t w = ow * G.sw - G.pw + j * G.dw;
-          row[ow] = (w < 0 || w >= G.W) ? T(0.0f) : plane[h * sH + w * sW];
+          row[ow] = (w < 0 || w >= G.W) ? T(0.0f) : src[w * sW];
         }
       }
     }
   });
 }
 
-// dx[n, g*Cg + c, h, w] += cols[(c, i, j), (oh, ow)] for every tap that read (h, w).
+// dx[n, g*Cg + c, h, w] += cols[(c, i, j), (n - n0, oh, ow)] for every tap that read (h, w).
 template <class T>
-void col2im_add(const T* cols, int64_t n, int64_t g, const ConvGeometry& G, Tensor& dx) {
+void col2im_add(const T* cols, int64_t n0, int64_t nb, int64_t g, const ConvGeometry& G, Tensor& dx) {
   T* px = static_cast<T*>(dx.data());  // contiguous NCHW
-  parallel_for(0, G.Cg(), 1, [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) {
+  const int64_t width = nb * G.cols();
+  parallel_for(0, nb * G.Cg(), 1, [&](int64_t b, int64_t e) {
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t n = n0 + task / G.Cg(), c = task % G.Cg();
       T* plane = px + ((n * G.C) + g * G.Cg() + c) * G.H * G.W;
       for (int64_t i = 0; i < G.kh; ++i)
         for (int64_t j = 0; j < G.kw; ++j) {
-          const T* row = cols + ((c * G.kh + i) * G.kw + j) * G.cols();
+          const T* row = cols + ((c * G.kh + i) * G.kw + j) * width + (n - n0) * G.cols();
           for (int64_t oh = 0; oh < G.OH; ++oh) {
             const int64_t h = oh * G.sh - G.ph + i * G.dh;
             if (h < 0 || h >= G.H) continue;
+            T* dst = plane + h * G.W;
+            const T* src = row + oh * G.OW;
             for (int64_t ow = 0; ow < G.OW; ++ow) {
               const int64_t w = ow * G.sw - G.pw + j * G.dw;
-              if (w >= 0 && w < G.W)
-                plane[h * G.W + w] = store_cast<T>(compute_t<T>(plane[h * G.W + w]) + compute_t<T>(row[oh * G.OW + ow]));
+              if (w >= 0 && w < G.W) dst[w] = store_cast<T>(compute_t<T>(dst[w]) + compute_t<T>(src[ow]));
             }
           }
         }
@@ -74,9 +90,35 @@ void col2im_add(const T* cols, int64_t n, int64_t g, const ConvGeometry& G, Tens
   });
 }
 
-// A [rows, cols] matrix view of contiguous memory at element offset `offset` of `t`.
-Tensor matrix(const Tensor& t, int64_t offset, int64_t rows, int64_t cols) {
-  return make_view(t, {rows, cols}, {cols, 1}, t.storage_offset() + offset);
+// A [rows, cols] view with row stride `ld` at element offset `offset` of `t`.
+Tensor matrix(const Tensor& t, int64_t offset, int64_t rows, int64_t cols, int64_t ld) {
+  return make_view(t, {rows, cols}, {ld, 1}, t.storage_offset() + offset);
+}
+
+// [nb, K, OHW] block of a contiguous NCHW tensor viewed as [K, nb * OHW] ([k, (n, p)]):
+// copies between that layout and a dense [K, nb * OHW] buffer.
+template <class T>
+void gather_channels_first(const Tensor& y, int64_t n0, int64_t nb, const ConvGeometry& G, T* dst) {
+  const T* py = static_cast<const T*>(y.data());
+  parallel_for(0, G.K * nb, 16, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t k = t / nb, n = n0 + t % nb;
+      std::copy_n(py + (n * G.K + k) * G.cols(), G.cols(), dst + k * nb * G.cols() + (n - n0) * G.cols());
+    }
+  });
+}
+
+template <class T>
+void scatter_channels_first(const T* src, int64_t n0, int64_t nb, const ConvGeometry& G, Tensor& y) {
+  T* py = static_cast<T*>(y.data());
+  parallel_for(0, G.K * nb, 16, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t k = t / nb, n = n0 + t % nb;
+      T* out = py + (n * G.K + k) * G.cols();
+      const T* in = src + k * nb * G.cols() + (n - n0) * G.cols();
+      for (int64_t p = 0; p < G.cols(); ++p) out[p] = store_cast<T>(compute_t<T>(out[p]) + compute_t<T>(in[p]));
+    }
+  });
 }
 
 void conv2d_kernel(OpCall& c) {
@@ -88,15 +130,23 @@ void conv2d_kernel(OpCall& c) {
   if (has_bias) {
     Tensor b = make_view(c.in(2), {1, G.K, 1, 1}, {0, c.in(2).stride(0), 0, 0}, c.in(2).storage_offset());
     dispatch_dtype(y.dtype(), [&]<class T>() { cpu_kernel<T, T>(y, {&b}, [](compute_t<T> v) { return v; }); });
+  } else {
+    std::memset(y.data(), 0, y.nbytes());
   }
   dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
-    Tensor cols = empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
-    for (int64_t n = 0; n < G.N; ++n)
+    const int64_t chunk = chunk_images(G, x.element_size());
+    Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = x.dtype()});
+    Tensor out = empty({G.K, chunk * G.cols()}, {.dtype = x.dtype()});
+    for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
+      const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
       for (int64_t g = 0; g < G.groups; ++g) {
-        im2col<T>(x, n, g, G, static_cast<T*>(cols.data()));
-        Tensor out = matrix(y, (n * G.K + g * G.Kg()) * G.cols(), G.Kg(), G.cols());
-        gemm(matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows()), cols, out, 1.0, has_bias ? 1.0 : 0.0);
+        im2col<T>(x, n0, nb, g, G, static_cast<T*>(cols.data()));
+        Tensor og = matrix(out, g * G.Kg() * width, G.Kg(), width, width);
+        gemm(matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()), matrix(cols, 0, G.rows(), width, width), og,
+             1.0, 0.0);
       }
+      scatter_channels_first<T>(static_cast<const T*>(out.data()), n0, nb, G, y);
+    }
   });
 }
 
@@ -105,16 +155,22 @@ void conv2d_backward_input_kernel(OpCall& c) {
   const Tensor w = materialize(c.in(1));
   Tensor& dx = c.out(0);
   const ConvGeometry G = geometry(c.attrs, dx.sizes(), w.sizes(), gy.sizes());
+  std::memset(dx.data(), 0, dx.nbytes());
   dispatch_floating(dx.dtype(), "conv2d_backward_input", [&]<class T>() {
-    std::memset(dx.data(), 0, dx.nbytes());
-    Tensor cols = empty({G.rows(), G.cols()}, {.dtype = dx.dtype()});
-    for (int64_t n = 0; n < G.N; ++n)
+    const int64_t chunk = chunk_images(G, dx.element_size());
+    Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = dx.dtype()});
+    Tensor gyk = empty({G.K, chunk * G.cols()}, {.dtype = dx.dtype()});
+    for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
+      const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
+      gather_channels_first<T>(gy, n0, nb, G, static_cast<T*>(gyk.data()));
       for (int64_t g = 0; g < G.groups; ++g) {
-        Tensor wg = matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows());
+        Tensor wg = matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows());
         Tensor wt = make_view(wg, {G.rows(), G.Kg()}, {1, G.rows()}, wg.storage_offset());
-        gemm(wt, matrix(gy, (n * G.K + g * G.Kg()) * G.cols(), G.Kg(), G.cols()), cols, 1.0, 0.0);
-        col2im_add<T>(static_cast<const T*>(cols.data()), n, g, G, dx);
+        Tensor cg = matrix(cols, 0, G.rows(), width, width);
+        gemm(wt, matrix(gyk, g * G.Kg() * width, G.Kg(), width, width), cg, 1.0, 0.0);
+        col2im_add<T>(static_cast<const T*>(cols.data()), n0, nb, g, G, dx);
       }
+    }
   });
 }
 
@@ -123,16 +179,21 @@ void conv2d_backward_weight_kernel(OpCall& c) {
   const Tensor& x = c.in(1);
   Tensor& dw = c.out(0);
   const ConvGeometry G = geometry(c.attrs, x.sizes(), dw.sizes(), gy.sizes());
-  if (G.N == 0) return void(std::memset(dw.data(), 0, dw.nbytes()));
+  std::memset(dw.data(), 0, dw.nbytes());
   dispatch_floating(dw.dtype(), "conv2d_backward_weight", [&]<class T>() {
-    Tensor cols = empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
-    Tensor colsT = make_view(cols, {G.cols(), G.rows()}, {1, G.cols()}, 0);
-    for (int64_t n = 0; n < G.N; ++n)
+    const int64_t chunk = chunk_images(G, x.element_size());
+    Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = x.dtype()});
+    Tensor gyk = empty({G.K, chunk * G.cols()}, {.dtype = x.dtype()});
+    for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
+      const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
+      gather_channels_first<T>(gy, n0, nb, G, static_cast<T*>(gyk.data()));
       for (int64_t g = 0; g < G.groups; ++g) {
-        im2col<T>(x, n, g, G, static_cast<T*>(cols.data()));
-        Tensor dwg = matrix(dw, g * G.Kg() * G.rows(), G.Kg(), G.rows());
-        gemm(matrix(gy, (n * G.K + g * G.Kg()) * G.cols(), G.Kg(), G.cols()), colsT, dwg, 1.0, n == 0 ? 0.0 : 1.0);
+        im2col<T>(x, n0, nb, g, G, static_cast<T*>(cols.data()));
+        Tensor colsT = make_view(cols, {width, G.rows()}, {1, width}, 0);
+        Tensor dwg = matrix(dw, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows());
+        gemm(matrix(gyk, g * G.Kg() * width, G.Kg(), width, width), colsT, dwg, 1.0, 1.0);
       }
+    }
   });
 }
 

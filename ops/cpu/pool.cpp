@@ -29,9 +29,10 @@ void max_pool_kernel(OpCall& c) {
     const T* px = static_cast<const T*>(x.data());
     T* py = static_cast<T*>(y.data());
     int64_t* pi = static_cast<int64_t*>(ix.data());
+    const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
     parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
-        const T* in = px + (plane / C) * x.stride(0) + (plane % C) * x.stride(1);
+        const T* in = px + (plane / C) * sN + (plane % C) * sC;
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
             Cpt best = -INFINITY;
@@ -42,7 +43,7 @@ void max_pool_kernel(OpCall& c) {
               for (int64_t j = 0; j < P.kw; ++j) {
                 const int64_t w = ow * P.sw - P.pw + j * P.dw;
                 if (w < 0 || w >= W) continue;
-                const Cpt v = Cpt(in[h * x.stride(2) + w * x.stride(3)]);
+                const Cpt v = Cpt(in[h * sH + w * sW]);
                 if (v > best || std::isnan(v) || at < 0) {
                   best = v;
                   at = h * W + w;
@@ -72,6 +73,7 @@ void avg_pool(const Tensor& a, Tensor& b, const PoolGeometry& P) {
     const Cpt scale = Cpt(1) / Cpt(P.kh * P.kw);
     const T* pa = static_cast<const T*>(a.data());
     T* pb = static_cast<T*>(b.data());
+    const int64_t sN = a.stride(0), sC = a.stride(1), sH = a.stride(2), sW = a.stride(3);
     parallel_for(0, N * C, 1, [&](int64_t lo, int64_t hi) {
       std::vector<Cpt> acc(Adjoint ? size_t(H * W) : 0);
       for (int64_t plane = lo; plane < hi; ++plane) {
@@ -80,7 +82,7 @@ void avg_pool(const Tensor& a, Tensor& b, const PoolGeometry& P) {
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
             Cpt s = 0;
-            const Cpt gy = Adjoint ? Cpt(pa[n * a.stride(0) + ch * a.stride(1) + oh * a.stride(2) + ow * a.stride(3)]) * scale : 0;
+            const Cpt gy = Adjoint ? Cpt(pa[n * sN + ch * sC + oh * sH + ow * sW]) * scale : 0;
             for (int64_t i = 0; i < P.kh; ++i) {
               const int64_t h = oh * P.sh - P.ph + i * P.dh;
               if (h < 0 || h >= H) continue;
@@ -88,7 +90,7 @@ void avg_pool(const Tensor& a, Tensor& b, const PoolGeometry& P) {
                 const int64_t w = ow * P.sw - P.pw + j * P.dw;
                 if (w < 0 || w >= W) continue;
                 if constexpr (Adjoint) acc[size_t(h * W + w)] += gy;
-                else s += Cpt(pa[n * a.stride(0) + ch * a.stride(1) + h * a.stride(2) + w * a.stride(3)]);
+                else s += Cpt(pa[n * sN + ch * sC + h * sH + w * sW]);
               }
             }
             if constexpr (!Adjoint) pb[(plane * OH + oh) * OW + ow] = store_cast<T>(s * scale);

@@ -1,0 +1,47 @@
+#pragma once
+/// The Fashion-MNIST classifier recipe: SGD with momentum on cross-entropy, shuffled by
+/// (seed, epoch). Shared by `pacer train mlp|cnn`, `pacer bench mlp-epoch` and the CI tests.
+
+#include <functional>
+#include <string>
+
+#include "data/fashion_mnist.h"
+
+namespace pacer::models {
+
+struct TrainConfig {
+  std::string model = "mlp";  // "mlp" or "cnn"
+  std::string data_dir = data::kFashionMnistDir;
+  int64_t epochs = 10;
+  int64_t batch = 64;
+  double lr = 0.05;
+  double momentum = 0.9;
+  uint64_t seed = 0;
+  int64_t train_limit = 0;  // > 0: train on the first N samples only
+  int64_t test_limit = 0;   // > 0: evaluate on the first N samples only
+};
+
+struct TrainProgress {
+  int64_t epoch, step, steps_per_epoch;
+  double loss;           // running mean over the epoch so far
+  double samples_per_s;  // over the epoch so far
+  double elapsed_s;      // since training started
+};
+
+struct TrainResult {
+  double eval_accuracy = 0;
+  double final_loss = 0;
+  int64_t epochs = 0;
+  double wall_s = 0;
+  double train_samples_per_s = 0;
+};
+
+/// Trains and evaluates; `progress` (optional) is called every few steps and at epoch ends.
+TrainResult train_classifier(const TrainConfig& config, const std::function<void(const TrainProgress&)>& progress = {});
+
+/// Trains model `name` for one epoch on already-loaded data; returns the wall time in
+/// seconds (the `mlp-epoch` benchmark).
+double time_epoch(const std::string& name, const data::ImageClassificationSet& train, int64_t batch, double lr,
+                  uint64_t seed);
+
+}  // namespace pacer::models
