@@ -147,6 +147,37 @@ def bench_mlp_epoch(a):
          f"mlp-epoch batch {a.batch}: {ms:.0f} ms per epoch")
 
 
+def bench_conv2d(a):
+    # Same shapes, init scale and FLOP count as `pacer bench conv2d` (backward = 3x forward).
+    dt = DTYPES[a.dtype]
+    x = torch.randn(a.n, a.c, a.h, a.w).to(dt)
+    if a.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = (torch.randn(a.k, a.c // a.groups, a.kernel, a.kernel) * 0.05).to(dt)
+    x.requires_grad_(a.backward)
+    w.requires_grad_(a.backward)
+    shape = {}
+
+    def step():
+        y = torch.nn.functional.conv2d(x, w, None, a.stride, a.padding, a.dilation, a.groups)
+        shape["oh"], shape["ow"] = y.shape[2], y.shape[3]
+        if a.backward:
+            y.sum().backward()
+
+    if a.backward:
+        ms = median_ms(a.warmup, a.repeat, step)
+    else:
+        with torch.no_grad():
+            ms = median_ms(a.warmup, a.repeat, step)
+    flops = 2.0 * a.n * a.k * shape["oh"] * shape["ow"] * (a.c // a.groups) * a.kernel * a.kernel
+    flops *= 3.0 if a.backward else 1.0
+    emit(a, {"case": "conv2d", "device": "cpu", "dtype": dtype_name(dt), "n": a.n, "c": a.c, "h": a.h, "w": a.w,
+             "k": a.k, "kernel": a.kernel, "stride": a.stride, "padding": a.padding, "groups": a.groups,
+             "channels_last": a.channels_last, "backward": a.backward, "threads": torch.get_num_threads(),
+             "median_ms": ms, "throughput": flops / (ms * 1e6), "unit": "GFLOP/s"},
+         f"conv2d: {ms:.3f} ms")
+
+
 def main():
     p = argparse.ArgumentParser(description="PyTorch baseline for `pacer bench`.")
     sub = p.add_subparsers(dest="case", required=True)
@@ -174,6 +205,13 @@ def main():
     c.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     c.add_argument("--batch", type=int, default=64)
     c.add_argument("--lr", type=float, default=0.05)
+    c = case("conv2d", bench_conv2d, "2-d convolution GFLOP/s")
+    for name, default in (("n", 8), ("c", 64), ("h", 56), ("w", 56), ("k", 64), ("kernel", 3), ("stride", 1),
+                          ("padding", 1), ("groups", 1), ("dilation", 1)):
+        c.add_argument("--" + name, type=int, default=default)
+    c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    c.add_argument("--channels-last", action="store_true")
+    c.add_argument("--backward", action="store_true")
     a = p.parse_args()
     if a.repeat < 1 or a.warmup < 0:
         p.error("--repeat must be >= 1 and --warmup >= 0")

@@ -151,6 +151,46 @@ int bench_mlp_epoch(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int bench_conv2d(const std::vector<std::string>& argv) {
+  Parser p = common("conv2d", "2-d convolution (im2col + GEMM), forward or forward + backward; GFLOP/s.");
+  p.option("n", "N", "batch", "8").option("c", "N", "input channels", "64").option("h", "N", "height", "56");
+  p.option("w", "N", "width", "56").option("k", "N", "output channels", "64").option("kernel", "N", "kernel size", "3");
+  p.option("stride", "N", "stride", "1").option("padding", "N", "padding", "1").option("groups", "N", "groups", "1");
+  p.option("dilation", "N", "dilation", "1").option("dtype", "T", "element type", "f32");
+  p.flag("channels-last", "input in NHWC memory order").flag("backward", "time forward + backward");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t n = a.integer("n"), c = a.integer("c"), h = a.integer("h"), w = a.integer("w"), k = a.integer("k");
+  const int64_t ks = a.integer("kernel"), st = a.integer("stride"), pad = a.integer("padding"),
+                g = a.integer("groups"), dil = a.integer("dilation");
+  if (n < 1 || c < 1 || h < 1 || w < 1 || k < 1 || ks < 1 || st < 1 || pad < 0 || g < 1 || dil < 1)
+    throw UsageError("sizes, kernel, stride, groups and dilation must be positive and padding non-negative");
+  const DType dt = parse_dtype(a.str("dtype"));
+  const bool backward = a.flag("backward");
+  Tensor x = cast(randn({n, c, h, w}), dt);
+  if (a.flag("channels-last")) x = permute(contiguous(permute(x, {0, 2, 3, 1})), {0, 3, 1, 2});
+  Tensor wt = cast(randn({k, c / g, ks, ks}), dt) * 0.05;
+  if (backward) {
+    x.set_requires_grad();
+    wt = detach(wt);
+    wt.set_requires_grad();
+  }
+  int64_t oh = 0, ow = 0;
+  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
+    Tensor y = conv2d(x, wt, Tensor(), {st, st}, {pad, pad}, {dil, dil}, g);
+    oh = y.size(2), ow = y.size(3);
+    if (backward) sum(y).backward();
+  });
+  const double flops = 2.0 * double(n * k * oh * ow) * double(c / g * ks * ks) * (backward ? 3.0 : 1.0);
+  JsonLine j;
+  j.add("case", "conv2d").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("n", n).add("c", c);
+  j.add("h", h).add("w", w).add("k", k).add("kernel", ks).add("stride", st).add("padding", pad).add("groups", g);
+  j.add("channels_last", a.flag("channels-last")).add("backward", backward).add("threads", num_threads());
+  j.add("median_ms", ms).add("throughput", flops / (ms * 1e6)).add("unit", "GFLOP/s");
+  emit(a, j, fmt::format("conv2d {}x{}x{}x{} k{} {}x{}/{}: {:.3f} ms", n, c, h, w, k, ks, ks, st, ms));
+  return 0;
+}
+
 struct Case {
   const char* name;
   const char* summary;
@@ -162,6 +202,7 @@ constexpr Case kCases[] = {
     {"add", "elementwise add bandwidth vs memcpy", bench_add},
     {"dispatch", "per-op overhead with autograd", bench_dispatch},
     {"mlp-epoch", "Fashion-MNIST MLP epoch time", bench_mlp_epoch},
+    {"conv2d", "2-d convolution GFLOP/s (forward, or with --backward)", bench_conv2d},
 };
 
 }  // namespace

@@ -16,7 +16,7 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
   const std::string what = model == "mlp" ? "the 784-256-10 MLP" : "the two-block conv-BN-ReLU-pool CNN";
   Parser p("pacer train " + model + " [options]", "Trains " + what + " on Fashion-MNIST with SGD + momentum.");
   p.option("data", "DIR", "folder with the Fashion-MNIST IDX files", data::kFashionMnistDir)
-      .option("epochs", "N", "passes over the training set", model == "mlp" ? "10" : "3")
+      .option("epochs", "N", "passes over the training set", model == "mlp" ? "10" : "5")
       .option("batch", "N", "minibatch size", "64")
       .option("lr", "X", "learning rate", "0.05")
       .option("momentum", "X", "SGD momentum", "0.9")
