@@ -73,6 +73,7 @@ TrainResult train_classifier(const TrainConfig& c, const std::function<void(cons
   double samples = 0, train_time = 0;
   for (int64_t e = 0; e < c.epochs; ++e) {
     const auto t0 = Clock::now();
+    if (c.lr_decay_epoch > 0 && e == c.lr_decay_epoch) opt.options().lr = c.lr * 0.1;
     r.final_loss = run_epoch(*model, opt, train, c.batch, c.seed, e, start, progress);
     train_time += seconds_since(t0);
     samples += double(train.size());

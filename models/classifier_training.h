@@ -17,6 +17,7 @@ struct TrainConfig {
   double lr = 0.05;
   double momentum = 0.9;
   uint64_t seed = 0;
+  int64_t lr_decay_epoch = 0;  // > 0: from this epoch (0-based) on, train at lr / 10
   int64_t train_limit = 0;  // > 0: train on the first N samples only
   int64_t test_limit = 0;   // > 0: evaluate on the first N samples only
 };

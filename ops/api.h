@@ -121,6 +121,35 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 /// Zeroes elements with probability p and scales the rest by 1 / (1 - p) (training only).
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
+// --- normalization, embedding and losses ------------------------------------------
+// Composites of the ops above (differentiable through them). Half-precision inputs are
+// computed in f32 and the result is returned in the input's dtype (DESIGN §6).
+/// torch.nn.functional.layer_norm: normalizes over the trailing dims `normalized_shape`
+/// with the biased variance; weight and bias (shape normalized_shape) may be undefined.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+/// Rows of weight [V, D] picked by indices (int64/int32, any shape): indices.shape + [D].
+/// The row at padding_idx (-1: none) gets no gradient, as in torch.
+Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx = -1);
+/// Losses take reduction "mean" (the default), "sum" or "none" (one loss per element).
+/// Cross-entropy of logits [N, C] or [N, C, d...] (or [C]) against class indices [N] or
+/// [N, d...] (int64/int32), as torch: targets equal to ignore_index add nothing and "mean"
+/// divides by the number of the others; label smoothing gives
+/// (1 - s) * nll + s * mean_c(-log p_c).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const std::string& reduction = "mean",
+                     int64_t ignore_index = -100, double label_smoothing = 0.0);
+/// Negative log-likelihood of log-probabilities logp [N, C] or [N, C, d...] (or [C]).
+Tensor nll_loss(const Tensor& logp, const Tensor& target, const std::string& reduction = "mean",
+                int64_t ignore_index = -100);
+/// Huber-like loss: 0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta = 0: L1).
+Tensor smooth_l1_loss(const Tensor& x, const Tensor& y, const std::string& reduction = "mean", double beta = 1.0);
+/// Binary cross-entropy of logits x against targets y in [0, 1], computed stably;
+/// pos_weight (broadcast to x's shape, e.g. [C]) scales the positive term.
+Tensor bce_with_logits(const Tensor& x, const Tensor& y, const Tensor& pos_weight = Tensor(),
+                       const std::string& reduction = "mean");
+/// (x - y)^2.
+Tensor mse_loss(const Tensor& x, const Tensor& y, const std::string& reduction = "mean");
+
 // --- shape and indexing ------------------------------------------------------------
 /// A view with new sizes (one may be -1); throws when the strides do not allow it.
 Tensor view(const Tensor& x, const Shape& sizes);

@@ -21,6 +21,8 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
       .option("lr", "X", "learning rate", "0.05")
       .option("momentum", "X", "SGD momentum", "0.9")
       .option("seed", "N", "seed for initialization and shuffling", "0")
+      .option("lr-decay-epoch", "N", "divide the learning rate by 10 from this epoch on (0 = never)",
+              model == "mlp" ? "0" : "4")
       .option("train-limit", "N", "use only the first N training samples (0 = all)", "0")
       .option("test-limit", "N", "evaluate on the first N test samples (0 = all)", "0")
       .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
@@ -34,6 +36,7 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
   c.lr = a.number("lr");
   c.momentum = a.number("momentum");
   c.seed = uint64_t(a.integer("seed"));
+  c.lr_decay_epoch = a.integer("lr-decay-epoch");
   c.train_limit = a.integer("train-limit");
   c.test_limit = a.integer("test-limit");
   if (c.epochs < 1) throw UsageError("--epochs must be at least 1");
