@@ -5,34 +5,53 @@
 
 namespace pacer::optim {
 
-Sgd::Sgd(std::vector<Tensor> params, SgdOptions o) : Optimizer(std::move(params)), options_(o) {
-  PACER_CHECK(o.lr >= 0, "SGD: expected lr >= 0, got {}", o.lr);
-  PACER_CHECK(o.momentum >= 0, "SGD: expected momentum >= 0, got {}", o.momentum);
-  PACER_CHECK(o.weight_decay >= 0, "SGD: expected weight_decay >= 0, got {}", o.weight_decay);
-  PACER_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
-              "SGD: Nesterov momentum needs momentum > 0 and zero dampening");
-  momentum_buffers_.resize(params_.size());
+namespace {
+constexpr size_t kMomentumBuffer = 0;
+}  // namespace
+
+std::vector<Setting> SgdOptions::settings() {
+  return {{"lr", &lr},
+          {"momentum", &momentum},
+          {"dampening", &dampening},
+          {"weight_decay", &weight_decay},
+          {"nesterov", &nesterov}};
 }
+
+void SgdOptions::check(const std::string& who) const {
+  PACER_CHECK(lr >= 0, "{}: expected lr >= 0, got {}", who, lr);
+  PACER_CHECK(momentum >= 0, "{}: expected momentum >= 0, got {}", who, momentum);
+  PACER_CHECK(weight_decay >= 0, "{}: expected weight_decay >= 0, got {}", who, weight_decay);
+  PACER_CHECK(!nesterov || (momentum > 0 && dampening == 0),
+              "{}: Nesterov momentum needs momentum > 0 and zero dampening (got momentum {}, dampening {})", who,
+              momentum, dampening);
+}
+
+Sgd::Sgd(std::vector<Tensor> params, SgdOptions options)
+    : Sgd(std::vector<ParamGroup<SgdOptions>>{{std::move(params), options}}) {}
+
+Sgd::Sgd(const std::vector<ParamGroup<SgdOptions>>& groups) : TypedOptimizer("SGD", groups, {"momentum_buffer"}) {}
 
 void Sgd::step() {
   NoGradGuard no_grad;
-  const SgdOptions& o = options_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (o.weight_decay != 0) g = g + p * o.weight_decay;
-    if (o.momentum != 0) {
-      Tensor& buf = momentum_buffers_[i];
-      if (!buf.defined()) {
-        buf = clone(g);
-      } else {
-        mul_(buf, wrap(o.momentum));
-        add_(buf, g, 1.0 - o.dampening);
+  for (size_t group = 0; group < num_groups(); ++group) {
+    const SgdOptions& o = options_[group];
+    for (size_t i = group_begin(group); i < group_end(group); ++i) {
+      Tensor& p = params_[i];
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (o.weight_decay != 0) g = g + p * o.weight_decay;
+      if (o.momentum != 0) {
+        Tensor& buf = state(i, kMomentumBuffer);
+        if (!buf.defined()) {
+          buf = clone(g);
+        } else {
+          mul_(buf, wrap(o.momentum));
+          add_(buf, g, 1.0 - o.dampening);
+        }
+        g = o.nesterov ? g + buf * o.momentum : buf;
       }
-      g = o.nesterov ? g + buf * o.momentum : buf;
+      add_(p, g, -o.lr);
     }
-    add_(p, g, -o.lr);
   }
 }
 

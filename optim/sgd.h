@@ -1,7 +1,9 @@
 #pragma once
-/// SGD with momentum, dampening, Nesterov and weight decay, with torch.optim.SGD's update:
+/// SGD with momentum, dampening, Nesterov and weight decay, with torch.optim.SGD's update
+/// (per parameter group):
 ///   g = grad + wd * p;  buf = momentum * buf + (1 - dampening) * g  (buf = g at step 1);
 ///   g = nesterov ? g + momentum * buf : buf;  p -= lr * g.
+/// State: "momentum_buffer" (only when momentum != 0).
 
 #include "optim/optimizer.h"
 
@@ -13,17 +15,18 @@ struct SgdOptions {
   double dampening = 0;
   double weight_decay = 0;
   bool nesterov = false;
+
+  std::vector<Setting> settings();
+  /// Throws naming `who` when an option is out of range.
+  void check(const std::string& who) const;
 };
 
-class Sgd final : public Optimizer {
+class Sgd final : public TypedOptimizer<SgdOptions> {
  public:
+  /// One group holding every parameter.
   Sgd(std::vector<Tensor> params, SgdOptions options);
+  explicit Sgd(const std::vector<ParamGroup<SgdOptions>>& groups);
   void step() override;
-  SgdOptions& options() { return options_; }
-
- private:
-  SgdOptions options_;
-  std::vector<Tensor> momentum_buffers_;
 };
 
 }  // namespace pacer::optim
