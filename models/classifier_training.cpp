@@ -6,6 +6,7 @@
 #include "core/generator.h"
 #include "data/sampler.h"
 #include "models/image_classifier.h"
+#include "models/training_checkpoint.h"
 #include "nn/functional.h"
 #include "ops/api.h"
 #include "optim/sgd.h"
@@ -32,16 +33,18 @@ double evaluate(ImageClassifier& model, const data::ImageClassificationSet& test
   return test.size() ? double(correct) / double(test.size()) : 0.0;
 }
 
-// One epoch; returns the mean loss.
+// Steps [first_step, end) of one epoch. `after_step(step)` runs after each update and
+// returns false to stop. Returns the mean loss of the steps run.
 double run_epoch(ImageClassifier& model, optim::Sgd& opt, const data::ImageClassificationSet& train, int64_t batch,
-                 uint64_t seed, int64_t epoch, Clock::time_point start,
-                 const std::function<void(const TrainProgress&)>& progress) {
+                 uint64_t seed, int64_t epoch, int64_t first_step, Clock::time_point start,
+                 const std::function<void(const TrainProgress&)>& progress, std::vector<double>* losses,
+                 const std::function<bool(int64_t)>& after_step) {
   auto batches = data::make_batches(data::shuffled_indices(train.size(), seed, uint64_t(epoch)), batch);
   const auto t0 = Clock::now();
   double loss_sum = 0;
   int64_t seen = 0;
   const int64_t steps = int64_t(batches.size());
-  for (int64_t s = 0; s < steps; ++s) {
+  for (int64_t s = first_step; s < steps; ++s) {
     const Tensor& ix = batches[size_t(s)];
     Tensor x = index_select(train.images, 0, ix);
     Tensor y = index_select(train.labels, 0, ix);
@@ -49,13 +52,18 @@ double run_epoch(ImageClassifier& model, optim::Sgd& opt, const data::ImageClass
     opt.zero_grad();
     loss.backward();
     opt.step();
-    loss_sum += loss.item<double>() * double(ix.numel());
+    const double l = loss.item<double>();
+    if (losses) losses->push_back(l);
+    loss_sum += l * double(ix.numel());
     seen += ix.numel();
     if (progress && (s % 50 == 0 || s + 1 == steps))
       progress({epoch, s + 1, steps, loss_sum / double(seen), double(seen) / seconds_since(t0), seconds_since(start)});
+    if (after_step && !after_step(s + 1)) break;
   }
   return seen ? loss_sum / double(seen) : 0.0;
 }
+
+int64_t steps_per_epoch(int64_t samples, int64_t batch) { return (samples + batch - 1) / batch; }
 
 }  // namespace
 
@@ -70,14 +78,33 @@ TrainResult train_classifier(const TrainConfig& c, const std::function<void(cons
   auto model = make_classifier(c.model);
   optim::Sgd opt(model->parameters(), {.lr = c.lr, .momentum = c.momentum});
   TrainResult r;
+  TrainingPosition at;
+  if (!c.resume.empty()) at = load_training_checkpoint(c.resume, *model, opt);
+  const int64_t per_epoch = steps_per_epoch(train.size(), c.batch);
+  PACER_CHECK(at.step <= per_epoch, "train: the checkpoint is at step {} of an epoch of {} steps (other --batch?)",
+              at.step, per_epoch);
+  int64_t run_steps = 0;
   double samples = 0, train_time = 0;
-  for (int64_t e = 0; e < c.epochs; ++e) {
+  for (int64_t e = at.epoch; e < c.epochs && !r.stopped_early; ++e) {
     const auto t0 = Clock::now();
-    if (c.lr_decay_epoch > 0 && e == c.lr_decay_epoch) opt.options().lr = c.lr * 0.1;
-    r.final_loss = run_epoch(*model, opt, train, c.batch, c.seed, e, start, progress);
+    opt.options().lr = c.lr_decay_epoch > 0 && e >= c.lr_decay_epoch ? c.lr * 0.1 : c.lr;
+    const int64_t first = e == at.epoch ? at.step : 0;
+    auto after_step = [&](int64_t done) {
+      ++run_steps;
+      const bool stop = c.stop_after_steps > 0 && run_steps >= c.stop_after_steps;
+      // The position after this step: the next epoch once this one is complete.
+      const TrainingPosition next = done == per_epoch ? TrainingPosition{e + 1, 0} : TrainingPosition{e, done};
+      if (!c.checkpoint.empty() && c.checkpoint_every > 0 && run_steps % c.checkpoint_every == 0)
+        save_training_checkpoint(c.checkpoint, *model, opt, next);
+      if (stop && done < per_epoch) r.stopped_early = true;
+      if (stop && done == per_epoch && e + 1 < c.epochs) r.stopped_early = true;
+      return !stop;
+    };
+    r.final_loss = run_epoch(*model, opt, train, c.batch, c.seed, e, first, start, progress, &r.step_losses, after_step);
     train_time += seconds_since(t0);
     samples += double(train.size());
   }
+  if (!c.checkpoint.empty() && !r.stopped_early) save_training_checkpoint(c.checkpoint, *model, opt, {c.epochs, 0});
   r.eval_accuracy = evaluate(*model, test);
   r.epochs = c.epochs;
   r.wall_s = seconds_since(start);
@@ -91,7 +118,7 @@ double time_epoch(const std::string& name, const data::ImageClassificationSet& t
   auto model = make_classifier(name);
   optim::Sgd opt(model->parameters(), {.lr = lr, .momentum = 0.9});
   const auto t0 = Clock::now();
-  run_epoch(*model, opt, train, batch, seed, 0, t0, {});
+  run_epoch(*model, opt, train, batch, seed, 0, 0, t0, {}, nullptr, {});
   return seconds_since(t0);
 }
 

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "data/fashion_mnist.h"
 
@@ -20,6 +21,10 @@ struct TrainConfig {
   int64_t lr_decay_epoch = 0;  // > 0: from this epoch (0-based) on, train at lr / 10
   int64_t train_limit = 0;  // > 0: train on the first N samples only
   int64_t test_limit = 0;   // > 0: evaluate on the first N samples only
+  std::string checkpoint;       // where to save training checkpoints ("" = never)
+  int64_t checkpoint_every = 0;  // save every N steps (0 = only at the end)
+  std::string resume;           // a checkpoint to continue from ("" = start fresh)
+  int64_t stop_after_steps = 0;  // > 0: stop after this many steps in this run (tests, budgets)
 };
 
 struct TrainProgress {
@@ -35,6 +40,8 @@ struct TrainResult {
   int64_t epochs = 0;
   double wall_s = 0;
   double train_samples_per_s = 0;
+  bool stopped_early = false;           // stop_after_steps ended the run before the last epoch
+  std::vector<double> step_losses;      // the loss of every step this run made
 };
 
 /// Trains and evaluates; `progress` (optional) is called every few steps and at epoch ends.

@@ -25,6 +25,9 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
               model == "mlp" ? "0" : "4")
       .option("train-limit", "N", "use only the first N training samples (0 = all)", "0")
       .option("test-limit", "N", "evaluate on the first N test samples (0 = all)", "0")
+      .option("checkpoint", "FILE", "save a training checkpoint (safetensors) here; - = none", "-")
+      .option("checkpoint-every", "N", "also save every N steps (0 = only at the end)", "0")
+      .option("resume", "FILE", "continue from this training checkpoint; - = start fresh", "-")
       .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
       .flag("quiet", "no progress output");
   Args a = p.parse(argv);
@@ -37,6 +40,11 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
   c.momentum = a.number("momentum");
   c.seed = uint64_t(a.integer("seed"));
   c.lr_decay_epoch = a.integer("lr-decay-epoch");
+  c.checkpoint = a.str("checkpoint") == "-" ? "" : a.str("checkpoint");
+  c.checkpoint_every = a.integer("checkpoint-every");
+  c.resume = a.str("resume") == "-" ? "" : a.str("resume");
+  if (c.checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
+  if (c.checkpoint_every > 0 && c.checkpoint.empty()) throw UsageError("--checkpoint-every needs --checkpoint FILE");
   c.train_limit = a.integer("train-limit");
   c.test_limit = a.integer("test-limit");
   if (c.epochs < 1) throw UsageError("--epochs must be at least 1");

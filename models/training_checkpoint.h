@@ -1,0 +1,27 @@
+#pragma once
+/// Training checkpoints: one safetensors file holding the model's state_dict ("model.*"),
+/// the optimizer's ("optimizer.*"), the default generator's (seed, offset) and the
+/// position in training ("trainer.*"), written atomically. Loading all of it back and
+/// continuing gives the same numbers, bit for bit, as a run that never stopped.
+
+#include <cstdint>
+#include <string>
+
+#include "nn/module.h"
+#include "optim/optimizer.h"
+
+namespace pacer::models {
+
+struct TrainingPosition {
+  int64_t epoch = 0;  // epoch in progress
+  int64_t step = 0;   // steps of that epoch already done
+};
+
+void save_training_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& optimizer,
+                              const TrainingPosition& position);
+
+/// Restores model, optimizer and generator (strictly: every key must match) and returns
+/// the position to continue from. Throws pacer::Error naming the problem.
+TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& optimizer);
+
+}  // namespace pacer::models
