@@ -34,6 +34,15 @@ int64_t chunk_images(const ConvGeometry& G, size_t element_size) {
   return std::max<int64_t>(1, std::min<int64_t>(G.N, kColumnBytes / std::max<int64_t>(per_image, 1)));
 }
 
+// The output columns ow whose input column ow * sw + shift lies inside [0, W).
+std::pair<int64_t, int64_t> valid_columns(const ConvGeometry& G, int64_t shift) {
+  // ow * sw + shift >= 0  <=>  ow >= ceil(-shift / sw);  ow * sw + shift < W  <=>  ow < ceil((W - shift) / sw)
+  auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+  const int64_t lo = std::clamp<int64_t>(ceil_div(-shift, G.sw), 0, G.OW);
+  const int64_t hi = std::clamp<int64_t>(ceil_div(G.W - shift, G.sw), lo, G.OW);
+  return {lo, hi};
+}
+
 // cols[(c, i, j), (n - n0, oh, ow)] = x[n, g*Cg + c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside).
 template <class T>
 void im2col(const Tensor& x, int64_t n0, int64_t nb, int64_t g, const ConvGeometry& G, T* cols) {
@@ -53,11 +62,18 @@ void im2col(const Tensor& x, int64_t n0, int64_t nb, int64_t g, const ConvGeomet
           std::fill(row, row + G.OW, T(0.0f));
           continue;
         }
+        // Output columns [lo, hi) read inside the image; the rest is padding. No branch in
+        // the copy loop, and a plain memcpy for unit strides.
         const T* src = plane + h * sH;
-        for (int64_t ow = 0; ow < G.OW; ++ow) {
-          const int64_t w = ow * G.sw - G.pw + j * G.dw;
-          row[ow] = (w < 0 || w >= G.W) ? T(0.0f) : src[w * sW];
+        const int64_t shift = j * G.dw - G.pw;
+        const auto [lo, hi] = valid_columns(G, shift);
+        std::fill(row, row + lo, T(0.0f));
+        if (G.sw == 1 && sW == 1) {
+          if (hi > lo) std::memcpy(row + lo, src + lo + shift, size_t(hi - lo) * sizeof(T));
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) row[ow] = src[(ow * G.sw + shift) * sW];
         }
+        std::fill(row + std::max(lo, hi), row + G.OW, T(0.0f));
       }
     }
   });
@@ -80,9 +96,11 @@ void col2im_add(const T* cols, int64_t n0, int64_t nb, int64_t g, const ConvGeom
             if (h < 0 || h >= G.H) continue;
             T* dst = plane + h * G.W;
             const T* src = row + oh * G.OW;
-            for (int64_t ow = 0; ow < G.OW; ++ow) {
-              const int64_t w = ow * G.sw - G.pw + j * G.dw;
-              if (w >= 0 && w < G.W) dst[w] = store_cast<T>(compute_t<T>(dst[w]) + compute_t<T>(src[ow]));
+            const int64_t shift = j * G.dw - G.pw;
+            const auto [lo, hi] = valid_columns(G, shift);
+            for (int64_t ow = lo; ow < hi; ++ow) {
+              T& d = dst[ow * G.sw + shift];
+              d = store_cast<T>(compute_t<T>(d) + compute_t<T>(src[ow]));
             }
           }
         }
