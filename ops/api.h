@@ -104,6 +104,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 /// 2-d convolution: x [N, C, H, W], weight [K, C / groups, kh, kw], bias [K] or undefined.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Shape& stride = {1, 1},
               const Shape& padding = {0, 0}, const Shape& dilation = {1, 1}, int64_t groups = 1);
+/// Transposed convolution (the adjoint of conv2d w.r.t. its input): x [N, Cin, H, W],
+/// weight [Cin, Cout / groups, kh, kw], bias [Cout] or undefined.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const Shape& stride = {1, 1}, const Shape& padding = {0, 0},
+                        const Shape& output_padding = {0, 0}, const Shape& dilation = {1, 1}, int64_t groups = 1);
 /// Max pooling: (values, indices); an index is the position h * W + w in the input plane.
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const Shape& kernel, const Shape& stride = {},
                                                   const Shape& padding = {0, 0}, const Shape& dilation = {1, 1});
@@ -186,6 +191,25 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 Tensor one_hot(const Tensor& index, int64_t num_classes);
 /// Sum of input gradient over broadcast dims down to `sizes` (used by backward rules).
 Tensor sum_to(const Tensor& x, const Shape& sizes);
+
+// --- sorting, selection and resampling ----------------------------------------------
+/// Sorted values along `dim` and their int64 source indices; stable (ties keep their input
+/// order, as torch.sort(stable=True)); NaN sorts as larger than every number.
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// The indices of sort(x, dim, descending) (not differentiable).
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// The k largest (or smallest) values along `dim` and their indices, always in sorted order.
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
+/// Indices of the nonzero elements of x as int64 [n, x.dim()], in row-major order.
+Tensor nonzero(const Tensor& x);
+/// The elements of x where the bool mask (broadcast to x's shape) is true, as a 1-D tensor
+/// in row-major order; differentiable w.r.t. x.
+Tensor masked_select(const Tensor& x, const Tensor& mask);
+/// Nearest-neighbour resize of x [N, C, H, W] to [N, C, oh, ow]; source pixel
+/// floor(dst * in / out) per axis (torch's rule for an explicit size).
+Tensor upsample_nearest2d(const Tensor& x, const Shape& output_size);
+/// The same with output size floor(H * scale_factor) x floor(W * scale_factor).
+Tensor upsample_nearest2d(const Tensor& x, double scale_factor);
 
 // --- in place (return the modified tensor) -----------------------------------------
 /// x += alpha * other.

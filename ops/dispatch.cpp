@@ -149,7 +149,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
                 op.kernels[0] ? "cpu " : "", op.kernels[1] ? "cuda" : "");
     if (op.has(kInplace)) {
       c.outputs.push_back(c.inputs[0]);
-    } else if (!op.has(kView)) {
+    } else if (!op.has(kView) && !op.has(kDynamicShape)) {  // those kernels set c.outputs
       c.outputs.reserve(c.output_meta.size());
       for (const TensorMeta& m : c.output_meta) c.outputs.push_back(empty(m.sizes, {.dtype = m.dtype, .device = m.device}));
     }

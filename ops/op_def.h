@@ -22,6 +22,9 @@ enum Tag : uint32_t {
   kRandom = 1u << 5,
   kShape = 1u << 6,
   kLinalg = 1u << 7,
+  // Output sizes depend on the data (nonzero): infer fills only dtype and device, the
+  // dispatcher allocates nothing, and the kernel sets c.outputs itself (as for kView).
+  kDynamicShape = 1u << 8,
 };
 
 /// Autocast policy (applied by the autocast layer of a later issue).

@@ -168,11 +168,12 @@ void conv2d_kernel(OpCall& c) {
   });
 }
 
-void conv2d_backward_input_kernel(OpCall& c) {
-  const Tensor gy = materialize(c.in(0));
-  const Tensor w = materialize(c.in(1));
-  Tensor& dx = c.out(0);
-  const ConvGeometry G = geometry(c.attrs, dx.sizes(), w.sizes(), gy.sizes());
+// dx = col2im(W^T @ dy): the gradient of conv2d w.r.t. its input, and the forward of
+// conv_transpose2d (whose input plays dy and whose output plays dx).
+void conv_input_grad(const Tensor& dy, const Tensor& weight, Tensor& dx, const Attrs& attrs) {
+  const Tensor gy = materialize(dy);
+  const Tensor w = materialize(weight);
+  const ConvGeometry G = geometry(attrs, dx.sizes(), w.sizes(), gy.sizes());
   std::memset(dx.data(), 0, dx.nbytes());
   dispatch_floating(dx.dtype(), "conv2d_backward_input", [&]<class T>() {
     const int64_t chunk = chunk_images(G, dx.element_size());
@@ -190,6 +191,19 @@ void conv2d_backward_input_kernel(OpCall& c) {
       }
     }
   });
+}
+
+void conv2d_backward_input_kernel(OpCall& c) { conv_input_grad(c.in(0), c.in(1), c.out(0), c.attrs); }
+
+void conv_transpose2d_kernel(OpCall& c) {
+  Tensor& y = c.out(0);
+  conv_input_grad(c.in(0), c.in(1), y, c.attrs);
+  if (c.inputs.size() > 2 && c.in(2).defined()) {
+    Tensor b = make_view(c.in(2), {1, y.size(1), 1, 1}, {0, c.in(2).stride(0), 0, 0}, c.in(2).storage_offset());
+    dispatch_dtype(y.dtype(), [&]<class T>() {
+      cpu_kernel<T, T, T>(y, {&y, &b}, [](compute_t<T> a, compute_t<T> v) { return a + v; });
+    });
+  }
 }
 
 void conv2d_backward_weight_kernel(OpCall& c) {
@@ -220,5 +234,6 @@ void conv2d_backward_weight_kernel(OpCall& c) {
 PACER_KERNEL(conv2d, CPU, conv2d_kernel);
 PACER_KERNEL(conv2d_backward_input, CPU, conv2d_backward_input_kernel);
 PACER_KERNEL(conv2d_backward_weight, CPU, conv2d_backward_weight_kernel);
+PACER_KERNEL(conv_transpose2d, CPU, conv_transpose2d_kernel);
 
 }  // namespace pacer::ops::cpu

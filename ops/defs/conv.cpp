@@ -89,9 +89,74 @@ PACER_OP(conv2d_backward_weight) {
   return d;
 }
 
+// The adjoint of conv2d w.r.t. its input: x [N, Cin, H, W], weight [Cin, Cout / groups, kh, kw]
+// (PyTorch's layout) gives [N, Cout, OH, OW] with OH = (H - 1) * stride - 2 * padding +
+// dilation * (kh - 1) + output_padding + 1. Its gradients are conv2d (input) and
+// conv2d_backward_weight with the roles of input and output exchanged (weight).
+PACER_OP(conv_transpose2d) {
+  OpDef d;
+  d.name = "conv_transpose2d";
+  d.tags = kLinalg;
+  d.amp = AmpPolicy::Lower;
+  d.infer = [](OpCall& c) {
+    const Tensor &x = c.in(0), &w = c.in(1);
+    const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation"),
+                &opad = c.attrs.shape("output_padding");
+    const int64_t groups = c.attrs.i("groups");
+    PACER_CHECK(x.dim() == 4, "expected a 4-d input [N, C, H, W], got shape {}", x.sizes());
+    PACER_CHECK(w.dim() == 4, "expected a 4-d weight [in_channels, out_channels / groups, kh, kw], got shape {}",
+                w.sizes());
+    PACER_CHECK(st.size() == 2 && pad.size() == 2 && dil.size() == 2 && opad.size() == 2,
+                "stride, padding, output_padding and dilation take 2 values each");
+    PACER_CHECK(st[0] > 0 && st[1] > 0 && dil[0] > 0 && dil[1] > 0 && pad[0] >= 0 && pad[1] >= 0,
+                "expected positive stride and dilation and non-negative padding, got stride {} padding {} dilation {}",
+                st, pad, dil);
+    PACER_CHECK(opad[0] >= 0 && opad[1] >= 0 && (opad[0] < st[0] || opad[0] < dil[0]) &&
+                    (opad[1] < st[1] || opad[1] < dil[1]),
+                "output_padding {} must be smaller than stride {} or dilation {}", opad, st, dil);
+    PACER_CHECK(w.size(0) == x.size(1), "weight of shape {} expects {} input channels, got {} (input shape {})",
+                w.sizes(), w.size(0), x.size(1), x.sizes());
+    PACER_CHECK(groups > 0 && x.size(1) % groups == 0, "groups={} must divide in_channels={}", groups, x.size(1));
+    PACER_CHECK(x.dtype() == w.dtype(), "expected input and weight of one dtype, got {} and {}", x.dtype(), w.dtype());
+    check_floating(x, "input");
+    const int64_t cout = w.size(1) * groups;
+    if (c.inputs.size() > 2 && c.in(2).defined())
+      PACER_CHECK(c.in(2).dim() == 1 && c.in(2).size(0) == cout && c.in(2).dtype() == x.dtype(),
+                  "expected a bias of shape [{}] and dtype {}, got {} {}", cout, x.dtype(), c.in(2).sizes(),
+                  c.in(2).dtype());
+    const int64_t oh = (x.size(2) - 1) * st[0] - 2 * pad[0] + dil[0] * (w.size(2) - 1) + opad[0] + 1;
+    const int64_t ow = (x.size(3) - 1) * st[1] - 2 * pad[1] + dil[1] * (w.size(3) - 1) + opad[1] + 1;
+    PACER_CHECK(oh > 0 && ow > 0, "the output would be {}x{}: padding {} is too large", oh, ow, pad);
+    c.output_meta = {{{x.size(0), cout, oh, ow}, x.dtype(), c.device}};
+  };
+  d.backward = [](const GradCall& g) -> std::vector<Tensor> {
+    const Tensor &x = g.inputs[0], &w = g.inputs[1];
+    std::vector<Tensor> r(g.input_meta.size());
+    Attrs a = geometry(g.attrs);
+    if (g.needs(0)) r[0] = call1(op_conv2d(), {g.grad(), w}, a);
+    if (g.needs(1)) {
+      a.set("weight_size", w.sizes());
+      r[1] = call1(find_op("conv2d_backward_weight"), {x, g.grad()}, a);
+    }
+    if (r.size() > 2 && g.needs(2)) r[2] = sum(g.grad(), {0, 2, 3});
+    return r;
+  };
+  d.save_inputs = 0b11;
+  return d;
+}
+
 }  // namespace pacer::ops
 
 namespace pacer {
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Shape& stride,
+                        const Shape& padding, const Shape& output_padding, const Shape& dilation, int64_t groups) {
+  std::vector<Tensor> in = {x, weight};
+  if (bias.defined()) in.push_back(bias);
+  return ops::call1(ops::op_conv_transpose2d(), std::move(in),
+                    {{"stride", stride}, {"padding", padding}, {"output_padding", output_padding},
+                     {"dilation", dilation}, {"groups", groups}});
+}
 using namespace ops;
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Shape& stride, const Shape& padding,

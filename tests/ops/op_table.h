@@ -46,6 +46,7 @@ std::vector<OpCase> shape_rows();
 std::vector<OpCase> other_rows();
 std::vector<OpCase> conv_rows();
 std::vector<OpCase> loss_rows();
+std::vector<OpCase> sort_rows();
 std::vector<OpCase> all_rows();
 
 /// Uniform f64 values in [lo, hi), from a fixed seed per call site.

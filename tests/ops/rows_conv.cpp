@@ -91,6 +91,50 @@ std::vector<OpCase> conv_rows() {
   rows.push_back(conv_row("conv2d", {2, 3, 6, 5}, {4, 3, 3, 3}, true, {1, 1, 1, 1, 1, 1, 1}));
   rows.push_back(conv_row("conv2d_stride_groups", {1, 4, 7, 7}, {6, 2, 3, 2}, false, {2, 1, 0, 1, 1, 1, 2}));
   rows.push_back(conv_row("conv2d_dilation_channels_last", {2, 2, 7, 6}, {3, 2, 2, 3}, true, {1, 2, 2, 1, 2, 1, 1}, true));
+  for (bool with_groups : {false, true}) {
+    // x [2, 4, 3, 4]; weight [4, Cout/g, 3, 2]; stride (2, 1), padding (1, 0), output_padding (1, 0), dilation (1, 2).
+    OpCase c;
+    c.name = with_groups ? "conv_transpose2d_groups" : "conv_transpose2d";
+    c.covers = {"conv_transpose2d", "conv2d", "conv2d_backward_weight"};
+    const int64_t groups = with_groups ? 2 : 1, cout_g = with_groups ? 2 : 3;
+    c.inputs = [=] {
+      return std::vector<Tensor>{uniform({2, 4, 3, 4}, -1, 1, 84), uniform({4, cout_g, 3, 2}, -1, 1, 85),
+                                 uniform({cout_g * groups}, -1, 1, 86)};
+    };
+    c.run = [=](const std::vector<Tensor>& in) {
+      return conv_transpose2d(in[0], in[1], in[2], {2, 1}, {1, 0}, {1, 0}, {1, 2}, groups);
+    };
+    c.reference = [=](const std::vector<ref::Arr>& in) {
+      const ref::Arr &x = in[0], &w = in[1], &b = in[2];
+      const int64_t N = 2, Cin = 4, H = 3, W = 4, kh = 3, kw = 2, Cout = cout_g * groups, Cin_g = Cin / groups;
+      const int64_t OH = (H - 1) * 2 - 2 + (kh - 1) + 1 + 1, OW = (W - 1) * 1 - 0 + 2 * (kw - 1) + 0 + 1;
+      ref::Arr y{{N, Cout, OH, OW}, std::vector<double>(size_t(N * Cout * OH * OW), 0.0)};
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t co = 0; co < Cout; ++co)
+          for (int64_t p = 0; p < OH * OW; ++p) y.v[size_t((n * Cout + co) * OH * OW + p)] = b.v[size_t(co)];
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t ci = 0; ci < Cin; ++ci)
+          for (int64_t h = 0; h < H; ++h)
+            for (int64_t ww = 0; ww < W; ++ww)
+              for (int64_t oc = 0; oc < cout_g; ++oc)
+                for (int64_t i = 0; i < kh; ++i)
+                  for (int64_t j = 0; j < kw; ++j) {
+                    const int64_t oh = h * 2 - 1 + i, ow = ww * 1 - 0 + j * 2;
+                    if (oh < 0 || oh >= OH || ow < 0 || ow >= OW) continue;
+                    const int64_t co = (ci / Cin_g) * cout_g + oc;
+                    y.v[size_t(((n * Cout + co) * OH + oh) * OW + ow)] +=
+                        x.v[size_t(((n * Cin + ci) * H + h) * W + ww)] * w.v[size_t(((ci * cout_g + oc) * kh + i) * kw + j)];
+                  }
+      return y;
+    };
+    c.tol_f16 = 2e-2;
+    c.tol_bf16 = 6e-2;
+    c.errors = {{[] { conv_transpose2d(ones({1, 3, 4, 4}), ones({4, 2, 3, 3})); }, "expects 4 input channels, got 3"},
+                {[] { conv_transpose2d(ones({1, 4, 4, 4}), ones({4, 2, 3, 3}), Tensor(), {2, 2}, {0, 0}, {2, 0}); },
+                 "output_padding [2, 0] must be smaller than stride"},
+                {[] { conv_transpose2d(ones({1, 4, 4, 4}), ones({4, 2, 3, 3}), ones({3})); }, "expected a bias of shape [2]"}};
+    rows.push_back(c);
+  }
   for (bool is_max : {true, false}) {
     OpCase c;
     c.name = is_max ? "max_pool2d" : "avg_pool2d";
