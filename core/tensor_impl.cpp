@@ -52,6 +52,12 @@ void TensorImpl::refresh() {
   if (numel_ == 0) contiguous_ = true;
 }
 
+void TensorImpl::set_data(Storage storage, DType dtype, Shape sizes, Shape strides, int64_t offset) {
+  storage_ = std::move(storage);
+  dtype_ = dtype;
+  set_geometry(std::move(sizes), std::move(strides), offset);
+}
+
 AutogradMeta& TensorImpl::autograd_mut() {
   if (!autograd_) autograd_ = std::make_unique<AutogradMeta>();
   return *autograd_;

@@ -30,6 +30,9 @@ class TensorImpl final : public RefCounted {
 
   /// Replaces the view geometry (used by in-place shape changes such as resize of empties).
   void set_geometry(Shape sizes, Shape strides, int64_t offset);
+  /// Replaces storage, dtype and geometry while keeping this impl (so every handle sees the
+  /// change) and its autograd slot: PyTorch's `tensor.data = other` (Module::to uses it).
+  void set_data(Storage storage, DType dtype, Shape sizes, Shape strides, int64_t offset);
 
   /// A number that came from a C++ scalar (x + 2): it takes part in type promotion only
   /// by category, as in PyTorch.

@@ -7,10 +7,10 @@
 
 namespace pacer::nn {
 
-class BatchNorm2d : public Module {
+class BatchNorm2d : public UnaryModule {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1, Options options = {});
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
 
   Tensor weight, bias;               // parameters [C]
   Tensor running_mean, running_var;  // buffers [C]

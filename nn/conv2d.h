@@ -15,10 +15,10 @@ struct Conv2dOptions {
   bool bias = true;
 };
 
-class Conv2d : public Module {
+class Conv2d : public UnaryModule {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, Conv2dOptions options = {}, Options tensor_options = {});
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
 
   Tensor weight;  // [out, in / groups, kh, kw]
   Tensor bias;    // [out] or undefined

@@ -6,10 +6,10 @@
 
 namespace pacer::nn {
 
-class Linear : public Module {
+class Linear : public UnaryModule {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true, Options options = {});
-  Tensor forward(const Tensor& x) const;
+  Tensor forward(const Tensor& x) const override;
 
   Tensor weight;  // [out, in]
   Tensor bias;    // [out] or undefined

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <new>
 
 #include "autograd/grad_mode.h"
 #include "core/autograd_meta.h"
@@ -91,6 +92,45 @@ void Module::train(bool on) {
 
 void Module::zero_grad() {
   for (Tensor& p : parameters()) p.set_grad(Tensor());
+}
+
+
+Module& Module::to(DType dtype) {
+  PACER_CHECK(is_floating(dtype), "Module::to: expected a floating dtype, got {}", dtype);
+  // Every tensor is converted before the first is replaced, so an error changes nothing.
+  std::vector<std::pair<Tensor, Tensor>> todo;  // (tensor, converted value)
+  std::vector<Tensor> grads;
+  {
+    NoGradGuard no_grad;
+    for (auto& [name, t] : state_dict()) {
+      if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
+      bool seen = false;  // a tensor registered under two names is converted once
+      for (auto& [u, v] : todo) seen = seen || u.is_same(t);
+      if (seen) continue;
+      PACER_CHECK(t.is_leaf(), "Module::to: '{}' has autograd history; only leaves can be converted", name);
+      todo.emplace_back(t, contiguous(cast(detach(t), dtype)));
+      const Tensor& g = t.grad();
+      grads.push_back(g.defined() ? contiguous(cast(g, dtype)) : Tensor());
+    }
+  }
+  for (size_t i = 0; i < todo.size(); ++i) {
+    Tensor& t = todo[i].first;
+    const Tensor& v = todo[i].second;
+    // Swapping the data keeps the tensor's identity: layers hold their own handles
+    // (Linear::weight) and must see the new dtype too.
+    t.impl()->set_data(v.storage(), v.dtype(), v.sizes(), v.strides(), v.storage_offset());
+    if (t.impl()->autograd()) t.impl()->autograd_mut().grad = grads[i];
+  }
+  return *this;
+}
+
+Module& Module::to(Device device) {
+  for (auto& [name, t] : state_dict())
+    PACER_CHECK(t.device() == device,
+                "Module::to: moving modules between devices is not supported yet (CPU only): '{}' is on {}, "
+                "asked for {}",
+                name, t.device(), device);
+  return *this;
 }
 
 }  // namespace pacer::nn

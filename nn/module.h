@@ -44,6 +44,16 @@ class Module {
   /// Drops every parameter's gradient (PyTorch's set_to_none=True).
   void zero_grad();
 
+  /// Converts every parameter and buffer (children included) to `dtype`, as torch's
+  /// Module.to(dtype): floating tensors only (integer buffers keep their dtype). The
+  /// conversion happens in place of each tensor, so every handle to it (a layer's
+  /// `weight` member as well as state_dict()) sees the new dtype; parameters stay leaves
+  /// that require grad, and an existing gradient is converted too. Returns *this.
+  Module& to(DType dtype);
+  /// Moves every parameter and buffer to `device`. Only the CPU is supported for now:
+  /// any other device throws.
+  Module& to(Device device);
+
  protected:
   /// Registers a parameter (made a leaf that requires grad) and returns it.
   Tensor& register_parameter(std::string name, Tensor value);
@@ -60,6 +70,12 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+};
+
+/// A module with one input and one output: the layers Sequential can chain.
+class UnaryModule : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x) const = 0;
 };
 
 }  // namespace pacer::nn

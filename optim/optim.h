@@ -1,0 +1,8 @@
+#pragma once
+/// Everything of the optim layer.
+#include "optim/adam.h"
+#include "optim/clip.h"
+#include "optim/lars.h"
+#include "optim/optimizer.h"
+#include "optim/schedules.h"
+#include "optim/sgd.h"
