@@ -252,3 +252,8 @@ inline Tensor operator>(const Tensor& a, Scalar b) { return gt(a, wrap(b)); }
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 
 }  // namespace pacer
+
+// Families with many ops keep their declarations beside this file (still one line per op).
+#include "ops/api_attention.h"
+#include "ops/api_detection.h"
+#include "ops/api_rnn.h"
