@@ -178,6 +178,56 @@ def bench_conv2d(a):
          f"conv2d: {ms:.3f} ms")
 
 
+def bench_lstm(a):
+    # torch.nn.LSTM with the same sizes and FLOP count as `pacer bench lstm`.
+    dt = DTYPES[a.dtype]
+    inp = a.input if a.input > 0 else a.hidden
+    lstm = torch.nn.LSTM(inp, a.hidden, a.layers, bidirectional=a.bidirectional).to(dt)
+    x = torch.randn(a.steps, a.batch, inp).to(dt).requires_grad_(a.backward)
+
+    def step():
+        if a.backward:
+            lstm(x)[0].sum().backward()
+        else:
+            with torch.no_grad():
+                lstm(x)
+
+    ms = median_ms(a.warmup, a.repeat, step)
+    d = 2 if a.bidirectional else 1
+    flops = sum(2.0 * d * a.steps * a.batch * 4 * a.hidden * ((inp if l == 0 else d * a.hidden) + a.hidden)
+                for l in range(a.layers))
+    flops *= 3.0 if a.backward else 1.0
+    emit(a, {"case": "lstm", "device": "cpu", "dtype": dtype_name(dt), "hidden": a.hidden, "input": inp,
+             "batch": a.batch, "steps": a.steps, "layers": a.layers, "bidirectional": a.bidirectional,
+             "backward": a.backward, "threads": torch.get_num_threads(), "median_ms": ms,
+             "throughput": flops / (ms * 1e6), "unit": "GFLOP/s"}, f"lstm: {ms:.3f} ms")
+
+
+def bench_batchnorm(a):
+    # Training-mode batch norm; bytes counted as in `pacer bench batchnorm` (3 passes forward,
+    # 8 with backward), compared with a copy of the same size.
+    dt = DTYPES[a.dtype]
+    x = torch.randn(a.n, a.c, a.h, a.w).to(dt).requires_grad_(a.backward)
+    w = torch.ones(a.c, requires_grad=a.backward)
+    b = torch.zeros(a.c, requires_grad=a.backward)
+    rm, rv = torch.zeros(a.c), torch.ones(a.c)
+
+    def step():
+        y = torch.nn.functional.batch_norm(x, rm, rv, w.to(dt), b.to(dt), training=True)
+        if a.backward:
+            y.sum().backward()
+
+    ms = median_ms(a.warmup, a.repeat, step)
+    size = a.n * a.c * a.h * a.w * torch.tensor([], dtype=dt).element_size()
+    gbps = size * (8.0 if a.backward else 3.0) / (ms * 1e6)
+    src, dst = torch.empty(size, dtype=torch.uint8), torch.empty(size, dtype=torch.uint8)
+    copy_ms = median_ms(a.warmup, a.repeat, lambda: dst.copy_(src))
+    copy = 2.0 * size / (copy_ms * 1e6)
+    emit(a, {"case": "batchnorm", "device": "cpu", "dtype": dtype_name(dt), "n": a.n, "c": a.c, "h": a.h, "w": a.w,
+             "backward": a.backward, "threads": torch.get_num_threads(), "median_ms": ms, "throughput": gbps,
+             "unit": "GB/s", "memcpy_gbps": copy, "fraction_of_memcpy": gbps / copy}, f"batchnorm: {ms:.3f} ms")
+
+
 def main():
     p = argparse.ArgumentParser(description="PyTorch baseline for `pacer bench`.")
     sub = p.add_subparsers(dest="case", required=True)
@@ -211,6 +261,17 @@ def main():
         c.add_argument("--" + name, type=int, default=default)
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     c.add_argument("--channels-last", action="store_true")
+    c.add_argument("--backward", action="store_true")
+    c = case("lstm", bench_lstm, "LSTM layer GFLOP/s")
+    for name, default in (("hidden", 1024), ("input", 0), ("batch", 64), ("steps", 50), ("layers", 1)):
+        c.add_argument("--" + name, type=int, default=default)
+    c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    c.add_argument("--bidirectional", action="store_true")
+    c.add_argument("--backward", action="store_true")
+    c = case("batchnorm", bench_batchnorm, "training batch norm bandwidth")
+    for name, default in (("n", 8), ("c", 64), ("h", 112), ("w", 112)):
+        c.add_argument("--" + name, type=int, default=default)
+    c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     c.add_argument("--backward", action="store_true")
     a = p.parse_args()
     if a.repeat < 1 or a.warmup < 0:

@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "data/fashion_mnist.h"
 #include "models/classifier_training.h"
+#include "nn/lstm.h"
 #include "ops/api.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
@@ -191,6 +192,76 @@ int bench_conv2d(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int bench_lstm(const std::vector<std::string>& argv) {
+  Parser p = common("lstm", "nn::LSTM over a [steps, batch, input] sequence; GFLOP/s of the gate GEMMs.");
+  p.option("hidden", "N", "hidden size", "1024").option("input", "N", "input size (0 = hidden)", "0");
+  p.option("batch", "N", "batch", "64").option("steps", "N", "sequence length", "50");
+  p.option("layers", "N", "stacked layers", "1").option("dtype", "T", "element type", "f32");
+  p.flag("bidirectional", "both directions").flag("backward", "time forward + backward");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t H = a.integer("hidden"), B = a.integer("batch"), T = a.integer("steps"), L = a.integer("layers");
+  const int64_t I = a.integer("input") > 0 ? a.integer("input") : H;
+  if (H < 1 || B < 1 || T < 1 || L < 1) throw UsageError("--hidden, --batch, --steps and --layers must be positive");
+  const DType dt = parse_dtype(a.str("dtype"));
+  const bool bidir = a.flag("bidirectional"), backward = a.flag("backward");
+  nn::LSTM lstm(I, H, L, true, false, bidir, {.dtype = dt});
+  Tensor x = cast(randn({T, B, I}), dt);
+  if (backward) x.set_requires_grad();
+  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
+    if (!backward) {
+      NoGradGuard no_grad;
+      lstm.forward(x);
+      return;
+    }
+    sum(lstm.forward(x).output).backward();
+  });
+  const int64_t D = bidir ? 2 : 1;
+  double flops = 0;
+  for (int64_t l = 0; l < L; ++l) flops += 2.0 * double(D * T * B) * 4.0 * double(H) * double((l == 0 ? I : D * H) + H);
+  if (backward) flops *= 3.0;
+  JsonLine j;
+  j.add("case", "lstm").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("hidden", H).add("input", I);
+  j.add("batch", B).add("steps", T).add("layers", L).add("bidirectional", bidir).add("backward", backward);
+  j.add("threads", num_threads()).add("median_ms", ms).add("throughput", flops / (ms * 1e6)).add("unit", "GFLOP/s");
+  emit(a, j, fmt::format("lstm H{} B{} T{} L{}: {:.3f} ms", H, B, T, L, ms));
+  return 0;
+}
+
+int bench_batchnorm(const std::vector<std::string>& argv) {
+  Parser p = common("batchnorm", "batch_norm in training mode (batch statistics); GB/s of the minimum traffic.");
+  p.option("n", "N", "batch", "8").option("c", "N", "channels", "64").option("h", "N", "height", "112");
+  p.option("w", "N", "width", "112").option("dtype", "T", "element type", "f32");
+  p.flag("backward", "time forward + backward");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t n = a.integer("n"), c = a.integer("c"), h = a.integer("h"), w = a.integer("w");
+  if (n < 1 || c < 1 || h < 1 || w < 1) throw UsageError("--n, --c, --h and --w must be positive");
+  const DType dt = parse_dtype(a.str("dtype"));
+  const bool backward = a.flag("backward");
+  Tensor x = cast(randn({n, c, h, w}), dt);
+  if (backward) x.set_requires_grad();
+  Tensor weight = ones({c}, {.requires_grad = backward}), bias = zeros({c}, {.requires_grad = backward});
+  Tensor rm = zeros({c}), rv = ones({c});
+  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
+    Tensor y = batch_norm(x, cast(weight, dt), cast(bias, dt), rm, rv, true);
+    if (backward) sum(y).backward();
+  });
+  // Minimum traffic: forward reads x twice (statistics, normalize) and writes y; backward
+  // reads x and dy twice (reductions, then the input gradient) and writes dx.
+  const size_t bytes_per_pass = size_t(n * c * h * w) * element_size(dt);
+  const double bytes = double(bytes_per_pass) * (backward ? 8.0 : 3.0);
+  const double gbps = bytes / (ms * 1e6);
+  const double copy = memcpy_gbps(bytes_per_pass, a.integer("warmup"), a.integer("repeat"));
+  JsonLine j;
+  j.add("case", "batchnorm").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("n", n).add("c", c);
+  j.add("h", h).add("w", w).add("backward", backward).add("threads", num_threads()).add("median_ms", ms);
+  j.add("throughput", gbps).add("unit", "GB/s").add("memcpy_gbps", copy).add("fraction_of_memcpy", gbps / copy);
+  emit(a, j, fmt::format("batchnorm {}x{}x{}x{}: {:.3f} ms, {:.1f} GB/s ({:.0f}% of memcpy)", n, c, h, w, ms, gbps,
+                         100 * gbps / copy));
+  return 0;
+}
+
 struct Case {
   const char* name;
   const char* summary;
@@ -203,6 +274,8 @@ constexpr Case kCases[] = {
     {"dispatch", "per-op overhead with autograd", bench_dispatch},
     {"mlp-epoch", "Fashion-MNIST MLP epoch time", bench_mlp_epoch},
     {"conv2d", "2-d convolution GFLOP/s (forward, or with --backward)", bench_conv2d},
+    {"lstm", "LSTM layer GFLOP/s (forward, or with --backward)", bench_lstm},
+    {"batchnorm", "training batch norm bandwidth vs memcpy", bench_batchnorm},
 };
 
 }  // namespace
