@@ -243,9 +243,10 @@ int bench_batchnorm(const std::vector<std::string>& argv) {
   if (backward) x.set_requires_grad();
   Tensor weight = ones({c}, {.requires_grad = backward}), bias = zeros({c}, {.requires_grad = backward});
   Tensor rm = zeros({c}), rv = ones({c});
+  Tensor dy = cast(randn({n, c, h, w}), dt);  // a dense incoming gradient, as in a network
   const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
     Tensor y = batch_norm(x, cast(weight, dt), cast(bias, dt), rm, rv, true);
-    if (backward) sum(y).backward();
+    if (backward) y.backward(dy);
   });
   // Minimum traffic: forward reads x twice (statistics, normalize) and writes y; backward
   // reads x and dy twice (reductions, then the input gradient) and writes dx.

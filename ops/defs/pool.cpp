@@ -140,19 +140,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   channel_shape[1] = C;
   Tensor mu, var;
   if (training) {
-    int64_t n = x.numel() / std::max<int64_t>(C, 1);
-    PACER_CHECK(n > 1, "batch_norm: training needs more than one value per channel, got input shape {}", x.sizes());
-    mu = mean(x, dims, true);
-    Tensor centered = x - mu;
-    var = mean(centered * centered, dims, true);
+    const int64_t n = x.numel() / std::max<int64_t>(C, 1);
+    auto r = call(find_op("batch_norm_train"), {x, weight, bias}, {{"eps", eps}});
     if (running_mean.defined() && running_var.defined()) {
       NoGradGuard no_grad;
       Tensor rm = running_mean, rv = running_var;
+      // The biased variance back from 1 / sqrt(var + eps); the running estimate is unbiased.
+      Tensor batch_var = 1.0 / (r[2] * r[2]) - eps;
       mul_(rm, wrap(1.0 - momentum));
-      add_(rm, cast(reshape(mu, {C}), rm.dtype()), momentum);
+      add_(rm, cast(r[1], rm.dtype()), momentum);
       mul_(rv, wrap(1.0 - momentum));
-      add_(rv, cast(reshape(var, {C}), rv.dtype()) * (double(n) / double(n - 1)), momentum);
+      add_(rv, cast(batch_var, rv.dtype()) * (double(n) / double(std::max<int64_t>(n - 1, 1))), momentum);
     }
+    return r[0];
   } else {
     PACER_CHECK(running_mean.defined() && running_var.defined(),
                 "batch_norm: evaluation needs running_mean and running_var");

@@ -176,7 +176,8 @@ std::vector<OpCase> conv_rows() {
   for (bool training : {true, false}) {
     OpCase c;
     c.name = training ? "batch_norm_train" : "batch_norm_eval";
-    c.covers = {"sum", "rsqrt"};
+    c.covers = training ? std::vector<std::string>{"batch_norm_train", "batch_norm_train_backward"}
+                        : std::vector<std::string>{"sum", "rsqrt"};
     c.inputs = [] {
       return std::vector<Tensor>{uniform({4, 3, 2, 3}, -2, 2, 93), uniform({3}, 0.5, 1.5, 94), uniform({3}, -1, 1, 95)};
     };

@@ -1,0 +1,134 @@
+// CPU training batch norm: one task per channel; x is read as [N, C, S] (S = spatial size),
+// sums in f64, so two passes forward (statistics, normalize) and two backward.
+#include <cmath>
+
+#include "ops/cpu/loops.h"
+#include "ops/registry.h"
+
+namespace pacer::ops::cpu {
+
+namespace {
+
+// Sums of f(a[k], b[k]) pairs over a row: 16 compute-type lanes over blocks of 256 elements
+// (so the loop vectorizes), each block's total added into f64 (so long rows keep precision).
+template <class T, class F>
+void accumulate_pairs(const T* a, const T* b, int64_t n, double& s1, double& s2, F f) {
+  using C = compute_t<T>;
+  constexpr int64_t kBlock = 256, kLanes = 16;
+  int64_t k = 0;
+  for (; k + kBlock <= n; k += kBlock) {
+    C x[kLanes] = {}, y[kLanes] = {};
+    for (int64_t j = 0; j < kBlock; j += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) {
+        const auto [u, v] = f(C(a[k + j + l]), b ? C(b[k + j + l]) : C(0));
+        x[l] += u;
+        y[l] += v;
+      }
+    for (int64_t l = 0; l < kLanes; ++l) {
+      s1 += double(x[l]);
+      s2 += double(y[l]);
+    }
+  }
+  for (; k < n; ++k) {
+    const auto [u, v] = f(C(a[k]), b ? C(b[k]) : C(0));
+    s1 += double(u);
+    s2 += double(v);
+  }
+}
+
+template <class T, class S>
+void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+  const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
+  const double M = double(N * Sz);
+  const T* px = static_cast<const T*>(x.data());
+  T* py = static_cast<T*>(y.data());
+  const T* pw = w.defined() ? static_cast<const T*>(w.data()) : nullptr;
+  const T* pb = b.defined() ? static_cast<const T*>(b.data()) : nullptr;
+  S* pm = static_cast<S*>(mean.data());
+  S* pi = static_cast<S*>(invstd.data());
+  parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      double s = 0, ss = 0;
+      for (int64_t n = 0; n < N; ++n)
+        accumulate_pairs(px + (n * C + c) * Sz, static_cast<const T*>(nullptr), Sz, s, ss,
+                         [](compute_t<T> v, compute_t<T>) { return std::pair{v, v * v}; });
+      const double mu = s / M, var = std::max(ss / M - mu * mu, 0.0), inv = 1.0 / std::sqrt(var + eps);
+      pm[c] = S(mu);
+      pi[c] = S(inv);
+      const double scale = (pw ? double(compute_t<T>(pw[c])) : 1.0) * inv;
+      const double shift = (pb ? double(compute_t<T>(pb[c])) : 0.0) - mu * scale;
+      using Cpt = compute_t<T>;
+      const Cpt fs = Cpt(scale), ft = Cpt(shift);
+      for (int64_t n = 0; n < N; ++n) {
+        const T* row = px + (n * C + c) * Sz;
+        T* out = py + (n * C + c) * Sz;
+        for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(Cpt(row[k]) * fs + ft);
+      }
+    }
+  });
+}
+
+template <class T, class S>
+void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& invstd, Tensor& dx,
+              Tensor& dw, Tensor& db) {
+  const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
+  const double M = double(N * Sz);
+  const T* pdy = static_cast<const T*>(dy.data());
+  const T* px = static_cast<const T*>(x.data());
+  const T* pw = w.defined() ? static_cast<const T*>(w.data()) : nullptr;
+  const S* pm = static_cast<const S*>(mean.data());
+  const S* pi = static_cast<const S*>(invstd.data());
+  T* pdx = static_cast<T*>(dx.data());
+  T* pdw = static_cast<T*>(dw.data());
+  T* pdb = static_cast<T*>(db.data());
+  parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      const double mu = double(pm[c]), inv = double(pi[c]);
+      double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mu))
+      const compute_t<T> m = compute_t<T>(mu);
+      for (int64_t n = 0; n < N; ++n)
+        accumulate_pairs(pdy + (n * C + c) * Sz, px + (n * C + c) * Sz, Sz, sdy, sdyx,
+                         [m](compute_t<T> g, compute_t<T> v) { return std::pair{g, g * (v - m)}; });
+      pdw[c] = store_cast<T>(sdyx * inv);
+      pdb[c] = store_cast<T>(sdy);
+      // dx = w * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mu) * inv
+      const double k1 = (pw ? double(compute_t<T>(pw[c])) : 1.0) * inv;
+      const double mdy = sdy / M, k2 = sdyx * inv * inv / M;
+      using Cpt = compute_t<T>;
+      const Cpt a = Cpt(k1), bb = Cpt(mdy), cc = Cpt(k2);
+      for (int64_t n = 0; n < N; ++n) {
+        const T* g = pdy + (n * C + c) * Sz;
+        const T* row = px + (n * C + c) * Sz;
+        T* out = pdx + (n * C + c) * Sz;
+        for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(a * (Cpt(g[k]) - bb - (Cpt(row[k]) - m) * cc));
+      }
+    }
+  });
+}
+
+void forward_kernel(OpCall& c) {
+  const Tensor x = materialize(c.in(0));
+  const Tensor w = c.inputs.size() > 1 && c.in(1).defined() ? materialize(c.in(1)) : Tensor();
+  const Tensor b = c.inputs.size() > 2 && c.in(2).defined() ? materialize(c.in(2)) : Tensor();
+  const double eps = c.attrs.f("eps");
+  dispatch_floating(x.dtype(), "batch_norm_train", [&]<class T>() {
+    if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, c.out(0), c.out(1), c.out(2));
+    else forward<T, float>(x, w, b, eps, c.out(0), c.out(1), c.out(2));
+  });
+}
+
+void backward_kernel(OpCall& c) {
+  const Tensor dy = materialize(c.in(0)), x = materialize(c.in(1));
+  const Tensor w = c.in(2).defined() ? materialize(c.in(2)) : Tensor();
+  dispatch_floating(x.dtype(), "batch_norm_train_backward", [&]<class T>() {
+    if (x.dtype() == DType::F64) backward<T, double>(dy, x, w, c.in(3), c.in(4), c.out(0), c.out(1), c.out(2));
+    else backward<T, float>(dy, x, w, c.in(3), c.in(4), c.out(0), c.out(1), c.out(2));
+  });
+}
+
+}  // namespace
+
+PACER_KERNEL(batch_norm_train, CPU, forward_kernel);
+PACER_KERNEL(batch_norm_train_backward, CPU, backward_kernel);
+
+}  // namespace pacer::ops::cpu
