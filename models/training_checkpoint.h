@@ -9,6 +9,7 @@
 
 #include "nn/module.h"
 #include "optim/optimizer.h"
+#include "optim/schedules.h"
 
 namespace pacer::models {
 
@@ -17,11 +18,14 @@ struct TrainingPosition {
   int64_t step = 0;   // steps of that epoch already done
 };
 
+/// `schedule` (optional) is saved under "schedule.*" too.
 void save_training_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& optimizer,
-                              const TrainingPosition& position);
+                              const TrainingPosition& position, const optim::LrSchedule* schedule = nullptr);
 
 /// Restores model, optimizer and generator (strictly: every key must match) and returns
 /// the position to continue from. Throws pacer::Error naming the problem.
-TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& optimizer);
+/// A schedule must be given exactly when the checkpoint holds one.
+TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& optimizer,
+                                          optim::LrSchedule* schedule = nullptr);
 
 }  // namespace pacer::models

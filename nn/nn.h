@@ -4,6 +4,7 @@
 #include "nn/avg_pool2d.h"
 #include "nn/batch_norm.h"
 #include "nn/conv2d.h"
+#include "nn/conv_transpose2d.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/frozen_batch_norm.h"

@@ -9,6 +9,10 @@
 
 #include "models/classifier_training.h"
 #include "models/cnn.h"
+#include "models/mlp.h"
+#include "models/training_checkpoint.h"
+#include "optim/schedules.h"
+#include "optim/sgd.h"
 #include "core/error.h"
 
 namespace pacer {
@@ -86,6 +90,26 @@ TEST_CASE("resuming from a mid-epoch checkpoint continues bitwise like an uninte
   wrong.model = "cnn";
   wrong.resume = path;
   CHECK_THROWS_AS(models::train_classifier(wrong), Error);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("a training checkpoint also carries the LR schedule") {
+  const std::string path = (std::filesystem::temp_directory_path() / ("pacer_sched_" + std::to_string(::getpid()) +
+                                                                       ".safetensors")).string();
+  models::Mlp model(4, 3, 2);
+  optim::Sgd opt(model.parameters(), {.lr = 0.1, .momentum = 0.9});
+  optim::PolyWarmupSchedule sched({.base_lr = 1.0, .warmup_steps = 3, .total_steps = 10});
+  for (int i = 0; i < 5; ++i) sched.step();
+  models::save_training_checkpoint(path, model, opt, {0, 5}, &sched);
+  models::Mlp model2(4, 3, 2);
+  optim::Sgd opt2(model2.parameters(), {.lr = 0.1, .momentum = 0.9});
+  optim::PolyWarmupSchedule sched2({.base_lr = 1.0, .warmup_steps = 3, .total_steps = 10});
+  models::TrainingPosition at = models::load_training_checkpoint(path, model2, opt2, &sched2);
+  CHECK(at.step == 5);
+  CHECK(sched2.current_step() == sched.current_step());
+  CHECK(sched2.lr() == sched.lr());
+  CHECK_THROWS_WITH_AS(models::load_training_checkpoint(path, model2, opt2), doctest::Contains("holds an LR schedule"),
+                       Error);
   std::remove(path.c_str());
 }
 
