@@ -29,37 +29,15 @@ For each module case M:
     mha.M.grad.query / key / value, mha.M.grad.param.<name>   gradients of the loss
 """
 
-import json
 import math
 import pathlib
-import struct
 
 import torch
 
+from safetensors_writer import write_safetensors
+
 OUT = pathlib.Path(__file__).resolve().parent / "attention.safetensors"
 
-
-def write_safetensors(path, tensors):
-    """tensors: list of (name, tensor), f64, i64 or bool, written in this order."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        if t.dtype == torch.float64:
-            dtype, fmt, values = "F64", "d", t.flatten().tolist()
-        elif t.dtype == torch.int64:
-            dtype, fmt, values = "I64", "q", t.flatten().tolist()
-        elif t.dtype == torch.bool:
-            dtype, fmt, values = "BOOL", "B", [int(x) for x in t.flatten().tolist()]
-        else:
-            raise ValueError(f"{name}: unsupported dtype {t.dtype}")
-        data = struct.pack(f"<{len(values)}{fmt}", *values)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    # Bool data last keeps every F64 / I64 tensor 8-byte aligned.
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data buffer starts 8-byte aligned
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def sdpa_reference(q, k, v, mask=None, is_causal=False, scale=None):

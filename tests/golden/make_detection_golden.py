@@ -7,33 +7,23 @@ Run with Debian's interpreter and packages (python3-torch, python3-torchvision):
 The safetensors file is written by hand (8-byte little-endian header length, JSON header,
 raw little-endian data), so the `safetensors` package is not needed.
 """
-import json
 import math
 import os
-import struct
 
 import torch
+
+from safetensors_writer import write_safetensors
 import torchvision
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import boxes as box_ops
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "detection.safetensors")
-DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64"}
+
 
 
 def save(path, tensors, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes()  # little-endian on every machine this runs on
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    write_safetensors(path, [(n, tensors[n]) for n in sorted(tensors)], metadata)
 
 
 def random_boxes(g, n, lo, hi, wlo, whi, dtype):

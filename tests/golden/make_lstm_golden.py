@@ -25,35 +25,15 @@ The safetensors file is written by hand (8-byte little-endian header length, JSO
 raw little-endian data): the `safetensors` package is deliberately not a dependency.
 """
 
-import json
 import pathlib
-import struct
 
 import torch
+
+from safetensors_writer import write_safetensors
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 OUT = pathlib.Path(__file__).resolve().parent
 
-
-def write_safetensors(path, tensors):
-    """tensors: list of (name, tensor), f64 or i64, written in this order."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        if t.dtype == torch.float64:
-            dtype, fmt = "F64", "d"
-        elif t.dtype == torch.int64:
-            dtype, fmt = "I64", "q"
-        else:
-            raise ValueError(f"{name}: unsupported dtype {t.dtype}")
-        values = t.flatten().tolist()
-        data = struct.pack(f"<{len(values)}{fmt}", *values)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data buffer starts 8-byte aligned
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def run_case(prefix, seed, input_size, hidden, layers, batch, steps, lengths, batch_first, with_state):

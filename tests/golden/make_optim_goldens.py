@@ -26,36 +26,16 @@ schedules.safetensors: S.steps (i64 [n]) and S.lr (f64 [n]) for each schedule S;
 settings are repeated in the C++ test.
 """
 
-import json
 import math
 import pathlib
-import struct
 
 import torch
+
+from safetensors_writer import write_safetensors
 
 OUT = pathlib.Path(__file__).resolve().parent
 STEPS = 3
 
-
-def write_safetensors(path, tensors):
-    """tensors: list of (name, tensor), f64 or i64, written in this order."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        if t.dtype == torch.float64:
-            dtype, fmt = "F64", "d"
-        elif t.dtype == torch.int64:
-            dtype, fmt = "I64", "q"
-        else:
-            raise ValueError(f"{name}: unsupported dtype {t.dtype}")
-        values = t.flatten().tolist()
-        data = struct.pack(f"<{len(values)}{fmt}", *values)
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)  # the data buffer starts 8-byte aligned
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def fractions(seed, shape):
