@@ -6,17 +6,11 @@
 # Each case runs as 3 pairs (Pacer, then PyTorch, interleaved so slow drift on a noisy
 # machine hits both sides alike); a cell is the median of the three per-run medians.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-THREADS=2  # the cores of the machine these numbers are for; both sides get the same
-# Unset the OpenBLAS tuning variables on both sides: both link the same libopenblas, and
-# an override on one side only would make the gemm comparison about the env, not the code.
-CLEAN_ENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 PACER=("${CLEAN_ENV[@]}" ./build/pacer bench)
 TORCH=("${CLEAN_ENV[@]}" /usr/bin/python3 bench/torch_bench.py)  # Debian's python3-torch
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # pair NAME TORCH_EXTRA_ENV CASE ARGS...: 3 interleaved runs of each side; JSON lines
 # are appended to $tmp/NAME.pacer and $tmp/NAME.torch. TORCH_EXTRA_ENV ("" for none)
@@ -44,10 +38,6 @@ pair mlp "" mlp-epoch --batch 64 --repeat 3 --warmup 1
 # Debian's torch spins its OpenMP workers while OpenBLAS's own pthreads want the same 2
 # cores; with passive OpenMP waiting PyTorch is many times faster, so report that too.
 pair mlp-passive "OMP_WAIT_POLICY=passive" mlp-epoch --batch 64 --repeat 3 --warmup 1
-
-date=$(date -u +%Y-%m-%d)
-machine=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-commit=$(git rev-parse --short HEAD)
 
 # row NAME LABEL FORMAT [EXTRA_FIELD EXTRA_FORMAT]: one table row; cells are the median
 # throughput with its unit (and optionally a second median field), ratio = Pacer / PyTorch.

@@ -5,12 +5,8 @@
 # Same conventions as compare.sh: 2 threads, OpenBLAS variables unset on both sides,
 # 3 interleaved pairs per shape, median of the per-run medians.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-THREADS=2
-CLEAN_ENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # name: n c h w k kernel stride padding
 shapes=(
@@ -23,9 +19,6 @@ shapes=(
   "expand1x1:8 64 56 56 256 1 1 0"
 )
 
-date=$(date -u +%Y-%m-%d)
-machine=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-commit=$(git rev-parse --short HEAD)
 log_sum=0
 count=0
 for entry in "${shapes[@]}"; do

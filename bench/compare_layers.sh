@@ -4,15 +4,8 @@
 # forward + backward (target >= 60% of memcpy bandwidth). Same conventions as compare.sh:
 # 2 threads, OpenBLAS variables unset on both sides, 3 interleaved pairs, median of medians.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-THREADS=2
-CLEAN_ENV=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-date=$(date -u +%Y-%m-%d)
-machine=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
-commit=$(git rev-parse --short HEAD)
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # run NAME ARGS...: 3 interleaved pairs; JSON lines into $tmp/NAME.{pacer,torch}.
 run() {

@@ -8,27 +8,40 @@ namespace {
 
 int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
 
-// Checks x [N, C, H, W] against w [K, C/groups, kh, kw] and the geometry attributes.
-void infer_conv(OpCall& c) {
+// Checks shared by conv2d and conv_transpose2d: 4-d input and weight of one floating
+// dtype, and the stride / padding / dilation attributes.
+void check_conv_common(const OpCall& c, const char* weight_layout) {
   const Tensor &x = c.in(0), &w = c.in(1);
   const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation");
-  const int64_t groups = c.attrs.i("groups");
   PACER_CHECK(x.dim() == 4, "expected a 4-d input [N, C, H, W], got shape {}", x.sizes());
-  PACER_CHECK(w.dim() == 4, "expected a 4-d weight [out_channels, in_channels / groups, kh, kw], got shape {}", w.sizes());
+  PACER_CHECK(w.dim() == 4, "expected a 4-d weight {}, got shape {}", weight_layout, w.sizes());
   PACER_CHECK(st.size() == 2 && pad.size() == 2 && dil.size() == 2, "stride, padding and dilation take 2 values each");
   PACER_CHECK(st[0] > 0 && st[1] > 0 && dil[0] > 0 && dil[1] > 0 && pad[0] >= 0 && pad[1] >= 0,
               "expected positive stride and dilation and non-negative padding, got stride {} padding {} dilation {}", st,
               pad, dil);
+  PACER_CHECK(x.dtype() == w.dtype(), "expected input and weight of one dtype, got {} and {}", x.dtype(), w.dtype());
+  check_floating(x, "input");
+}
+
+// An optional bias (input 2) must be [channels] of the input's dtype.
+void check_conv_bias(const OpCall& c, int64_t channels) {
+  if (c.inputs.size() <= 2 || !c.in(2).defined()) return;
+  const Tensor& b = c.in(2);
+  PACER_CHECK(b.dim() == 1 && b.size(0) == channels && b.dtype() == c.in(0).dtype(),
+              "expected a bias of shape [{}] and dtype {}, got {} {}", channels, c.in(0).dtype(), b.sizes(), b.dtype());
+}
+
+// Checks x [N, C, H, W] against w [K, C/groups, kh, kw] and the geometry attributes.
+void infer_conv(OpCall& c) {
+  check_conv_common(c, "[out_channels, in_channels / groups, kh, kw]");
+  const Tensor &x = c.in(0), &w = c.in(1);
+  const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation");
+  const int64_t groups = c.attrs.i("groups");
   PACER_CHECK(groups > 0 && x.size(1) % groups == 0 && w.size(0) % groups == 0,
               "groups={} must divide in_channels={} and out_channels={}", groups, x.size(1), w.size(0));
   PACER_CHECK(w.size(1) * groups == x.size(1), "weight of shape {} expects {} input channels, got {} (input shape {})",
               w.sizes(), w.size(1) * groups, x.size(1), x.sizes());
-  PACER_CHECK(x.dtype() == w.dtype(), "expected input and weight of one dtype, got {} and {}", x.dtype(), w.dtype());
-  check_floating(x, "input");
-  if (c.inputs.size() > 2 && c.in(2).defined())
-    PACER_CHECK(c.in(2).dim() == 1 && c.in(2).size(0) == w.size(0) && c.in(2).dtype() == x.dtype(),
-                "expected a bias of shape [{}] and dtype {}, got {} {}", w.size(0), x.dtype(), c.in(2).sizes(),
-                c.in(2).dtype());
+  check_conv_bias(c, w.size(0));
   const int64_t oh = conv_out_size(x.size(2), w.size(2), st[0], pad[0], dil[0]);
   const int64_t ow = conv_out_size(x.size(3), w.size(3), st[1], pad[1], dil[1]);
   PACER_CHECK(oh > 0 && ow > 0, "input {}x{} (padding {}) is smaller than the dilated kernel {}x{}", x.size(2), x.size(3),
@@ -103,27 +116,16 @@ PACER_OP(conv_transpose2d) {
     const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation"),
                 &opad = c.attrs.shape("output_padding");
     const int64_t groups = c.attrs.i("groups");
-    PACER_CHECK(x.dim() == 4, "expected a 4-d input [N, C, H, W], got shape {}", x.sizes());
-    PACER_CHECK(w.dim() == 4, "expected a 4-d weight [in_channels, out_channels / groups, kh, kw], got shape {}",
-                w.sizes());
-    PACER_CHECK(st.size() == 2 && pad.size() == 2 && dil.size() == 2 && opad.size() == 2,
-                "stride, padding, output_padding and dilation take 2 values each");
-    PACER_CHECK(st[0] > 0 && st[1] > 0 && dil[0] > 0 && dil[1] > 0 && pad[0] >= 0 && pad[1] >= 0,
-                "expected positive stride and dilation and non-negative padding, got stride {} padding {} dilation {}",
-                st, pad, dil);
+    check_conv_common(c, "[in_channels, out_channels / groups, kh, kw]");
+    PACER_CHECK(opad.size() == 2, "output_padding takes 2 values, got {}", opad);
     PACER_CHECK(opad[0] >= 0 && opad[1] >= 0 && (opad[0] < st[0] || opad[0] < dil[0]) &&
                     (opad[1] < st[1] || opad[1] < dil[1]),
                 "output_padding {} must be smaller than stride {} or dilation {}", opad, st, dil);
     PACER_CHECK(w.size(0) == x.size(1), "weight of shape {} expects {} input channels, got {} (input shape {})",
                 w.sizes(), w.size(0), x.size(1), x.sizes());
     PACER_CHECK(groups > 0 && x.size(1) % groups == 0, "groups={} must divide in_channels={}", groups, x.size(1));
-    PACER_CHECK(x.dtype() == w.dtype(), "expected input and weight of one dtype, got {} and {}", x.dtype(), w.dtype());
-    check_floating(x, "input");
     const int64_t cout = w.size(1) * groups;
-    if (c.inputs.size() > 2 && c.in(2).defined())
-      PACER_CHECK(c.in(2).dim() == 1 && c.in(2).size(0) == cout && c.in(2).dtype() == x.dtype(),
-                  "expected a bias of shape [{}] and dtype {}, got {} {}", cout, x.dtype(), c.in(2).sizes(),
-                  c.in(2).dtype());
+    check_conv_bias(c, cout);
     const int64_t oh = (x.size(2) - 1) * st[0] - 2 * pad[0] + dil[0] * (w.size(2) - 1) + opad[0] + 1;
     const int64_t ow = (x.size(3) - 1) * st[1] - 2 * pad[1] + dil[1] * (w.size(3) - 1) + opad[1] + 1;
     PACER_CHECK(oh > 0 && ow > 0, "the output would be {}x{}: padding {} is too large", oh, ow, pad);
