@@ -7,6 +7,12 @@ Run with Debian's interpreter (/usr/bin/python3, which has python3-torch), e.g.
 Each case prints one JSON line with case, device, dtype, median_ms, throughput and unit as
 Pacer does (tools/cmd_bench.cpp), plus "impl": "pytorch" and the torch version.
 Timing matches Pacer: median of --repeat timed runs after --warmup untimed runs.
+
+gemm, add, conv2d and lstm take --device cuda (any python3 with a CUDA torch), e.g.
+    python3 bench/torch_bench.py gemm --device cuda --dtype bf16 --m 8192 --n 8192 --k 8192 --json
+On CUDA each timed run is bracketed by CUDA events after a synchronize, as in Pacer; conv2d
+turns cudnn.benchmark on (the warm-up runs absorb its search) and starts the backward from a
+dense gradient in the output's layout, as Pacer does on CUDA.
 """
 import argparse
 import gzip
@@ -28,17 +34,35 @@ DTYPES = {
 }
 
 
-def median_ms(warmup, runs, fn):
-    """Median wall time (ms) of `runs` calls after `warmup` untimed calls (as Pacer's median_ms)."""
+def median_ms(warmup, runs, fn, device="cpu"):
+    """Median wall time (ms) of `runs` calls after `warmup` untimed calls (as Pacer's median_ms).
+    On CUDA: synchronize, then CUDA events around each run, read once the end event is done."""
     for _ in range(warmup):
         fn()
     t = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        t.append((time.perf_counter() - t0) * 1e3)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        for _ in range(runs):
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            t.append(start.elapsed_time(stop))
+    else:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            t.append((time.perf_counter() - t0) * 1e3)
     t.sort()
     return t[len(t) // 2]  # same index as Pacer (upper median for even counts)
+
+
+def device_fields(a):
+    """The "device" field (and the GPU's name on CUDA), as Pacer's add_device."""
+    if a.device == "cuda":
+        return {"device": "cuda", "gpu": torch.cuda.get_device_name()}
+    return {"device": "cpu"}
 
 
 def emit(args, fields, human):
@@ -54,26 +78,27 @@ def dtype_name(dt):
 
 def bench_gemm(a):
     dt = DTYPES[a.dtype]
-    A, B = torch.randn(a.m, a.k).to(dt), torch.randn(a.k, a.n).to(dt)
-    ms = median_ms(a.warmup, a.repeat, lambda: torch.mm(A, B))
+    A, B = torch.randn(a.m, a.k, device=a.device).to(dt), torch.randn(a.k, a.n, device=a.device).to(dt)
+    ms = median_ms(a.warmup, a.repeat, lambda: torch.mm(A, B), a.device)
     gflops = 2.0 * a.m * a.n * a.k / (ms * 1e6)
-    emit(a, {"case": "gemm", "device": "cpu", "dtype": dtype_name(dt), "m": a.m, "n": a.n, "k": a.k,
+    emit(a, {"case": "gemm", **device_fields(a), "dtype": dtype_name(dt), "m": a.m, "n": a.n, "k": a.k,
              "threads": torch.get_num_threads(), "median_ms": ms, "throughput": gflops, "unit": "GFLOP/s"},
          f"gemm {a.m}x{a.n}x{a.k} {dtype_name(dt)}: {ms:.3f} ms, {gflops:.1f} GFLOP/s")
 
 
 def bench_add(a):
     dt = DTYPES[a.dtype]
-    x, y = torch.rand(a.numel).to(dt), torch.rand(a.numel).to(dt)
+    x, y = torch.rand(a.numel, device=a.device).to(dt), torch.rand(a.numel, device=a.device).to(dt)
     # torch.add allocates its output each call, like Pacer's add(x, y).
-    ms = median_ms(a.warmup, a.repeat, lambda: torch.add(x, y))
+    ms = median_ms(a.warmup, a.repeat, lambda: torch.add(x, y), a.device)
     esize = x.element_size()
     gbps = 3.0 * a.numel * esize / (ms * 1e6)
-    # Copy bandwidth with the same threads: read + write bytes of a same-sized buffer.
-    src, dst = torch.ones(a.numel, dtype=dt), torch.zeros(a.numel, dtype=dt)
-    copy_ms = median_ms(a.warmup, a.repeat, lambda: dst.copy_(src))
+    # Copy bandwidth with the same threads (on CUDA: device to device): read + write bytes
+    # of a same-sized buffer.
+    src, dst = torch.ones(a.numel, dtype=dt, device=a.device), torch.zeros(a.numel, dtype=dt, device=a.device)
+    copy_ms = median_ms(a.warmup, a.repeat, lambda: dst.copy_(src), a.device)
     copy = 2.0 * a.numel * esize / (copy_ms * 1e6)
-    emit(a, {"case": "add", "device": "cpu", "dtype": dtype_name(dt), "numel": a.numel,
+    emit(a, {"case": "add", **device_fields(a), "dtype": dtype_name(dt), "numel": a.numel,
              "threads": torch.get_num_threads(), "median_ms": ms, "throughput": gbps, "unit": "GB/s",
              "memcpy_gbps": copy, "fraction_of_memcpy": gbps / copy},
          f"add {a.numel} x {dtype_name(dt)}: {ms:.3f} ms, {gbps:.2f} GB/s "
@@ -150,40 +175,52 @@ def bench_mlp_epoch(a):
 def bench_conv2d(a):
     # Same shapes, init scale and FLOP count as `pacer bench conv2d` (backward = 3x forward).
     dt = DTYPES[a.dtype]
-    x = torch.randn(a.n, a.c, a.h, a.w).to(dt)
+    cuda = a.device == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    x = torch.randn(a.n, a.c, a.h, a.w, device=a.device).to(dt)
     if a.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    w = (torch.randn(a.k, a.c // a.groups, a.kernel, a.kernel) * 0.05).to(dt)
+    w = (torch.randn(a.k, a.c // a.groups, a.kernel, a.kernel, device=a.device) * 0.05).to(dt)
     x.requires_grad_(a.backward)
     w.requires_grad_(a.backward)
-    shape = {}
+    oh = (a.h + 2 * a.padding - a.dilation * (a.kernel - 1) - 1) // a.stride + 1
+    ow = (a.w + 2 * a.padding - a.dilation * (a.kernel - 1) - 1) // a.stride + 1
+    dy = None
+    if cuda and a.backward:  # a dense gradient in the output's layout (Pacer does the same on CUDA)
+        dy = torch.ones(a.n, a.k, oh, ow, dtype=dt, device=a.device)
+        if a.channels_last:
+            dy = dy.contiguous(memory_format=torch.channels_last)
 
     def step():
         y = torch.nn.functional.conv2d(x, w, None, a.stride, a.padding, a.dilation, a.groups)
-        shape["oh"], shape["ow"] = y.shape[2], y.shape[3]
         if a.backward:
-            y.sum().backward()
+            if dy is not None:
+                y.backward(dy)
+            else:
+                y.sum().backward()
 
     if a.backward:
-        ms = median_ms(a.warmup, a.repeat, step)
+        ms = median_ms(a.warmup, a.repeat, step, a.device)
     else:
         with torch.no_grad():
-            ms = median_ms(a.warmup, a.repeat, step)
-    flops = 2.0 * a.n * a.k * shape["oh"] * shape["ow"] * (a.c // a.groups) * a.kernel * a.kernel
+            ms = median_ms(a.warmup, a.repeat, step, a.device)
+    flops = 2.0 * a.n * a.k * oh * ow * (a.c // a.groups) * a.kernel * a.kernel
     flops *= 3.0 if a.backward else 1.0
-    emit(a, {"case": "conv2d", "device": "cpu", "dtype": dtype_name(dt), "n": a.n, "c": a.c, "h": a.h, "w": a.w,
+    emit(a, {"case": "conv2d", **device_fields(a), "dtype": dtype_name(dt), "n": a.n, "c": a.c, "h": a.h, "w": a.w,
              "k": a.k, "kernel": a.kernel, "stride": a.stride, "padding": a.padding, "groups": a.groups,
              "channels_last": a.channels_last, "backward": a.backward, "threads": torch.get_num_threads(),
-             "median_ms": ms, "throughput": flops / (ms * 1e6), "unit": "GFLOP/s"},
-         f"conv2d: {ms:.3f} ms")
+             "median_ms": ms, "throughput": flops / (ms * 1e6), "unit": "GFLOP/s",
+             **({"cudnn_benchmark": True} if cuda else {})},
+         f"conv2d: {ms:.3f} ms, {flops / (ms * 1e6):.1f} GFLOP/s")
 
 
 def bench_lstm(a):
     # torch.nn.LSTM with the same sizes and FLOP count as `pacer bench lstm`.
     dt = DTYPES[a.dtype]
     inp = a.input if a.input > 0 else a.hidden
-    lstm = torch.nn.LSTM(inp, a.hidden, a.layers, bidirectional=a.bidirectional).to(dt)
-    x = torch.randn(a.steps, a.batch, inp).to(dt).requires_grad_(a.backward)
+    lstm = torch.nn.LSTM(inp, a.hidden, a.layers, bidirectional=a.bidirectional).to(device=a.device, dtype=dt)
+    x = torch.randn(a.steps, a.batch, inp, device=a.device).to(dt).requires_grad_(a.backward)
 
     def step():
         if a.backward:
@@ -192,15 +229,16 @@ def bench_lstm(a):
             with torch.no_grad():
                 lstm(x)
 
-    ms = median_ms(a.warmup, a.repeat, step)
+    ms = median_ms(a.warmup, a.repeat, step, a.device)
     d = 2 if a.bidirectional else 1
     flops = sum(2.0 * d * a.steps * a.batch * 4 * a.hidden * ((inp if l == 0 else d * a.hidden) + a.hidden)
                 for l in range(a.layers))
     flops *= 3.0 if a.backward else 1.0
-    emit(a, {"case": "lstm", "device": "cpu", "dtype": dtype_name(dt), "hidden": a.hidden, "input": inp,
+    emit(a, {"case": "lstm", **device_fields(a), "dtype": dtype_name(dt), "hidden": a.hidden, "input": inp,
              "batch": a.batch, "steps": a.steps, "layers": a.layers, "bidirectional": a.bidirectional,
              "backward": a.backward, "threads": torch.get_num_threads(), "median_ms": ms,
-             "throughput": flops / (ms * 1e6), "unit": "GFLOP/s"}, f"lstm: {ms:.3f} ms")
+             "throughput": flops / (ms * 1e6), "unit": "GFLOP/s"},
+         f"lstm: {ms:.3f} ms, {flops / (ms * 1e6):.1f} GFLOP/s")
 
 
 def bench_batchnorm(a):
@@ -239,17 +277,22 @@ def main():
         c.add_argument("--warmup", type=int, default=2, help="untimed runs first")
         c.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
         c.add_argument("--json", action="store_true", help="print JSON lines only")
-        c.set_defaults(fn=fn)
+        c.set_defaults(fn=fn, device="cpu")
         return c
+
+    def device_arg(c):
+        c.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu, or cuda (needs a CUDA torch)")
 
     c = case("gemm", bench_gemm, "matrix multiply GFLOP/s")
     c.add_argument("--m", type=int, default=2048)
     c.add_argument("--n", type=int, default=2048)
     c.add_argument("--k", type=int, default=2048)
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    device_arg(c)
     c = case("add", bench_add, "elementwise add bandwidth vs memcpy")
     c.add_argument("--numel", type=int, default=16777216)
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    device_arg(c)
     c = case("dispatch", bench_dispatch, "per-op overhead with autograd")
     c.add_argument("--calls", type=int, default=20000)
     c = case("mlp-epoch", bench_mlp_epoch, "Fashion-MNIST MLP epoch time")
@@ -263,12 +306,14 @@ def main():
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     c.add_argument("--channels-last", action="store_true")
     c.add_argument("--backward", action="store_true")
+    device_arg(c)
     c = case("lstm", bench_lstm, "LSTM layer GFLOP/s")
     for name, default in (("hidden", 1024), ("input", 0), ("batch", 64), ("steps", 50), ("layers", 1)):
         c.add_argument("--" + name, type=int, default=default)
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     c.add_argument("--bidirectional", action="store_true")
     c.add_argument("--backward", action="store_true")
+    device_arg(c)
     c = case("batchnorm", bench_batchnorm, "training batch norm bandwidth")
     for name, default in (("n", 8), ("c", 64), ("h", 112), ("w", 112)):
         c.add_argument("--" + name, type=int, default=default)
@@ -277,6 +322,10 @@ def main():
     a = p.parse_args()
     if a.repeat < 1 or a.warmup < 0:
         p.error("--repeat must be >= 1 and --warmup >= 0")
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("torch_bench.py: error: --device cuda: this torch sees no CUDA device "
+              f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})", file=sys.stderr)
+        return 1
 
     # This Debian build defaults to 1 thread, so always set it (0 = all cores, as Pacer).
     torch.set_num_threads(a.threads if a.threads > 0 else (os.cpu_count() or 1))

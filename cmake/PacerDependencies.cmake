@@ -33,10 +33,12 @@ if(NOT PACER_CUDA STREQUAL "OFF")
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 80 90)
     endif()
-    # CMake 3.25 does not know nvcc's C++20 flag; device code needs only C++17.
-    set(CMAKE_CUDA_STANDARD 17)
-    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     enable_language(CUDA)
+    # CMake 3.25 does not know nvcc's C++20 flag (nvcc 12+ has it): tell it.
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     find_package(CUDAToolkit REQUIRED)
     set(PACER_HAVE_CUDA ON)
   elseif(PACER_CUDA STREQUAL "ON")
@@ -44,3 +46,36 @@ if(NOT PACER_CUDA STREQUAL "OFF")
   endif()
 endif()
 message(STATUS "Pacer: CUDA backend ${PACER_HAVE_CUDA}")
+
+if(PACER_HAVE_CUDA)
+  # fmt 9 turns its constexpr support off under nvcc, which breaks its C++20 consteval
+  # format strings; nvcc 12+ handles them, so it is switched back on.
+  set(PACER_CUDA_FLAGS -DFMT_USE_CONSTEXPR=1 --expt-relaxed-constexpr --extended-lambda -Xcompiler=-Wall,-Wextra,-Wno-restrict)
+  if(PACER_WERROR)
+    list(APPEND PACER_CUDA_FLAGS -Werror=all-warnings)
+  endif()
+
+  # cuBLAS, cuBLASLt, cuDNN: from the toolkit, or (GPU machines with PyTorch's wheels) from
+  # the folders in PACER_CUDA_EXTRA_ROOTS, e.g. site-packages/nvidia/cudnn. The wheels ship
+  # only versioned .so files, hence the explicit versioned names.
+  set(PACER_CUDA_EXTRA_ROOTS "" CACHE STRING "Folders with include/ and lib/ holding cuBLAS and cuDNN")
+  function(pacer_cuda_library target header)
+    cmake_parse_arguments(ARG "" "" "NAMES" ${ARGN})
+    find_path(${target}_INCLUDE_DIR ${header} HINTS ${PACER_CUDA_EXTRA_ROOTS} ${CUDAToolkit_INCLUDE_DIRS}
+              PATH_SUFFIXES include)
+    find_library(${target}_LIBRARY NAMES ${ARG_NAMES} NAMES_PER_DIR HINTS ${PACER_CUDA_EXTRA_ROOTS} ${CUDAToolkit_LIBRARY_DIR}
+                 PATH_SUFFIXES lib lib64)
+    if(NOT ${target}_INCLUDE_DIR OR NOT ${target}_LIBRARY)
+      message(FATAL_ERROR "${target}: ${header} or library (${ARG_NAMES}) not found; "
+                          "set PACER_CUDA_EXTRA_ROOTS to the folders holding them")
+    endif()
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} SYSTEM INTERFACE "${${target}_INCLUDE_DIR}")
+    target_link_libraries(${target} INTERFACE "${${target}_LIBRARY}")
+    message(STATUS "Pacer: ${target} ${${target}_LIBRARY}")
+  endfunction()
+  pacer_cuda_library(pacer_cublas cublas_v2.h NAMES cublas libcublas.so.13 libcublas.so.12)
+  pacer_cuda_library(pacer_cublaslt cublasLt.h NAMES cublasLt libcublasLt.so.13 libcublasLt.so.12)
+  pacer_cuda_library(pacer_cudnn cudnn.h NAMES cudnn libcudnn.so.9)
+  target_link_libraries(pacer_cublas INTERFACE pacer_cublaslt)
+endif()

@@ -8,6 +8,11 @@
 
 #include "core/macros.h"
 
+#if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
+
 namespace pacer {
 
 namespace detail {
@@ -36,10 +41,14 @@ struct BFloat16 {
 
  private:
   PACER_HOST_DEVICE static uint16_t round(float f) {
+#if defined(__CUDA_ARCH__)
+    return __bfloat16_as_ushort(__float2bfloat16_rn(f));  // same rounding, one instruction
+#else
     uint32_t u = detail::float_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
     u += 0x7fffu + ((u >> 16) & 1u);
     return uint16_t(u >> 16);
+#endif
   }
 };
 
@@ -56,6 +65,9 @@ struct Half {
 
  private:
   PACER_HOST_DEVICE static uint16_t from_float(float f) {
+#if defined(__CUDA_ARCH__)
+    return __half_as_ushort(__float2half_rn(f));  // same rounding, one instruction
+#else
     uint32_t u = detail::float_bits(f);
     uint32_t sign = (u >> 16) & 0x8000u;
     uint32_t a = u & 0x7fffffffu;
@@ -69,8 +81,12 @@ struct Half {
     uint32_t mant_odd = (a >> 13) & 1u;
     a += 0xc8000fffu + mant_odd;  // rebias exponent (-112 << 23) and round
     return uint16_t(sign | (a >> 13));
+#endif
   }
   PACER_HOST_DEVICE static float to_float(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+    return __half2float(__ushort_as_half(h));
+#else
     uint32_t sign = uint32_t(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
@@ -81,6 +97,7 @@ struct Half {
     }
     if (exp == 31) return detail::bits_float(sign | 0x7f800000u | (mant << 13));
     return detail::bits_float(sign | ((exp + 112) << 23) | (mant << 13));
+#endif
   }
 };
 

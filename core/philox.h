@@ -56,7 +56,10 @@ PACER_HOST_DEVICE inline float philox_normal(uint64_t seed, uint64_t offset, uin
   const int lane = int(i & 1) * 2;
   float u1 = uniform_open0(r.v[lane]);
   float u2 = uniform_from_bits(r.v[lane + 1]);
-  return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864f * u2);
+  // Box-Muller in double, rounded once to float: the CPU's and CUDA's libm differ by an ulp
+  // or two in float, which would make CPU and GPU draws differ; in double they agree to
+  // ~2^-50, so the rounded floats are equal except in the rare case of a near-tie.
+  return float(std::sqrt(-2.0 * std::log(double(u1))) * std::cos(6.283185307179586477 * double(u2)));
 }
 
 }  // namespace pacer

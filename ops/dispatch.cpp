@@ -1,11 +1,13 @@
 #include "ops/dispatch.h"
 
 #include <atomic>
+#include <optional>
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/saved_tensor.h"
 #include "core/autograd_meta.h"
+#include "core/cuda/runtime.h"
 #include "ops/api.h"
 
 namespace pacer::ops {
@@ -134,7 +136,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
       if (!have) {
         c.device = t.device();
         have = true;
-      } else {
+      } else if (!op.has(kCrossDevice)) {
         PACER_CHECK(t.device() == c.device, "expected all tensors on one device, got {} (input 0) and {} (input {})",
                     c.device, t.device(), i);
       }
@@ -147,13 +149,21 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
     KernelFn kernel = op.kernels[int(c.device.type)];
     PACER_CHECK(kernel != nullptr, "no kernel for device {} (this op runs on: {}{})", c.device,
                 op.kernels[0] ? "cpu " : "", op.kernels[1] ? "cuda" : "");
+    // CUDA kernels run with their device current (allocations and launches go there).
+    std::optional<cuda::DeviceGuard> device_guard;
+    if (c.device.is_cuda()) device_guard.emplace(c.device.index);
     if (op.has(kInplace)) {
       c.outputs.push_back(c.inputs[0]);
     } else if (!op.has(kView) && !op.has(kDynamicShape)) {  // those kernels set c.outputs
       c.outputs.reserve(c.output_meta.size());
       for (const TensorMeta& m : c.output_meta) c.outputs.push_back(empty(m.sizes, {.dtype = m.dtype, .device = m.device}));
     }
-    kernel(c);
+    {
+      // Ops a kernel calls internally (contiguous copies, temporaries) are not part of the
+      // differentiated program: the op's own backward covers them.
+      NoGradGuard no_grad;
+      kernel(c);
+    }
     g_launches.fetch_add(1, std::memory_order_relaxed);
   } catch (const Error& e) {
     rethrow_named(op, e);

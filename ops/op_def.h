@@ -25,6 +25,13 @@ enum Tag : uint32_t {
   // Output sizes depend on the data (nonzero): infer fills only dtype and device, the
   // dispatcher allocates nothing, and the kernel sets c.outputs itself (as for kView).
   kDynamicShape = 1u << 8,
+  // Inputs may live on different devices (copy_, to_device): the dispatcher skips its
+  // one-device check and infer picks the kernel's device.
+  kCrossDevice = 1u << 9,
+  // Kernels exist only for some devices (cudnn_lstm: CUDA); the public function that uses
+  // the op routes around it elsewhere. The registry self-test asks such an op for a kernel
+  // only on CUDA, in builds that have it.
+  kDeviceSpecific = 1u << 10,
 };
 
 /// Autocast policy (applied by the autocast layer of a later issue).

@@ -1,6 +1,11 @@
 // `pacer bench <case>`: performance cases (never timed unit tests). Each prints one JSON
 // object per line with case, device, dtype, median_ms, throughput and unit; the PyTorch
 // scripts in bench/ print the same fields for the same cases.
+//
+// gemm, add, conv2d and lstm take --device cuda[:N]: inputs are drawn on the CPU (the same
+// Philox numbers as on the CPU), moved to the GPU, and each timed run is bracketed by CUDA
+// events on the current stream after a synchronize, so the median is GPU time of one run
+// with the host's launch gaps included. tools/gpu_check.sh runs them next to PyTorch.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +13,8 @@
 #include <functional>
 
 #include "autograd/grad_mode.h"
+#include "core/cuda/runtime.h"
+#include "core/cuda/stream.h"
 #include "core/thread_pool.h"
 #include "data/fashion_mnist.h"
 #include "models/classifier_training.h"
@@ -25,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 // Median wall time (ms) of `runs` calls after `warmup` untimed calls.
 double median_ms(int64_t warmup, int64_t runs, const std::function<void()>& fn) {
+  if (runs < 1) throw UsageError("--repeat must be positive");
   for (int64_t i = 0; i < warmup; ++i) fn();
   std::vector<double> t;
   for (int64_t i = 0; i < runs; ++i) {
@@ -35,6 +43,64 @@ double median_ms(int64_t warmup, int64_t runs, const std::function<void()>& fn) 
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
+
+// The same on `dev`: wall clock on the CPU; on CUDA, the device is drained first, then each
+// run is bracketed by timing events on the current stream and read once its end event is done
+// (so the runs never overlap and every run's work, host gaps included, is counted).
+double median_ms(Device dev, int64_t warmup, int64_t runs, const std::function<void()>& fn) {
+  if (!dev.is_cuda()) return median_ms(warmup, runs, fn);
+  if (runs < 1) throw UsageError("--repeat must be positive");
+  for (int64_t i = 0; i < warmup; ++i) fn();
+  cuda::synchronize(dev.index);
+  cuda::Event start(true), stop(true);
+  std::vector<double> t;
+  for (int64_t i = 0; i < runs; ++i) {
+    start.record();
+    fn();
+    stop.record();
+    stop.synchronize();
+    t.push_back(double(stop.elapsed_ms(start)));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// The --device option of the cases that run on a GPU.
+void device_option(Parser& p) { p.option("device", "D", "cpu, or cuda[:N] (needs the CUDA backend and a GPU)", "cpu"); }
+
+// Parses --device; for CUDA checks that the backend is built and the GPU visible (a clear
+// error instead of a failure inside an op) and makes it the current device.
+Device bench_device(const Args& a) {
+  const std::string spec = a.str("device");
+  Device d;
+  try {
+    d = Device(spec);
+  } catch (const std::exception&) {
+    throw UsageError("option '--device' expects cpu, cuda or cuda:N, got '" + spec + "'");
+  }
+  if (!d.is_cuda()) return d;
+  if (!cuda::is_built())
+    throw std::runtime_error("--device " + spec +
+                             ": this pacer was built without its CUDA backend (configure with -DPACER_CUDA=ON)");
+  if (!cuda::is_available())
+    throw std::runtime_error("--device " + spec + ": no CUDA device is visible (no GPU, or no driver)");
+  cuda::check_device(d.index);
+  cuda::set_device(d.index);
+  return d;
+}
+
+// "cpu" or "cuda" (the JSON "device" field, as PyTorch's device type), plus the GPU's name.
+void add_device(JsonLine& j, Device d) {
+  j.add("device", d.is_cuda() ? "cuda" : "cpu");
+  if (d.is_cuda()) j.add("gpu", std::string(cuda::device_properties(d.index).name));
+}
+
+// A CPU-drawn f32 tensor as `dt` on `dev` (moved first, then cast on the device). On the CPU
+// this is cast(t, dt), as before --device existed.
+Tensor on_device(const Tensor& t, DType dt, Device dev) { return cast(dev.is_cuda() ? t.to(dev) : t, dt); }
+
+// x [N, C, H, W] stored channels-last (NHWC), as a permuted view of a contiguous copy.
+Tensor channels_last(const Tensor& x) { return permute(contiguous(permute(x, {0, 2, 3, 1})), {0, 3, 1, 2}); }
 
 Parser common(const std::string& name, const std::string& summary) {
   Parser p("pacer bench " + name + " [options]", summary);
@@ -58,19 +124,24 @@ int bench_gemm(const std::vector<std::string>& argv) {
   Parser p = common("gemm", "C = A @ B for A [m, k], B [k, n]; reports GFLOP/s (2mnk flops).");
   p.option("m", "N", "rows of A", "2048").option("n", "N", "columns of B", "2048").option("k", "N", "inner size", "2048");
   p.option("dtype", "T", "f32, f64, f16 or bf16", "f32");
+  device_option(p);
   Args a = p.parse(argv);
   apply_threads(a);
   const int64_t m = a.integer("m"), n = a.integer("n"), k = a.integer("k");
   if (m < 1 || n < 1 || k < 1) throw UsageError("--m, --n and --k must be positive");
   const DType dt = parse_dtype(a.str("dtype"));
+  const Device dev = bench_device(a);
   NoGradGuard no_grad;
-  Tensor A = cast(randn({m, k}), dt), B = cast(randn({k, n}), dt);
-  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] { mm(A, B); });
+  Tensor A = on_device(randn({m, k}), dt, dev), B = on_device(randn({k, n}), dt, dev);
+  const double ms = median_ms(dev, a.integer("warmup"), a.integer("repeat"), [&] { mm(A, B); });
   const double gflops = 2.0 * double(m) * double(n) * double(k) / (ms * 1e6);
   JsonLine j;
-  j.add("case", "gemm").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("m", m).add("n", n).add("k", k);
+  j.add("case", "gemm");
+  add_device(j, dev);
+  j.add("dtype", std::string(dtype_name(dt))).add("m", m).add("n", n).add("k", k);
   j.add("threads", num_threads()).add("median_ms", ms).add("throughput", gflops).add("unit", "GFLOP/s");
-  emit(a, j, fmt::format("gemm {}x{}x{} {}: {:.3f} ms, {:.1f} GFLOP/s", m, n, k, dtype_name(dt), ms, gflops));
+  emit(a, j,
+       fmt::format("gemm {}x{}x{} {} on {}: {:.3f} ms, {:.1f} GFLOP/s", m, n, k, dtype_name(dt), dev, ms, gflops));
   return 0;
 }
 
@@ -88,23 +159,35 @@ double memcpy_gbps(size_t bytes, int64_t warmup, int64_t runs) {
 int bench_add(const std::vector<std::string>& argv) {
   Parser p = common("add", "c = a + b elementwise; reports GB/s (3 x bytes per element) and memcpy bandwidth.");
   p.option("numel", "N", "elements per tensor", "16777216").option("dtype", "T", "element type", "f32");
+  device_option(p);
   Args a = p.parse(argv);
   apply_threads(a);
   const int64_t n = a.integer("numel");
   if (n < 1) throw UsageError("--numel must be positive");
   const DType dt = parse_dtype(a.str("dtype"));
+  const Device dev = bench_device(a);
   NoGradGuard no_grad;
-  Tensor x = cast(rand({n}), dt), y = cast(rand({n}), dt);
-  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] { add(x, y); });
+  Tensor x = on_device(rand({n}), dt, dev), y = on_device(rand({n}), dt, dev);
+  const double ms = median_ms(dev, a.integer("warmup"), a.integer("repeat"), [&] { add(x, y); });
   const double bytes = 3.0 * double(n) * double(element_size(dt));
   const double gbps = bytes / (ms * 1e6);
-  const double copy = memcpy_gbps(size_t(n) * element_size(dt), a.integer("warmup"), a.integer("repeat"));
+  double copy = 0;
+  if (dev.is_cuda()) {
+    // Device-to-device copy of the same bytes (read + write), the bound an add can reach.
+    Tensor src = full({n}, 1.0, {.dtype = dt, .device = dev}), dst = full({n}, 0.0, {.dtype = dt, .device = dev});
+    const double copy_ms = median_ms(dev, a.integer("warmup"), a.integer("repeat"), [&] { copy_(dst, src); });
+    copy = 2.0 * double(n) * double(element_size(dt)) / (copy_ms * 1e6);
+  } else {
+    copy = memcpy_gbps(size_t(n) * element_size(dt), a.integer("warmup"), a.integer("repeat"));
+  }
   JsonLine j;
-  j.add("case", "add").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("numel", n);
+  j.add("case", "add");
+  add_device(j, dev);
+  j.add("dtype", std::string(dtype_name(dt))).add("numel", n);
   j.add("threads", num_threads()).add("median_ms", ms).add("throughput", gbps).add("unit", "GB/s");
   j.add("memcpy_gbps", copy).add("fraction_of_memcpy", gbps / copy);
-  emit(a, j, fmt::format("add {} x {}: {:.3f} ms, {:.2f} GB/s ({:.0f}% of memcpy {:.2f} GB/s)", n, dtype_name(dt), ms,
-                         gbps, 100 * gbps / copy, copy));
+  emit(a, j, fmt::format("add {} x {} on {}: {:.3f} ms, {:.2f} GB/s ({:.0f}% of memcpy {:.2f} GB/s)", n, dtype_name(dt),
+                         dev, ms, gbps, 100 * gbps / copy, copy));
   return 0;
 }
 
@@ -159,6 +242,7 @@ int bench_conv2d(const std::vector<std::string>& argv) {
   p.option("stride", "N", "stride", "1").option("padding", "N", "padding", "1").option("groups", "N", "groups", "1");
   p.option("dilation", "N", "dilation", "1").option("dtype", "T", "element type", "f32");
   p.flag("channels-last", "input in NHWC memory order").flag("backward", "time forward + backward");
+  device_option(p);
   Args a = p.parse(argv);
   apply_threads(a);
   const int64_t n = a.integer("n"), c = a.integer("c"), h = a.integer("h"), w = a.integer("w"), k = a.integer("k");
@@ -167,29 +251,47 @@ int bench_conv2d(const std::vector<std::string>& argv) {
   if (n < 1 || c < 1 || h < 1 || w < 1 || k < 1 || ks < 1 || st < 1 || pad < 0 || g < 1 || dil < 1)
     throw UsageError("sizes, kernel, stride, groups and dilation must be positive and padding non-negative");
   const DType dt = parse_dtype(a.str("dtype"));
-  const bool backward = a.flag("backward");
-  Tensor x = cast(randn({n, c, h, w}), dt);
-  if (a.flag("channels-last")) x = permute(contiguous(permute(x, {0, 2, 3, 1})), {0, 3, 1, 2});
-  Tensor wt = cast(randn({k, c / g, ks, ks}), dt) * 0.05;
+  const bool backward = a.flag("backward"), nhwc = a.flag("channels-last");
+  const Device dev = bench_device(a);
+  const int64_t span_h = h + 2 * pad - dil * (ks - 1) - 1, span_w = w + 2 * pad - dil * (ks - 1) - 1;
+  if (span_h < 0 || span_w < 0) throw UsageError("the dilated kernel is larger than the padded input");
+  const int64_t oh = span_h / st + 1, ow = span_w / st + 1;
+  Tensor x = on_device(randn({n, c, h, w}), dt, dev);
+  if (nhwc) x = channels_last(x);
+  Tensor wt = on_device(randn({k, c / g, ks, ks}), dt, dev) * 0.05;
+  // On CUDA the backward starts from a dense gradient in the output's layout (as inside a
+  // network) rather than sum()'s broadcast one; the CPU case keeps sum(y).backward().
+  Tensor dy;
   if (backward) {
     x.set_requires_grad();
     wt = detach(wt);
     wt.set_requires_grad();
+    if (dev.is_cuda())
+      dy = nhwc ? permute(full({n, oh, ow, k}, 1.0, {.dtype = dt, .device = dev}), {0, 3, 1, 2})
+                : full({n, k, oh, ow}, 1.0, {.dtype = dt, .device = dev});
   }
-  int64_t oh = 0, ow = 0;
-  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
+  const double ms = median_ms(dev, a.integer("warmup"), a.integer("repeat"), [&] {
     Tensor y = conv2d(x, wt, Tensor(), {st, st}, {pad, pad}, {dil, dil}, g);
-    oh = y.size(2), ow = y.size(3);
-    if (backward) sum(y).backward();
+    if (!backward) return;
+    if (dy.defined()) y.backward(dy);
+    else sum(y).backward();
   });
   const double flops = 2.0 * double(n * k * oh * ow) * double(c / g * ks * ks) * (backward ? 3.0 : 1.0);
   JsonLine j;
-  j.add("case", "conv2d").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("n", n).add("c", c);
+  j.add("case", "conv2d");
+  add_device(j, dev);
+  j.add("dtype", std::string(dtype_name(dt))).add("n", n).add("c", c);
   j.add("h", h).add("w", w).add("k", k).add("kernel", ks).add("stride", st).add("padding", pad).add("groups", g);
   j.add("channels_last", a.flag("channels-last")).add("backward", backward).add("threads", num_threads());
   j.add("median_ms", ms).add("throughput", flops / (ms * 1e6)).add("unit", "GFLOP/s");
-  emit(a, j, fmt::format("conv2d {}x{}x{}x{} k{} {}x{}/{}: {:.3f} ms", n, c, h, w, k, ks, ks, st, ms));
+  emit(a, j, fmt::format("conv2d {}x{}x{}x{} k{} {}x{}/{} on {}: {:.3f} ms, {:.1f} GFLOP/s", n, c, h, w, k, ks, ks, st,
+                         dev, ms, flops / (ms * 1e6)));
   return 0;
+}
+
+// The output of nn::LSTM::forward(x) with these weights (zero initial state, full lengths).
+Tensor lstm_forward(const Tensor& x, const std::vector<LstmWeights>& weights, int64_t layers, bool bidirectional) {
+  return lstm(x, Tensor(), Tensor(), weights, layers, bidirectional).output;
 }
 
 int bench_lstm(const std::vector<std::string>& argv) {
@@ -198,6 +300,7 @@ int bench_lstm(const std::vector<std::string>& argv) {
   p.option("batch", "N", "batch", "64").option("steps", "N", "sequence length", "50");
   p.option("layers", "N", "stacked layers", "1").option("dtype", "T", "element type", "f32");
   p.flag("bidirectional", "both directions").flag("backward", "time forward + backward");
+  device_option(p);
   Args a = p.parse(argv);
   apply_threads(a);
   const int64_t H = a.integer("hidden"), B = a.integer("batch"), T = a.integer("steps"), L = a.integer("layers");
@@ -205,26 +308,40 @@ int bench_lstm(const std::vector<std::string>& argv) {
   if (H < 1 || B < 1 || T < 1 || L < 1) throw UsageError("--hidden, --batch, --steps and --layers must be positive");
   const DType dt = parse_dtype(a.str("dtype"));
   const bool bidir = a.flag("bidirectional"), backward = a.flag("backward");
+  const Device dev = bench_device(a);
   nn::LSTM lstm(I, H, L, true, false, bidir, {.dtype = dt});
-  Tensor x = cast(randn({T, B, I}), dt);
+  // The module's parameters live on the CPU (Module::to(Device) is not there yet), so on
+  // CUDA the same weights are copied to the GPU as new leaves and pacer::lstm, which is
+  // what LSTM::forward calls, runs on them.
+  std::vector<LstmWeights> weights = lstm.weights;
+  if (dev.is_cuda()) {
+    NoGradGuard no_grad;
+    for (LstmWeights& lw : weights)
+      for (Tensor* t : {&lw.w_ih, &lw.w_hh, &lw.b_ih, &lw.b_hh})
+        if (t->defined()) *t = detach(t->to(dev)).set_requires_grad(backward);
+  }
+  Tensor x = on_device(randn({T, B, I}), dt, dev);
   if (backward) x.set_requires_grad();
-  const double ms = median_ms(a.integer("warmup"), a.integer("repeat"), [&] {
+  const double ms = median_ms(dev, a.integer("warmup"), a.integer("repeat"), [&] {
     if (!backward) {
       NoGradGuard no_grad;
-      lstm.forward(x);
+      lstm_forward(x, weights, L, bidir);
       return;
     }
-    sum(lstm.forward(x).output).backward();
+    sum(lstm_forward(x, weights, L, bidir)).backward();
   });
   const int64_t D = bidir ? 2 : 1;
   double flops = 0;
   for (int64_t l = 0; l < L; ++l) flops += 2.0 * double(D * T * B) * 4.0 * double(H) * double((l == 0 ? I : D * H) + H);
   if (backward) flops *= 3.0;
   JsonLine j;
-  j.add("case", "lstm").add("device", "cpu").add("dtype", std::string(dtype_name(dt))).add("hidden", H).add("input", I);
+  j.add("case", "lstm");
+  add_device(j, dev);
+  j.add("dtype", std::string(dtype_name(dt))).add("hidden", H).add("input", I);
   j.add("batch", B).add("steps", T).add("layers", L).add("bidirectional", bidir).add("backward", backward);
   j.add("threads", num_threads()).add("median_ms", ms).add("throughput", flops / (ms * 1e6)).add("unit", "GFLOP/s");
-  emit(a, j, fmt::format("lstm H{} B{} T{} L{}: {:.3f} ms", H, B, T, L, ms));
+  emit(a, j, fmt::format("lstm H{} B{} T{} L{} on {}: {:.3f} ms, {:.1f} GFLOP/s", H, B, T, L, dev, ms,
+                         flops / (ms * 1e6)));
   return 0;
 }
 

@@ -5,7 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPACER_WERROR=ON > build.configure.log 2>&1 ||
+# The CUDA backend is compiled (not run: CI has no GPU) wherever the toolkit is installed,
+# also when nvcc is not on PATH.
+cuda_args=()
+if command -v nvcc > /dev/null; then
+  cuda_args=(-DPACER_CUDA=ON)
+elif [ -x /usr/local/cuda/bin/nvcc ]; then
+  cuda_args=(-DPACER_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPACER_WERROR=ON "${cuda_args[@]}" > build.configure.log 2>&1 ||
   { cat build.configure.log; exit 1; }
+grep "Pacer: CUDA backend" build.configure.log || true
 cmake --build build -j "$jobs"
 ctest --test-dir build -j "$jobs" --output-on-failure

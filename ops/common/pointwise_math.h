@@ -32,7 +32,10 @@ struct Sign {
 };
 struct Relu {
   // NaN propagates (a > 0 is false for NaN, so test the other way round).
-  template <class T> PACER_HOST_DEVICE T operator()(T a) const { return a < T(0) ? T(0) : a; }
+  template <class T> PACER_HOST_DEVICE T operator()(T a) const {
+    if constexpr (std::is_unsigned_v<T>) return a;
+    else return a < T(0) ? T(0) : a;
+  }
 };
 struct Sigmoid { template <class T> PACER_HOST_DEVICE T operator()(T a) const { return T(1) / (T(1) + std::exp(-a)); } };
 struct Tanh { template <class T> PACER_HOST_DEVICE T operator()(T a) const { return std::tanh(a); } };

@@ -154,6 +154,8 @@ PACER_KERNEL(logical_not, CPU, [](OpCall& c) {
 PACER_KERNEL(cast, CPU, [](OpCall& c) { convert(c.out(0), c.in(0)); });
 PACER_KERNEL(clone, CPU, [](OpCall& c) { convert(c.out(0), c.in(0)); });
 PACER_KERNEL(copy_, CPU, [](OpCall& c) { convert(c.out(0), c.in(1)); });
+// to_device between two CPU tensors (Tensor::to never asks for it, a direct call may).
+PACER_KERNEL(to_device, CPU, [](OpCall& c) { convert(c.out(0), c.in(0)); });
 PACER_KERNEL(fill_, CPU, fill_kernel);
 PACER_KERNEL(full, CPU, fill_kernel);
 

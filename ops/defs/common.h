@@ -8,19 +8,22 @@
 
 namespace pacer::ops {
 
-/// Output 0 has the shape and device of input 0 and dtype `dtype`.
+/// Output 0 has the shape of input 0, the call's device and dtype `dtype`.
 inline void same_shape_output(OpCall& c, DType dtype) {
-  c.output_meta = {{c.in(0).sizes(), dtype, c.in(0).device()}};
+  c.output_meta = {{c.in(0).sizes(), dtype, c.device}};
 }
 
 /// Casts inputs [first, first+count) to `dtype` (recorded, so gradients flow back through
-/// the cast), moving 0-dim CPU scalars to the call's device.
+/// the cast), moving 0-dim CPU scalars to the call's device — except for pointwise ops,
+/// whose CUDA loop takes such a scalar by value (a host-to-device copy per `x * 0.9` would
+/// cost more than the op).
 inline void cast_inputs(OpCall& c, DType dtype, size_t first = 0, size_t count = size_t(-1)) {
   const size_t end = std::min(c.inputs.size(), count == size_t(-1) ? c.inputs.size() : first + count);
   for (size_t i = first; i < end; ++i) {
     Tensor& t = c.inputs[i];
     if (t.dtype() != dtype) t = cast(t, dtype);
-    if (t.device() != c.device) t = t.to(c.device);
+    const bool by_value = c.op.has(kPointwise) && t.dim() == 0 && t.is_cpu();
+    if (t.device() != c.device && !by_value) t = t.to(c.device);
   }
 }
 

@@ -33,7 +33,7 @@ PACER_OP(clone) {
 PACER_OP(copy_) {
   OpDef d;
   d.name = "copy_";
-  d.tags = kInplace | kPointwise;
+  d.tags = kInplace | kPointwise | kCrossDevice;
   d.infer = [](OpCall& c) {
     Shape s = broadcast_shapes(c.in(0).sizes(), c.in(1).sizes());
     PACER_CHECK(s == c.in(0).sizes(), "source of shape {} does not broadcast to destination shape {}",
@@ -65,6 +65,23 @@ PACER_OP(add_) {
     const double alpha = g.attrs.scalar("alpha").to_double();
     return {g.grad(), g.needs(1) ? sum_to(alpha == 1.0 ? g.grad() : g.grad() * alpha, g.input_meta[1].sizes) : Tensor()};
   };
+  return d;
+}
+
+// A copy of x on another device (Tensor::to(Device)). The kernel runs on the CUDA side of
+// the copy (both are CUDA for a copy between GPUs), so a CPU-only build has no kernel and
+// Tensor::to refuses first with a clear message.
+PACER_OP(to_device) {
+  OpDef d;
+  d.name = "to_device";
+  d.tags = kCrossDevice;
+  d.infer = [](OpCall& c) {
+    const Tensor& x = c.in(0);
+    const Device target(c.attrs.str("device"));
+    c.output_meta = {{x.sizes(), x.dtype(), target}};
+    c.device = x.device().is_cuda() ? x.device() : target;
+  };
+  d.backward = [](const GradCall& g) -> std::vector<Tensor> { return {g.grad().to(g.input_meta[0].device)}; };
   return d;
 }
 

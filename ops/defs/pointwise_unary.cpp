@@ -1,5 +1,6 @@
 // Pointwise unary ops. Scalar math: ops/common/pointwise_math.h; CPU kernels:
 // ops/cpu/pointwise.cpp. Backward rules use public ops, so they are differentiable too.
+#include "core/cuda/runtime.h"
 #include "ops/defs/common.h"
 
 namespace pacer::ops {
@@ -175,8 +176,10 @@ Tensor Tensor::to(DType dtype) const { return cast(*this, dtype); }
 
 Tensor Tensor::to(Device device) const {
   if (this->device() == device) return *this;
-  PACER_FAIL("to: copying between {} and {} needs the CUDA backend, which this build lacks or cannot use",
-             this->device(), device);
+  // A clear refusal (no backend / no GPU / bad index) before anything is dispatched.
+  for (Device d : {this->device(), device})
+    if (d.is_cuda()) cuda::check_device(d.index);
+  return ops::call1(ops::find_op("to_device"), {*this}, {{"device", device.str()}});
 }
 
 }  // namespace pacer

@@ -87,7 +87,8 @@ std::vector<OpCase> rnn_rows() {
     // h0 and c0 [2, 3, 3]; output cat(output, h_n, c_n) flattened.
     OpCase c;
     c.name = "lstm_bidirectional_lengths";
-    c.covers = {"linear", "mm", "sigmoid", "tanh", "where", "cat"};
+    // On CUDA (f32 / f16) pacer::lstm runs cuDNN's LSTM: the parity test covers those ops.
+    c.covers = {"linear", "mm", "sigmoid", "tanh", "where", "cat", "cudnn_lstm", "cudnn_lstm_backward"};
     c.inputs = [] {
       std::vector<Tensor> in = {uniform({3, 4, 2}, -1, 1, 101), idx({4, 2, 3}, {3}), uniform({2, 3, 3}, -1, 1, 102),
                                 uniform({2, 3, 3}, -1, 1, 103)};

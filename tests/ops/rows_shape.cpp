@@ -24,6 +24,14 @@ auto one(Shape s, uint64_t seed = 51) {
 
 std::vector<OpCase> shape_rows() {
   std::vector<OpCase> rows;
+  // to_device between CPU and CPU (the CUDA directions run in the GPU parity suite); the
+  // errors are the refusals of Tensor::to for a device this build or machine lacks.
+  rows.push_back(shape_row(
+      "to_device", {"to_device"}, one({2, 3}),
+      [](const std::vector<Tensor>& in) { return ops::call1(ops::find_op("to_device"), {in[0]}, {{"device", std::string("cpu")}}); },
+      [](const std::vector<ref::Arr>& in) { return in[0]; },
+      {{[] { ones({2}).to(Device("cuda:99")); }, "cuda:99 was asked for"},
+       {[] { ops::call1(ops::find_op("to_device"), {ones({2})}, {{"device", std::string("gpu")}}); }, "gpu"}}));
   rows.push_back(shape_row(
       "view", {"view"}, one({2, 3, 4}), [](const std::vector<Tensor>& in) { return view(in[0], {4, -1}); },
       [](const std::vector<ref::Arr>& in) { return ref::Arr{{4, 6}, in[0].v}; },

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "core/cuda/runtime.h"
 #include "tests/ops/op_table.h"
 
 namespace pacer::test {
@@ -24,7 +25,10 @@ TEST_CASE("registry self-test: kernels, backward and op-table rows for every op"
     if (op->decompose) {
       CHECK_MESSAGE(!op->backward, op->name << ": a composite op must not define a backward");
     } else {
-      CHECK_MESSAGE(bool(op->kernels[int(DeviceType::CPU)]), op->name << " has no CPU kernel");
+      if (!op->has(ops::kDeviceSpecific))
+        CHECK_MESSAGE(bool(op->kernels[int(DeviceType::CPU)]), op->name << " has no CPU kernel");
+      // A build with the CUDA backend runs every op on CUDA too (DESIGN §3).
+      if (cuda::is_built()) CHECK_MESSAGE(bool(op->kernels[int(DeviceType::CUDA)]), op->name << " has no CUDA kernel");
       CHECK_MESSAGE(bool(op->infer), op->name << " has no infer");
       CHECK_MESSAGE(bool(op->backward) != op->not_differentiable,
                     op->name << ": needs exactly one of backward and not_differentiable");

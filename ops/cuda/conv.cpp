@@ -1,0 +1,397 @@
+// CUDA kernels of conv2d, conv2d_backward_input, conv2d_backward_weight and conv_transpose2d
+// through cuDNN's convolution API. Image tensors pass to cuDNN in their own layout when it
+// is NCHW-contiguous or channels-last (NHWC strides of the logical NCHW shape); the weight as
+// an NCHW or NHWC filter likewise; anything else is copied by contiguous(). The algorithm
+// comes from cuDNN's heuristics (the first supported one whose workspace is at most
+// kMaxWorkspace), cached per problem; a problem cuDNN supports in no algorithm with these
+// layouts is retried with every operand NCHW-contiguous.
+//
+// conv_transpose2d (x [N, Cin, H, W], w [Cin, Cout/g, kh, kw]) is the backward-data of the
+// convolution whose input has Cout channels and whose output is x: cuDNN's BackwardData with
+// "dy" = x and "dx" = the result, as the CPU kernel does it.
+#include <cudnn.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "core/cuda/check.h"
+#include "core/cuda/handles.h"
+#include "core/cuda/library_check.h"
+#include "core/cuda/stream.h"
+#include "ops/api.h"
+#include "ops/cuda/gemm.h"
+#include "ops/registry.h"
+
+namespace pacer::ops::cuda {
+
+namespace {
+
+constexpr size_t kMaxWorkspace = size_t(256) << 20;
+
+cudaStream_t current_stream() { return static_cast<cudaStream_t>(pacer::cuda::current_stream().handle()); }
+
+enum class Dir : uint8_t { Forward, BackwardData, BackwardFilter };
+enum class Layout : uint8_t { NCHW, NHWC };
+
+// Strides of `layout` for the logical NCHW sizes s.
+std::array<int64_t, 4> canonical_strides(const Shape& s, Layout layout) {
+  if (layout == Layout::NCHW) return {s[1] * s[2] * s[3], s[2] * s[3], s[3], 1};
+  return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]};
+}
+
+// Whether t's strides are those of `layout` (strides of size-1 dims do not matter).
+bool has_layout(const Tensor& t, Layout layout) {
+  const auto want = canonical_strides(t.sizes(), layout);
+  for (int d = 0; d < 4; ++d)
+    if (t.size(d) > 1 && t.stride(d) != want[size_t(d)]) return false;
+  return true;
+}
+
+// t in its own layout when cuDNN can take it, else an NCHW-contiguous copy.
+std::pair<Tensor, Layout> prepare(const Tensor& t, bool force_nchw) {
+  if (has_layout(t, Layout::NCHW)) return {t, Layout::NCHW};
+  if (!force_nchw && has_layout(t, Layout::NHWC)) return {t, Layout::NHWC};
+  return {contiguous(t), Layout::NCHW};
+}
+
+cudnnDataType_t cudnn_type(DType d) {
+  switch (d) {
+    case DType::F32: return CUDNN_DATA_FLOAT;
+    case DType::F64: return CUDNN_DATA_DOUBLE;
+    case DType::F16: return CUDNN_DATA_HALF;
+    case DType::BF16: return CUDNN_DATA_BFLOAT16;
+    default: break;
+  }
+  PACER_FAIL("convolution: expected a floating dtype (float32, float64, float16, bfloat16), got {}", dtype_name(d));
+}
+
+int to_int(int64_t v, const char* what) {
+  PACER_CHECK(v >= 0 && v <= int64_t(INT_MAX), "convolution: {} = {} exceeds the 32-bit range cuDNN accepts", what, v);
+  return int(v);
+}
+
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc(const Tensor& t, Layout layout) {
+    PACER_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
+    const auto st = canonical_strides(t.sizes(), layout);
+    PACER_CHECK(t.numel() <= int64_t(INT_MAX), "convolution: a tensor of {} elements exceeds cuDNN's 32-bit range",
+                t.numel());
+    const cudnnStatus_t s = cudnnSetTensor4dDescriptorEx(
+        d, cudnn_type(t.dtype()), to_int(t.size(0), "N"), to_int(t.size(1), "C"), to_int(t.size(2), "H"),
+        to_int(t.size(3), "W"), to_int(st[0], "a stride"), to_int(st[1], "a stride"), to_int(st[2], "a stride"),
+        to_int(st[3], "a stride"));
+    if (s != CUDNN_STATUS_SUCCESS) {
+      (void)cudnnDestroyTensorDescriptor(d);
+      PACER_CUDNN_CHECK(s);
+    }
+  }
+  ~TensorDesc() { (void)cudnnDestroyTensorDescriptor(d); }
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+};
+
+struct FilterDesc {
+  cudnnFilterDescriptor_t d = nullptr;
+  FilterDesc(const Tensor& w, Layout layout) {
+    PACER_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d));
+    const cudnnStatus_t s = cudnnSetFilter4dDescriptor(
+        d, cudnn_type(w.dtype()), layout == Layout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW,
+        to_int(w.size(0), "K"), to_int(w.size(1), "C/groups"), to_int(w.size(2), "kh"), to_int(w.size(3), "kw"));
+    if (s != CUDNN_STATUS_SUCCESS) {
+      (void)cudnnDestroyFilterDescriptor(d);
+      PACER_CUDNN_CHECK(s);
+    }
+  }
+  ~FilterDesc() { (void)cudnnDestroyFilterDescriptor(d); }
+  FilterDesc(const FilterDesc&) = delete;
+  FilterDesc& operator=(const FilterDesc&) = delete;
+};
+
+struct Geometry {
+  int sh, sw, ph, pw, dh, dw, groups;
+};
+
+Geometry geometry(const Attrs& a) {
+  const Shape &st = a.shape("stride"), &pad = a.shape("padding"), &dil = a.shape("dilation");
+  return {to_int(st[0], "stride"), to_int(st[1], "stride"),   to_int(pad[0], "padding"), to_int(pad[1], "padding"),
+          to_int(dil[0], "dilation"), to_int(dil[1], "dilation"), to_int(a.i("groups"), "groups")};
+}
+
+cudnnMathType_t math_type(DType d) {
+  switch (d) {
+    case DType::F16:
+    case DType::BF16: return CUDNN_TENSOR_OP_MATH;
+    case DType::F32: return pacer::cuda::allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    default: return CUDNN_DEFAULT_MATH;
+  }
+}
+
+struct ConvDesc {
+  cudnnConvolutionDescriptor_t d = nullptr;
+  ConvDesc(const Geometry& g, DType dtype, cudnnMathType_t math) {
+    PACER_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d));
+    // Half and bfloat16 data compute in f32; f64 in f64.
+    const cudnnDataType_t compute = dtype == DType::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    cudnnStatus_t s = cudnnSetConvolution2dDescriptor(d, g.ph, g.pw, g.sh, g.sw, g.dh, g.dw, CUDNN_CROSS_CORRELATION,
+                                                      compute);
+    if (s == CUDNN_STATUS_SUCCESS) s = cudnnSetConvolutionGroupCount(d, g.groups);
+    if (s == CUDNN_STATUS_SUCCESS) s = cudnnSetConvolutionMathType(d, math);
+    if (s != CUDNN_STATUS_SUCCESS) {
+      (void)cudnnDestroyConvolutionDescriptor(d);
+      PACER_CUDNN_CHECK(s);
+    }
+  }
+  ~ConvDesc() { (void)cudnnDestroyConvolutionDescriptor(d); }
+  ConvDesc(const ConvDesc&) = delete;
+  ConvDesc& operator=(const ConvDesc&) = delete;
+};
+
+// The cache: problem -> (found, algorithm, workspace bytes).
+struct AlgoKey {
+  int device;
+  Dir dir;
+  DType dtype;
+  cudnnMathType_t math;
+  Layout lx, lw, ly;
+  std::array<int64_t, 4> x, w, y;
+  std::array<int, 7> geo;
+  auto tie() const { return std::tie(device, dir, dtype, math, lx, lw, ly, x, w, y, geo); }
+  bool operator<(const AlgoKey& o) const { return tie() < o.tie(); }
+};
+
+struct AlgoChoice {
+  bool found = false;
+  int algo = 0;
+  size_t workspace = 0;
+};
+
+struct AlgoCache {
+  std::mutex mu;
+  std::map<AlgoKey, AlgoChoice> map;
+};
+
+AlgoCache& algo_cache() {
+  static AlgoCache* cache = new AlgoCache;  // leaked: no teardown-order hazards at exit
+  return *cache;
+}
+
+std::array<int64_t, 4> dims(const Tensor& t) { return {t.size(0), t.size(1), t.size(2), t.size(3)}; }
+
+// One convolution call in the roles of the forward conv: X (image input), W (filter), Y (image
+// output); `dir` says which of them is written (Y, X or W). out = alpha * op(...) + beta * out.
+struct ConvCall {
+  Dir dir;
+  Tensor X, W, Y;
+  Layout lx, lw, ly;
+  Geometry g;
+  double beta;
+};
+
+// Runs `algo` for the call with the given descriptors; returns cuDNN's status (unchecked).
+cudnnStatus_t execute(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
+                      const TensorDesc& yd, const ConvDesc& cd, int algo, void* ws, size_t ws_bytes) {
+  const float one_f = 1.0f, beta_f = float(c.beta);
+  const double one_d = 1.0, beta_d = c.beta;
+  const bool dbl = c.X.dtype() == DType::F64;
+  const void* alpha = dbl ? static_cast<const void*>(&one_d) : static_cast<const void*>(&one_f);
+  const void* beta = dbl ? static_cast<const void*>(&beta_d) : static_cast<const void*>(&beta_f);
+  switch (c.dir) {
+    case Dir::Forward:
+      return cudnnConvolutionForward(h, alpha, xd.d, c.X.data(), wd.d, c.W.data(), cd.d,
+                                     cudnnConvolutionFwdAlgo_t(algo), ws, ws_bytes, beta, yd.d, c.Y.data());
+    case Dir::BackwardData:
+      return cudnnConvolutionBackwardData(h, alpha, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d,
+                                          cudnnConvolutionBwdDataAlgo_t(algo), ws, ws_bytes, beta, xd.d, c.X.data());
+    case Dir::BackwardFilter:
+      return cudnnConvolutionBackwardFilter(h, alpha, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
+                                            cudnnConvolutionBwdFilterAlgo_t(algo), ws, ws_bytes, beta, wd.d,
+                                            c.W.data());
+  }
+  return CUDNN_STATUS_BAD_PARAM;
+}
+
+cudnnStatus_t workspace_size(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
+                             const TensorDesc& yd, const ConvDesc& cd, int algo, size_t* bytes) {
+  switch (c.dir) {
+    case Dir::Forward:
+      return cudnnGetConvolutionForwardWorkspaceSize(h, xd.d, wd.d, cd.d, yd.d, cudnnConvolutionFwdAlgo_t(algo), bytes);
+    case Dir::BackwardData:
+      return cudnnGetConvolutionBackwardDataWorkspaceSize(h, wd.d, yd.d, cd.d, xd.d,
+                                                          cudnnConvolutionBwdDataAlgo_t(algo), bytes);
+    case Dir::BackwardFilter:
+      return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, xd.d, yd.d, cd.d, wd.d,
+                                                            cudnnConvolutionBwdFilterAlgo_t(algo), bytes);
+  }
+  return CUDNN_STATUS_BAD_PARAM;
+}
+
+struct Candidate {
+  int algo;
+  cudnnStatus_t status;
+};
+
+// The heuristics' ranking (best first) for the call.
+std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
+                                  const TensorDesc& yd, const ConvDesc& cd) {
+  std::vector<Candidate> out;
+  int returned = 0;
+  switch (c.dir) {
+    case Dir::Forward: {
+      std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
+      PACER_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
+                                                               &returned, perf.data()));
+      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      break;
+    }
+    case Dir::BackwardData: {
+      std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
+      PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
+                                                                    &returned, perf.data()));
+      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      break;
+    }
+    case Dir::BackwardFilter: {
+      std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
+      PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d, int(perf.size()),
+                                                                      &returned, perf.data()));
+      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      break;
+    }
+  }
+  return out;
+}
+
+// Statuses that mean "this algorithm does not take this problem": try the next one.
+bool unsupported(cudnnStatus_t s) {
+  return s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM ||
+         cudnnStatus_t(int(s) / 1000 * 1000) == CUDNN_STATUS_NOT_SUPPORTED ||
+         cudnnStatus_t(int(s) / 1000 * 1000) == CUDNN_STATUS_BAD_PARAM;
+}
+
+// Runs the call with a cached or newly chosen algorithm; false when no algorithm takes it.
+bool try_run(const ConvCall& c) {
+  auto h = static_cast<cudnnHandle_t>(pacer::cuda::cudnn_handle());
+  const DType dt = c.X.dtype();
+  const cudnnMathType_t math = math_type(dt);
+  const TensorDesc xd(c.X, c.lx), yd(c.Y, c.ly);
+  const FilterDesc wd(c.W, c.lw);
+  const ConvDesc cd(c.g, dt, math);
+  int device = 0;
+  PACER_CUDA_CHECK(cudaGetDevice(&device));
+  const AlgoKey key{device,      c.dir,       dt,          math,   c.lx,   c.lw,   c.ly,   dims(c.X), dims(c.W),
+                    dims(c.Y),   {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}};
+  AlgoCache& cache = algo_cache();
+  {
+    std::unique_lock<std::mutex> lock(cache.mu);
+    auto it = cache.map.find(key);
+    if (it != cache.map.end()) {
+      const AlgoChoice choice = it->second;
+      lock.unlock();
+      if (!choice.found) return false;
+      void* ws = choice.workspace > 0 ? pacer::cuda::workspace(choice.workspace) : nullptr;
+      PACER_CUDNN_CHECK(execute(h, c, xd, wd, yd, cd, choice.algo, ws, choice.workspace));
+      return true;
+    }
+  }
+  AlgoChoice choice;
+  for (const Candidate& cand : candidates(h, c, xd, wd, yd, cd)) {
+    if (cand.status != CUDNN_STATUS_SUCCESS) continue;
+    size_t bytes = 0;
+    const cudnnStatus_t ws_status = workspace_size(h, c, xd, wd, yd, cd, cand.algo, &bytes);
+    if (ws_status != CUDNN_STATUS_SUCCESS || bytes > kMaxWorkspace) continue;
+    void* ws = bytes > 0 ? pacer::cuda::workspace(bytes) : nullptr;
+    const cudnnStatus_t s = execute(h, c, xd, wd, yd, cd, cand.algo, ws, bytes);
+    if (s == CUDNN_STATUS_SUCCESS) {
+      choice = {true, cand.algo, bytes};
+      break;
+    }
+    if (!unsupported(s)) PACER_CUDNN_CHECK(s);
+  }
+  std::lock_guard<std::mutex> lock(cache.mu);
+  if (cache.map.size() >= 4096) cache.map.clear();
+  cache.map.emplace(key, choice);
+  return choice.found;
+}
+
+// Runs the convolution (inputs in any strides; the output is the dispatcher's contiguous one).
+void run_conv(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, const Attrs& attrs, double beta) {
+  const Geometry g = geometry(attrs);
+  for (bool force_nchw : {false, true}) {
+    ConvCall c{dir, X, W, Y, Layout::NCHW, Layout::NCHW, Layout::NCHW, g, beta};
+    // The output keeps its (contiguous) memory; inputs are used in place where cuDNN takes them.
+    if (dir != Dir::BackwardData) std::tie(c.X, c.lx) = prepare(X, force_nchw);
+    if (dir != Dir::BackwardFilter) std::tie(c.W, c.lw) = prepare(W, force_nchw);
+    if (dir != Dir::Forward) std::tie(c.Y, c.ly) = prepare(Y, force_nchw);
+    const Tensor& out = dir == Dir::Forward ? Y : dir == Dir::BackwardData ? X : W;
+    PACER_CHECK(has_layout(out, Layout::NCHW), "convolution: expected a contiguous output, got strides {}",
+                out.strides());
+    if (try_run(c)) return;
+    const bool all_nchw = c.lx == Layout::NCHW && c.lw == Layout::NCHW && c.ly == Layout::NCHW;
+    if (all_nchw) break;
+  }
+  PACER_FAIL("convolution: cuDNN has no algorithm for input {} weight {} output {} ({}; stride [{}, {}], padding "
+             "[{}, {}], dilation [{}, {}], groups {})",
+             X.sizes(), W.sizes(), Y.sizes(), dtype_name(X.dtype()), g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups);
+}
+
+bool has_bias(const OpCall& c) { return c.inputs.size() > 2 && c.in(2).defined(); }
+
+void zero(Tensor& t) {
+  if (t.numel() > 0) PACER_CUDA_CHECK(cudaMemsetAsync(t.data(), 0, t.nbytes(), current_stream()));
+}
+
+void conv2d_kernel(OpCall& c) {
+  const Tensor &x = c.in(0), &w = c.in(1);
+  Tensor& y = c.out(0);
+  if (y.numel() == 0) return;
+  const int64_t N = y.size(0), K = y.size(1), S = y.size(2) * y.size(3);
+  // The bias goes into y first and the convolution accumulates onto it (beta = 1), as the
+  // CPU kernel does: one rounding for the half types.
+  if (has_bias(c)) channel_bias(y.dtype(), y.data(), N, K, S, c.in(2).data(), c.in(2).stride(0), false);
+  else zero(y);
+  if (x.numel() == 0 || w.numel() == 0) return;
+  run_conv(Dir::Forward, x, w, y, c.attrs, 1.0);
+}
+
+void conv2d_backward_input_kernel(OpCall& c) {
+  const Tensor &dy = c.in(0), &w = c.in(1);
+  Tensor& dx = c.out(0);
+  if (dx.numel() == 0) return;
+  if (dy.numel() == 0 || w.numel() == 0) return zero(dx);
+  run_conv(Dir::BackwardData, dx, w, dy, c.attrs, 0.0);
+}
+
+// Inputs (dy, x): dw of the convolution x -> dy.
+void conv2d_backward_weight_kernel(OpCall& c) {
+  const Tensor &dy = c.in(0), &x = c.in(1);
+  Tensor& dw = c.out(0);
+  if (dw.numel() == 0) return;
+  if (dy.numel() == 0 || x.numel() == 0) return zero(dw);
+  run_conv(Dir::BackwardFilter, x, dw, dy, c.attrs, 0.0);
+}
+
+void conv_transpose2d_kernel(OpCall& c) {
+  const Tensor &x = c.in(0), &w = c.in(1);
+  Tensor& y = c.out(0);
+  if (y.numel() == 0) return;
+  if (x.numel() == 0 || w.numel() == 0) zero(y);
+  else run_conv(Dir::BackwardData, y, w, x, c.attrs, 0.0);  // y plays dx, x plays dy
+  if (has_bias(c))
+    channel_bias(y.dtype(), y.data(), y.size(0), y.size(1), y.size(2) * y.size(3), c.in(2).data(), c.in(2).stride(0),
+                 true);
+}
+
+}  // namespace
+
+PACER_KERNEL(conv2d, CUDA, conv2d_kernel);
+PACER_KERNEL(conv2d_backward_input, CUDA, conv2d_backward_input_kernel);
+PACER_KERNEL(conv2d_backward_weight, CUDA, conv2d_backward_weight_kernel);
+PACER_KERNEL(conv_transpose2d, CUDA, conv_transpose2d_kernel);
+
+}  // namespace pacer::ops::cuda

@@ -1,0 +1,134 @@
+// The CUDA runtime of core: devices, streams and events, the caching allocator's
+// accounting and reuse, pinned memory, and copies between host and device.
+#include <doctest/doctest.h>
+
+#include "core/cuda/caching_allocator.h"
+#include "core/cuda/pinned.h"
+#include "core/cuda/runtime.h"
+#include "core/cuda/stream.h"
+#include "ops/api.h"
+
+namespace pacer::test {
+
+namespace {
+const Device kGpu{DeviceType::CUDA, 0};
+
+// Same shape and values (compared as doubles, on the host).
+bool same(const Tensor& a, const Tensor& b) {
+  return a.sizes() == b.sizes() && cast(a.to(kCPU), DType::F64).to_vector<double>() ==
+                                       cast(b.to(kCPU), DType::F64).to_vector<double>();
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("cuda runtime: device properties and selection") {
+  REQUIRE(cuda::device_count() >= 1);
+  const auto p = cuda::device_properties(0);
+  MESSAGE("cuda:0 is " << p.name << ", sm_" << p.major << p.minor << ", " << p.multiprocessors << " SMs");
+  CHECK(p.major >= 8);  // the build targets sm_80 and sm_90
+  CHECK(p.total_memory > 0);
+  CHECK(message_of([] { cuda::set_device(cuda::device_count()); }).find("CUDA device(s) are visible") !=
+        std::string::npos);
+}
+
+TEST_CASE("cuda runtime: streams order work and events time it") {
+  cuda::Stream s = cuda::Stream::create(0);
+  cuda::StreamGuard guard(s);
+  CHECK(cuda::current_stream(0) == s);
+  Tensor x = ones({1 << 20}, {.device = kGpu});
+  cuda::Event start(true), stop(true);
+  start.record();
+  Tensor y = x * 2.0f + 1.0f;
+  stop.record();
+  stop.synchronize();
+  CHECK(stop.query());
+  CHECK(stop.elapsed_ms(start) >= 0.0f);
+  CHECK(sum(y).to(kCPU).item<float>() == doctest::Approx(3.0 * (1 << 20)));
+}
+
+TEST_CASE("cuda caching allocator: accounting, reuse and peak") {
+  cuda::synchronize();
+  const auto before = cuda::memory_stats(0);
+  {
+    Tensor a = empty({1 << 20}, {.device = kGpu});  // 4 MiB
+    const auto during = cuda::memory_stats(0);
+    CHECK(during.allocated >= before.allocated + (size_t(4) << 20));
+    CHECK(during.reserved >= during.allocated);
+    CHECK(during.peak_allocated >= during.allocated);
+  }
+  const auto after = cuda::memory_stats(0);
+  CHECK(after.allocated == before.allocated);
+  if (!cuda::caching_disabled()) {
+    // Same size again on the same stream: served from the cache, no cudaMalloc.
+    Tensor b = empty({1 << 20}, {.device = kGpu});
+    CHECK(cuda::memory_stats(0).num_cuda_mallocs == after.num_cuda_mallocs);
+  }
+  cuda::reset_peak_memory_stats(0);
+  CHECK(cuda::memory_stats(0).peak_allocated == cuda::memory_stats(0).allocated);
+  cuda::empty_cache();
+  CHECK(cuda::memory_stats(0).reserved >= cuda::memory_stats(0).allocated);
+}
+
+TEST_CASE("cuda caching allocator: an impossible request names the sizes") {
+  const std::string msg = message_of([] { empty({int64_t(1) << 48}, {.device = kGpu}); });
+  CHECK(msg.find("CUDA out of memory on cuda:0") != std::string::npos);
+  Tensor still_works = ones({4}, {.device = kGpu});
+  CHECK(sum(still_works).to(kCPU).item<float>() == 4.0f);
+}
+
+TEST_CASE("cuda caching allocator: record_stream keeps a block from early reuse") {
+  cuda::Stream side = cuda::Stream::create(0);
+  Tensor x = ones({1 << 16}, {.device = kGpu});
+  cuda::record_stream(x.data(), side);
+  x = Tensor();  // freed while `side` may still use it: reuse waits for side's work
+  Tensor y = zeros({1 << 16}, {.device = kGpu});
+  CHECK(sum(y).to(kCPU).item<float>() == 0.0f);
+}
+
+TEST_CASE("cuda copies: every dtype round-trips, strided sources too") {
+  for (DType dt : {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I64, DType::I32, DType::U8, DType::Bool}) {
+    INFO(dtype_name(dt));
+    Tensor h = reshape(cast(arange(0, 24, 1, DType::F64), dt), {2, 3, 4});
+    Tensor back = h.to(kGpu).to(kCPU);
+    CHECK(back.dtype() == dt);
+    CHECK(same(back, h));
+    Tensor t = transpose(h, 0, 2);  // non-contiguous source
+    CHECK(same(t.to(kGpu).to(kCPU), contiguous(t)));
+  }
+}
+
+TEST_CASE("cuda copies: pinned memory, copy_ across devices, gradients flow back") {
+  Tensor p = cuda::pin_memory(arange(0, 8, 1, DType::F32));
+  CHECK(cuda::is_pinned(p.data()));
+  Tensor g = p.to(kGpu);
+  Tensor dst = zeros({8}, {.device = kGpu});
+  copy_(dst, arange(0, 8, 1, DType::F32));  // CPU source into a CUDA tensor
+  CHECK(same(dst.to(kCPU), g.to(kCPU)));
+  Tensor host = zeros({8});
+  copy_(host, g);  // CUDA source into a CPU tensor
+  CHECK(same(host, arange(0, 8, 1, DType::F32)));
+
+  Tensor x = ones({3});
+  x.set_requires_grad();
+  Tensor y = (x.to(kGpu) * 3.0f).to(kCPU);
+  sum(y).backward();
+  CHECK(x.grad().device() == kCPU);
+  CHECK(same(x.grad(), full({3}, 3.0f)));
+}
+
+TEST_CASE("cuda pointwise: CPU scalars join by value, mixing devices is refused") {
+  Tensor x = arange(0, 4, 1, DType::F32).to(kGpu);
+  CHECK(same((x * 0.5f + 1.0f).to(kCPU), arange(0, 4, 1, DType::F32) * 0.5f + 1.0f));
+  const std::string msg = message_of([&] { add(x, arange(0, 4, 1, DType::F32)); });
+  CHECK(msg.find("expected all tensors on one device") != std::string::npos);
+}
+
+}  // namespace pacer::test
