@@ -87,8 +87,8 @@ Allocator* allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();
   auto get = g_device_allocators[int(device.type)];
   PACER_CHECK(get != nullptr,
-              "device {}: expected a CUDA device, but this Pacer has no usable CUDA backend "
-              "(built without CUDA or no GPU visible); use the 'cpu' device",
+              "{} was asked for, but this Pacer was built without its CUDA backend (or pacer_core_cuda is not "
+              "loaded); use the 'cpu' device",
               device);
   return get(device.index);
 }

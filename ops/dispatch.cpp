@@ -146,12 +146,13 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
     if (op.has(kFactory)) c.device = c.output_meta.empty() ? kCPU : c.output_meta[0].device;
 
     if (op.has(kInplace) && autograd::grad_enabled() && !op.not_differentiable) check_inplace(c);
+    // CUDA kernels run with their device current (allocations and launches go there); the
+    // guard also refuses a device this build or machine lacks, with the reason.
+    std::optional<cuda::DeviceGuard> device_guard;
+    if (c.device.is_cuda()) device_guard.emplace(c.device.index);
     KernelFn kernel = op.kernels[int(c.device.type)];
     PACER_CHECK(kernel != nullptr, "no kernel for device {} (this op runs on: {}{})", c.device,
                 op.kernels[0] ? "cpu " : "", op.kernels[1] ? "cuda" : "");
-    // CUDA kernels run with their device current (allocations and launches go there).
-    std::optional<cuda::DeviceGuard> device_guard;
-    if (c.device.is_cuda()) device_guard.emplace(c.device.index);
     if (op.has(kInplace)) {
       c.outputs.push_back(c.inputs[0]);
     } else if (!op.has(kView) && !op.has(kDynamicShape)) {  // those kernels set c.outputs

@@ -52,6 +52,25 @@ struct BlockOrder {
   }
 };
 
+// Makes `device` current for a scope without ever throwing (deallocate runs in destructors,
+// possibly during static teardown after the CUDA runtime has shut down).
+class QuietDeviceGuard {
+ public:
+  explicit QuietDeviceGuard(int device) {
+    int cur = -1;
+    if (cudaGetDevice(&cur) == cudaSuccess && cur != device && cudaSetDevice(device) == cudaSuccess) previous_ = cur;
+    (void)cudaGetLastError();
+  }
+  ~QuietDeviceGuard() {
+    if (previous_ >= 0) (void)cudaSetDevice(previous_);
+  }
+  QuietDeviceGuard(const QuietDeviceGuard&) = delete;
+  QuietDeviceGuard& operator=(const QuietDeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
 bool env_debug() {
   const char* v = std::getenv("PACER_CUDA_ALLOC_DEBUG");
   return v && *v && std::strcmp(v, "0") != 0;
@@ -94,12 +113,13 @@ class DevicePool final : public Allocator {
     live_.erase(it);
     stats_.allocated -= b->size;
     if (caching_disabled()) {
+      QuietDeviceGuard g(device_);
       release(b);
       return;
     }
     if (!b->used_on.empty()) {
       // Other streams may still read the block: remember where their work ends.
-      DeviceGuard g(device_);
+      QuietDeviceGuard g(device_);
       for (cudaStream_t s : b->used_on) {
         cudaEvent_t e = nullptr;
         if (cudaEventCreateWithFlags(&e, cudaEventDisableTiming) == cudaSuccess && cudaEventRecord(e, s) == cudaSuccess) {
@@ -120,9 +140,22 @@ class DevicePool final : public Allocator {
 
   void record_stream(const void* p, cudaStream_t s) {
     std::lock_guard<std::mutex> lock(m_);
+    Block* b = nullptr;
     auto it = live_.find(const_cast<void*>(p));
-    PACER_CHECK(it != live_.end(), "record_stream: {} is not a live block of the cuda:{} allocator", p, device_);
-    Block* b = it->second;
+    if (it != live_.end()) {
+      b = it->second;
+    } else {
+      // A view's data pointer lies inside its block: find the block that holds it.
+      const char* q = static_cast<const char*>(p);
+      for (const auto& [base, blk] : live_) {
+        const char* lo = static_cast<const char*>(base);
+        if (q >= lo && q < lo + blk->size) {
+          b = blk;
+          break;
+        }
+      }
+    }
+    PACER_CHECK(b != nullptr, "record_stream: {} is not in a live block of the cuda:{} allocator", p, device_);
     if (s == b->stream) return;
     for (cudaStream_t u : b->used_on)
       if (u == s) return;
@@ -150,8 +183,13 @@ class DevicePool final : public Allocator {
     void* ptr = nullptr;
     cudaError_t st = cudaMalloc(&ptr, size);
     if (st == cudaErrorMemoryAllocation) {
-      // Out of memory: give the cache back to the driver and try once more.
+      // Out of memory: wait for the cross-stream uses of freed blocks, give the whole cache
+      // back to the driver and try once more.
       (void)cudaGetLastError();
+      for (Block* p : pending_)
+        for (cudaEvent_t e : p->pending) (void)cudaEventSynchronize(e);
+      (void)cudaGetLastError();
+      reclaim_pending();
       release_free_blocks();
       st = cudaMalloc(&ptr, size);
     }

@@ -45,6 +45,7 @@ struct ThreadHandles {
   std::array<cudnnHandle_t, kMaxDevices> dnn{};
   std::array<void*, kMaxDevices> ws{};
   std::array<size_t, kMaxDevices> ws_size{};
+  std::array<cudaStream_t, kMaxDevices> ws_stream{};  // the stream the workspace was allocated on
 };
 
 ThreadHandles& handles() {
@@ -93,15 +94,19 @@ void* cudnn_handle() {
 
 void* workspace(size_t nbytes) {
   const int d = current_device();
+  check_device(d);
   ThreadHandles& h = handles();
-  if (h.ws_size[size_t(d)] < nbytes) {
-    // Freed into the cache on the current stream, so work already queued that still uses the
-    // old buffer finishes before anything else reuses it.
+  const cudaStream_t s = static_cast<cudaStream_t>(current_stream(d).handle());
+  // A workspace is only reused on the stream it was allocated on: on another stream, work
+  // still queued on the old one could be using it. Freeing returns the block to the cache
+  // tagged with its allocating stream, so only that stream (in order) can reuse it.
+  if (h.ws_size[size_t(d)] < nbytes || (h.ws[size_t(d)] && h.ws_stream[size_t(d)] != s)) {
     raw_free(h.ws[size_t(d)]);
     h.ws[size_t(d)] = nullptr;
     h.ws_size[size_t(d)] = 0;
     h.ws[size_t(d)] = raw_alloc(nbytes);
     h.ws_size[size_t(d)] = nbytes;
+    h.ws_stream[size_t(d)] = s;
   }
   return h.ws[size_t(d)];
 }

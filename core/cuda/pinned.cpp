@@ -51,13 +51,30 @@ class PinnedPool {
     live_.erase(it);
   }
 
+  // Called with the stream's device current (the event must live on the stream's device).
   void record(const void* p, cudaStream_t s) {
     std::lock_guard<std::mutex> lock(m_);
     PinnedBlock* b = find(p);
     if (!b) return;
+    // Drop the events of finished uses, so a long-lived pinned buffer copied every step does
+    // not pile up events.
+    for (auto it = b->uses.begin(); it != b->uses.end();) {
+      if (cudaEventQuery(*it) == cudaErrorNotReady) {
+        (void)cudaGetLastError();
+        ++it;
+      } else {
+        (void)cudaGetLastError();
+        (void)cudaEventDestroy(*it);
+        it = b->uses.erase(it);
+      }
+    }
     cudaEvent_t e = nullptr;
     PACER_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-    PACER_CUDA_CHECK(cudaEventRecord(e, s));
+    const cudaError_t st = cudaEventRecord(e, s);
+    if (st != cudaSuccess) {
+      (void)cudaEventDestroy(e);
+      PACER_CUDA_CHECK(st);
+    }
     b->uses.push_back(e);
   }
 
@@ -124,6 +141,7 @@ Tensor pin_memory(const Tensor& t) {
 bool is_pinned(const void* ptr) { return ptr && pinned_pool().contains(ptr); }
 
 void record_pinned_use(const void* ptr, const Stream& stream) {
+  DeviceGuard g(stream.device());
   pinned_pool().record(ptr, static_cast<cudaStream_t>(stream.handle()));
 }
 

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include "ops/api.h"
 #include "ops/cpu/loops.h"
 
 namespace pacer::ops::cpu {
@@ -71,7 +72,8 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta
     case DType::F16:
     case DType::BF16: {
       // Storage type only (DESIGN §2): compute in f32 and round once.
-      Tensor cf = beta == 0 ? empty(c.sizes(), {.dtype = DType::F32}) : to_f32(c);
+      // zeros, not empty: with k = 0 no product is written and C must come out as 0.
+      Tensor cf = beta == 0 ? zeros(c.sizes(), {.dtype = DType::F32}) : to_f32(c);
       if (k > 0) blas<float>(to_f32(a), to_f32(b), cf, alpha, beta);
       dispatch_dtype(c.dtype(), [&]<class T>() { cpu_kernel<T, float>(c, {&cf}, [](float v) { return v; }); });
       return;

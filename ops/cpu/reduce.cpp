@@ -25,7 +25,9 @@ Layout arrange(const Tensor& x, const Shape& dims) {
   Layout l;
   Shape kept, red;
   std::vector<bool> is_red(size_t(x.dim()), false);
-  for (int64_t d : dims) is_red[size_t(d)] = true;
+  // A 0-dim input (max_dim over "dim 0" of a scalar) has no dims to mark.
+  for (int64_t d : dims)
+    if (d >= 0 && d < x.dim()) is_red[size_t(d)] = true;
   for (int64_t d = 0; d < x.dim(); ++d) {
     if (is_red[size_t(d)]) {
       red.push_back(d);

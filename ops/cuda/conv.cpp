@@ -295,8 +295,11 @@ bool try_run(const ConvCall& c) {
       lock.unlock();
       if (!choice.found) return false;
       void* ws = choice.workspace > 0 ? pacer::cuda::workspace(choice.workspace) : nullptr;
-      PACER_CUDNN_CHECK(execute(h, c, xd, wd, yd, cd, choice.algo, ws, choice.workspace));
-      return true;
+      const cudnnStatus_t s = execute(h, c, xd, wd, yd, cd, choice.algo, ws, choice.workspace);
+      if (s == CUDNN_STATUS_SUCCESS) return true;
+      // The key has no pointer alignments: an algorithm chosen for aligned operands may
+      // refuse misaligned ones (views at odd offsets). Choose again below, and cache that.
+      if (!unsupported(s)) PACER_CUDNN_CHECK(s);
     }
   }
   AlgoChoice choice;
@@ -315,7 +318,7 @@ bool try_run(const ConvCall& c) {
   }
   std::lock_guard<std::mutex> lock(cache.mu);
   if (cache.map.size() >= 4096) cache.map.clear();
-  cache.map.emplace(key, choice);
+  cache.map.insert_or_assign(key, choice);
   return choice.found;
 }
 
@@ -373,15 +376,66 @@ void conv2d_backward_weight_kernel(OpCall& c) {
   Tensor& dw = c.out(0);
   if (dw.numel() == 0) return;
   if (dy.numel() == 0 || x.numel() == 0) return zero(dw);
-  run_conv(Dir::BackwardFilter, x, dw, dy, c.attrs, 0.0);
+  // cuDNN needs dy to be exactly the forward convolution's output size for x. The gradient
+  // of conv_transpose2d with output_padding >= stride (below the dilation) calls this with
+  // an x taller / wider than that: then run the padding-0 problem on x embedded in zeros
+  // (xp[i] = x[i - padding], zero outside x; rows past what the convolution reads dropped).
+  const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation");
+  bool consistent = true;
+  for (int d = 0; d < 2; ++d)
+    consistent = consistent && (x.size(2 + d) + 2 * pad[size_t(d)] - dil[size_t(d)] * (dw.size(2 + d) - 1) - 1) /
+                                       st[size_t(d)] +
+                                   1 ==
+                               dy.size(2 + d);
+  if (consistent) return run_conv(Dir::BackwardFilter, x, dw, dy, c.attrs, 0.0);
+  const int64_t fh = (dy.size(2) - 1) * st[0] + dil[0] * (dw.size(2) - 1) + 1;
+  const int64_t fw = (dy.size(3) - 1) * st[1] + dil[1] * (dw.size(3) - 1) + 1;
+  Tensor xp = zeros({x.size(0), x.size(1), fh, fw}, {.dtype = x.dtype(), .device = c.device});
+  const int64_t rh = std::min(x.size(2), fh - pad[0]), rw = std::min(x.size(3), fw - pad[1]);
+  if (rh > 0 && rw > 0) {
+    Tensor dst = narrow(narrow(xp, 2, pad[0], rh), 3, pad[1], rw);
+    copy_(dst, narrow(narrow(x, 2, 0, rh), 3, 0, rw));
+  }
+  Attrs a = c.attrs;
+  a.set("padding", Shape{0, 0});
+  run_conv(Dir::BackwardFilter, xp, dw, dy, a, 0.0);
 }
 
 void conv_transpose2d_kernel(OpCall& c) {
   const Tensor &x = c.in(0), &w = c.in(1);
   Tensor& y = c.out(0);
   if (y.numel() == 0) return;
-  if (x.numel() == 0 || w.numel() == 0) zero(y);
-  else run_conv(Dir::BackwardData, y, w, x, c.attrs, 0.0);  // y plays dx, x plays dy
+  if (x.numel() == 0 || w.numel() == 0) {
+    zero(y);
+  } else {
+    // cuDNN's BackwardData needs x to be exactly the forward convolution's output size for
+    // y; output_padding >= stride (allowed when it is below the dilation) breaks that. Then
+    // compute the uncropped transposed convolution (padding 0, which is always consistent)
+    // and crop it into y: y[oh, ow] = full[oh + ph, ow + pw], zero past full's end.
+    const Shape &st = c.attrs.shape("stride"), &pad = c.attrs.shape("padding"), &dil = c.attrs.shape("dilation");
+    bool consistent = true;
+    for (int d = 0; d < 2; ++d)
+      consistent = consistent && (y.size(2 + d) + 2 * pad[size_t(d)] - dil[size_t(d)] * (w.size(2 + d) - 1) - 1) /
+                                         st[size_t(d)] +
+                                     1 ==
+                                 x.size(2 + d);
+    if (consistent) {
+      run_conv(Dir::BackwardData, y, w, x, c.attrs, 0.0);  // y plays dx, x plays dy
+    } else {
+      Attrs a = c.attrs;
+      a.set("padding", Shape{0, 0});
+      const int64_t fh = (x.size(2) - 1) * st[0] + dil[0] * (w.size(2) - 1) + 1;
+      const int64_t fw = (x.size(3) - 1) * st[1] + dil[1] * (w.size(3) - 1) + 1;
+      Tensor full = empty({y.size(0), y.size(1), fh, fw}, {.dtype = y.dtype(), .device = c.device});
+      run_conv(Dir::BackwardData, full, w, x, a, 0.0);
+      zero(y);
+      const int64_t rh = std::min(y.size(2), fh - pad[0]), rw = std::min(y.size(3), fw - pad[1]);
+      if (rh > 0 && rw > 0) {
+        Tensor dst = narrow(narrow(y, 2, 0, rh), 3, 0, rw);
+        copy_(dst, narrow(narrow(full, 2, pad[0], rh), 3, pad[1], rw));
+      }
+    }
+  }
   if (has_bias(c))
     channel_bias(y.dtype(), y.data(), y.size(0), y.size(1), y.size(2) * y.size(3), c.in(2).data(), c.in(2).stride(0),
                  true);

@@ -40,7 +40,12 @@ void to_device_kernel(OpCall& c) {
     PACER_CUDA_CHECK(cudaStreamSynchronize(s));
   } else {
     // Between GPUs: queued on the source's stream, after the work that produced it; the
-    // destination's stream waits for the copy through an event.
+    // destination's stream waits for the copy through an event. The destination block comes
+    // from the target's cache, where work queued on the target's stream may still use it:
+    // the copy waits for that stream first.
+    pacer::cuda::Event dst_free;
+    dst_free.record(pacer::cuda::current_stream(to.index));
+    dst_free.wait(pacer::cuda::current_stream(from.index));
     pacer::cuda::DeviceGuard g(from.index);
     const cudaStream_t s = stream_of(from.index);
     PACER_CUDA_CHECK(cudaMemcpyPeerAsync(dst.data(), to.index, src.data(), from.index, nbytes, s));

@@ -44,11 +44,11 @@ struct GemmKey {
   bool trans_a, trans_b, tf32;
   Epilogue epilogue;
   int64_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
-  uint32_t align_a, align_b, align_c;
+  uint32_t align_a, align_b, align_c, align_bias;  // align_bias: 0 without a bias epilogue
 
   auto tie() const {
     return std::tie(device, dtype, trans_a, trans_b, tf32, epilogue, m, n, k, lda, ldb, ldc, stride_a, stride_b,
-                    stride_c, batch, align_a, align_b, align_c);
+                    stride_c, batch, align_a, align_b, align_c, align_bias);
   }
   bool operator<(const GemmKey& o) const { return tie() < o.tie(); }
 };
@@ -143,6 +143,14 @@ std::shared_ptr<GemmPlan> make_plan(const GemmKey& key, cublasLtHandle_t handle)
   PACER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
   const cublasLtEpilogue_t epi = lt_epilogue(key.epilogue);
   PACER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+  if (has_bias(key.epilogue)) {
+    // The heuristic does not dereference the bias pointer but derives the bias alignment it
+    // may assume from its value: give it an address of the real bias's alignment (the real
+    // pointer is set per call).
+    const void* bias_like = reinterpret_cast<const void*>(uintptr_t(key.align_bias));
+    PACER_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_like, sizeof(bias_like)));
+  }
   // Column-major shapes: our B (k x n row-major) is n x k column-major, etc.
   plan->la = key.trans_b ? make_layout(type, key.k, key.n, key.ldb, key.batch, key.stride_b)
                          : make_layout(type, key.n, key.k, key.ldb, key.batch, key.stride_b);
@@ -230,7 +238,8 @@ void gemm_lt(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, DType 
                     batch,
                     alignment_of(a, stride_a * es),
                     alignment_of(b, stride_b * es),
-                    alignment_of(c, stride_c * es)};
+                    alignment_of(c, stride_c * es),
+                    has_bias(epilogue) ? alignment_of(bias, 0) : 0u};
   std::shared_ptr<GemmPlan> plan = find_plan(key, handle);
   if (!plan->found) {
     // No algorithm with this epilogue: a plain bias can be broadcast into C first.

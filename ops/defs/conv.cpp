@@ -135,7 +135,13 @@ PACER_OP(conv_transpose2d) {
     const Tensor &x = g.inputs[0], &w = g.inputs[1];
     std::vector<Tensor> r(g.input_meta.size());
     Attrs a = geometry(g.attrs);
-    if (g.needs(0)) r[0] = call1(op_conv2d(), {g.grad(), w}, a);
+    if (g.needs(0)) {
+      // With output_padding >= stride (allowed below the dilation) the forward conv of the
+      // gradient has floor(opad / stride) surplus rows / columns at the end: x never saw them.
+      r[0] = call1(op_conv2d(), {g.grad(), w}, a);
+      if (r[0].size(2) != x.size(2)) r[0] = narrow(r[0], 2, 0, x.size(2));
+      if (r[0].size(3) != x.size(3)) r[0] = narrow(r[0], 3, 0, x.size(3));
+    }
     if (g.needs(1)) {
       a.set("weight_size", w.sizes());
       r[1] = call1(find_op("conv2d_backward_weight"), {x, g.grad()}, a);

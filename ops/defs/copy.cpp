@@ -38,6 +38,9 @@ PACER_OP(copy_) {
     Shape s = broadcast_shapes(c.in(0).sizes(), c.in(1).sizes());
     PACER_CHECK(s == c.in(0).sizes(), "source of shape {} does not broadcast to destination shape {}",
                 c.in(1).sizes(), c.in(0).sizes());
+    // The copy runs where the destination lives (the dispatcher would pick the source's
+    // device for a 0-dim CPU destination); the source moves there.
+    c.device = c.in(0).device();
     cast_inputs(c, c.in(0).dtype(), 1, 1);
     c.output_meta = {{c.in(0).sizes(), c.in(0).dtype(), c.in(0).device()}};
   };

@@ -92,8 +92,11 @@ std::vector<OpCase> conv_rows() {
   rows.push_back(conv_row("conv2d_stride_groups", {1, 4, 7, 7}, {6, 2, 3, 2}, false, {2, 1, 0, 1, 1, 1, 2}));
   rows.push_back(conv_row("conv2d_dilation_channels_last", {2, 2, 7, 6}, {3, 2, 2, 3}, true, {1, 2, 2, 1, 2, 1, 1}, true));
   for (bool with_groups : {false, true}) {
-    // x [2, 4, 3, 4]; weight [4, Cout/g, 3, 2]; stride (2, 1), padding (1, 0), output_padding (1, 0), dilation (1, 2).
+    // x [2, 4, 3, 4]; weight [4, Cout/g, 3, 2]; stride (2, 1), padding (1, 0), output_padding (1, opw), dilation
+    // (1, 2). opw = 1 (no groups) is output padding >= stride, allowed below the dilation: the
+    // input gradient must drop the surplus column.
     OpCase c;
+    const int64_t opw = with_groups ? 0 : 1;
     c.name = with_groups ? "conv_transpose2d_groups" : "conv_transpose2d";
     c.covers = {"conv_transpose2d", "conv2d", "conv2d_backward_weight"};
     const int64_t groups = with_groups ? 2 : 1, cout_g = with_groups ? 2 : 3;
@@ -102,12 +105,12 @@ std::vector<OpCase> conv_rows() {
                                  uniform({cout_g * groups}, -1, 1, 86)};
     };
     c.run = [=](const std::vector<Tensor>& in) {
-      return conv_transpose2d(in[0], in[1], in[2], {2, 1}, {1, 0}, {1, 0}, {1, 2}, groups);
+      return conv_transpose2d(in[0], in[1], in[2], {2, 1}, {1, 0}, {1, opw}, {1, 2}, groups);
     };
     c.reference = [=](const std::vector<ref::Arr>& in) {
       const ref::Arr &x = in[0], &w = in[1], &b = in[2];
       const int64_t N = 2, Cin = 4, H = 3, W = 4, kh = 3, kw = 2, Cout = cout_g * groups, Cin_g = Cin / groups;
-      const int64_t OH = (H - 1) * 2 - 2 + (kh - 1) + 1 + 1, OW = (W - 1) * 1 - 0 + 2 * (kw - 1) + 0 + 1;
+      const int64_t OH = (H - 1) * 2 - 2 + (kh - 1) + 1 + 1, OW = (W - 1) * 1 - 0 + 2 * (kw - 1) + opw + 1;
       ref::Arr y{{N, Cout, OH, OW}, std::vector<double>(size_t(N * Cout * OH * OW), 0.0)};
       for (int64_t n = 0; n < N; ++n)
         for (int64_t co = 0; co < Cout; ++co)
