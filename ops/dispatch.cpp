@@ -157,7 +157,10 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
       c.outputs.push_back(c.inputs[0]);
     } else if (!op.has(kView) && !op.has(kDynamicShape)) {  // those kernels set c.outputs
       c.outputs.reserve(c.output_meta.size());
-      for (const TensorMeta& m : c.output_meta) c.outputs.push_back(empty(m.sizes, {.dtype = m.dtype, .device = m.device}));
+      for (const TensorMeta& m : c.output_meta) {
+        const Options o{.dtype = m.dtype, .device = m.device};
+        c.outputs.push_back(m.strides.empty() ? empty(m.sizes, o) : empty_strided(m.sizes, m.strides, o));
+      }
     }
     {
       // Ops a kernel calls internally (contiguous copies, temporaries) are not part of the

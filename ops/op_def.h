@@ -41,6 +41,9 @@ struct TensorMeta {
   Shape sizes;
   DType dtype = DType::F32;
   Device device = kCPU;
+  /// Element strides of the output the dispatcher allocates; empty means contiguous. Set
+  /// to keep a channels-last (NHWC) layout flowing through conv and pointwise ops on CUDA.
+  Shape strides = {};
 };
 
 struct OpDef;

@@ -85,4 +85,18 @@ Shape reduced_shape(const Shape& sizes, const Shape& dims, bool keepdim) {
   return out;
 }
 
+Shape channels_last_strides(const Shape& sizes) {
+  PACER_CHECK(sizes.size() == 4, "channels-last needs a 4-d shape [N, C, H, W], got {}", sizes);
+  const int64_t C = sizes[1], H = sizes[2], W = sizes[3];
+  return {H * W * C, 1, W * C, C};
+}
+
+bool is_channels_last(const Tensor& t) {
+  if (t.dim() != 4 || t.is_contiguous()) return false;
+  const Shape want = channels_last_strides(t.sizes());
+  for (int64_t d = 0; d < 4; ++d)
+    if (t.size(d) != 1 && t.strides()[size_t(d)] != want[size_t(d)]) return false;
+  return true;
+}
+
 }  // namespace pacer::ops

@@ -19,4 +19,10 @@ Shape reduction_dims(const Shape& dims, int64_t ndim);
 /// Output shape of a reduction over `dims`.
 Shape reduced_shape(const Shape& sizes, const Shape& dims, bool keepdim);
 
+/// The element strides of the channels-last (NHWC) layout of a 4-d NCHW shape.
+Shape channels_last_strides(const Shape& sizes);
+/// True when t is 4-d, laid out channels-last, and not also plain contiguous (a tensor
+/// with C == 1 or H == W == 1 is both; it counts as contiguous).
+bool is_channels_last(const Tensor& t);
+
 }  // namespace pacer::ops

@@ -52,6 +52,9 @@ bool has_layout(const Tensor& t, Layout layout) {
   return true;
 }
 
+// True when t is laid out NHWC and not also NCHW (then elements run channel-fastest).
+bool is_nhwc(const Tensor& t) { return !has_layout(t, Layout::NCHW) && has_layout(t, Layout::NHWC); }
+
 // t in its own layout when cuDNN can take it, else an NCHW-contiguous copy.
 std::pair<Tensor, Layout> prepare(const Tensor& t, bool force_nchw) {
   if (has_layout(t, Layout::NCHW)) return {t, Layout::NCHW};
@@ -322,7 +325,7 @@ bool try_run(const ConvCall& c) {
   return choice.found;
 }
 
-// Runs the convolution (inputs in any strides; the output is the dispatcher's contiguous one).
+// Runs the convolution (inputs in any strides; the output NCHW or NHWC, as allocated).
 void run_conv(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, const Attrs& attrs, double beta) {
   const Geometry g = geometry(attrs);
   for (bool force_nchw : {false, true}) {
@@ -331,9 +334,12 @@ void run_conv(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, const 
     if (dir != Dir::BackwardData) std::tie(c.X, c.lx) = prepare(X, force_nchw);
     if (dir != Dir::BackwardFilter) std::tie(c.W, c.lw) = prepare(W, force_nchw);
     if (dir != Dir::Forward) std::tie(c.Y, c.ly) = prepare(Y, force_nchw);
+    // The output is written in place, in its own layout: NCHW, or NHWC when the op's infer
+    // kept a channels-last input's layout.
     const Tensor& out = dir == Dir::Forward ? Y : dir == Dir::BackwardData ? X : W;
-    PACER_CHECK(has_layout(out, Layout::NCHW), "convolution: expected a contiguous output, got strides {}",
-                out.strides());
+    const Layout lo = has_layout(out, Layout::NCHW) ? Layout::NCHW : Layout::NHWC;
+    PACER_CHECK(has_layout(out, lo), "convolution: expected an NCHW or NHWC output, got strides {}", out.strides());
+    (dir == Dir::Forward ? c.ly : dir == Dir::BackwardData ? c.lx : c.lw) = lo;
     if (try_run(c)) return;
     const bool all_nchw = c.lx == Layout::NCHW && c.lw == Layout::NCHW && c.ly == Layout::NCHW;
     if (all_nchw) break;
@@ -356,7 +362,8 @@ void conv2d_kernel(OpCall& c) {
   const int64_t N = y.size(0), K = y.size(1), S = y.size(2) * y.size(3);
   // The bias goes into y first and the convolution accumulates onto it (beta = 1), as the
   // CPU kernel does: one rounding for the half types.
-  if (has_bias(c)) channel_bias(y.dtype(), y.data(), N, K, S, c.in(2).data(), c.in(2).stride(0), false);
+  if (has_bias(c))
+    channel_bias(y.dtype(), y.data(), N, K, S, c.in(2).data(), c.in(2).stride(0), false, is_nhwc(y));
   else zero(y);
   if (x.numel() == 0 || w.numel() == 0) return;
   run_conv(Dir::Forward, x, w, y, c.attrs, 1.0);
@@ -438,7 +445,7 @@ void conv_transpose2d_kernel(OpCall& c) {
   }
   if (has_bias(c))
     channel_bias(y.dtype(), y.data(), y.size(0), y.size(1), y.size(2) * y.size(3), c.in(2).data(), c.in(2).stride(0),
-                 true);
+                 true, is_nhwc(y));
 }
 
 }  // namespace

@@ -44,10 +44,10 @@ void gemm_naive(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, con
 /// fallback of gemm_lt and linear: fill, then GEMM with beta = 1).
 void fill_rows(DType dtype, void* c, int64_t m, int64_t n, int64_t ldc, const void* bias, int64_t s_bias);
 
-/// Per-channel bias of a contiguous [N, C, S] tensor y: y[n, c, s] = bias[c * s_bias], or
-/// y[n, c, s] += bias[c * s_bias] (in the compute type, rounded once) when `accumulate`.
-/// (Used by the convolution kernels, ops/cuda/conv.cpp.)
+/// Per-channel bias of a dense [N, C, S] tensor y (or [N, S, C] in memory when
+/// `channels_last`): y[n, c, s] = bias[c * s_bias], or y[n, c, s] += bias[c * s_bias] (in
+/// the compute type, rounded once) when `accumulate`. (Used by ops/cuda/conv.cpp.)
 void channel_bias(DType dtype, void* y, int64_t N, int64_t C, int64_t S, const void* bias, int64_t s_bias,
-                  bool accumulate);
+                  bool accumulate, bool channels_last = false);
 
 }  // namespace pacer::ops::cuda

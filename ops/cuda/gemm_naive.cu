@@ -49,11 +49,12 @@ __global__ void fill_rows_kernel(T* __restrict__ c, int64_t m, int64_t n, int64_
 
 template <class T>
 __global__ void channel_bias_kernel(T* __restrict__ y, int64_t total, int64_t C, int64_t S,
-                                    const T* __restrict__ bias, int64_t s_bias, bool accumulate) {
+                                    const T* __restrict__ bias, int64_t s_bias, bool accumulate,
+                                    bool channels_last) {
   using Cp = compute_t<T>;
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += step) {
-    const int64_t ch = (idx / S) % C;
+    const int64_t ch = channels_last ? idx % C : (idx / S) % C;
     const Cp v = accumulate ? Cp(y[idx]) + Cp(bias[ch * s_bias]) : Cp(bias[ch * s_bias]);
     y[idx] = T(v);
   }
@@ -62,7 +63,7 @@ __global__ void channel_bias_kernel(T* __restrict__ y, int64_t total, int64_t C,
 }  // namespace
 
 void channel_bias(DType dtype, void* y, int64_t N, int64_t C, int64_t S, const void* bias, int64_t s_bias,
-                  bool accumulate) {
+                  bool accumulate, bool channels_last) {
   const int64_t total = N * C * S;
   if (total <= 0) return;
   dispatch_dtype(dtype, [&]<class T>() {
@@ -70,7 +71,7 @@ void channel_bias(DType dtype, void* y, int64_t N, int64_t C, int64_t S, const v
       PACER_FAIL("channel_bias: bool tensors are not supported");
     } else {
       channel_bias_kernel<T><<<blocks_for(total), kThreads, 0, stream()>>>(
-          static_cast<T*>(y), total, C, S, static_cast<const T*>(bias), s_bias, accumulate);
+          static_cast<T*>(y), total, C, S, static_cast<const T*>(bias), s_bias, accumulate, channels_last);
       PACER_CUDA_KERNEL_CHECK();
     }
   });

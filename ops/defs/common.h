@@ -8,9 +8,21 @@
 
 namespace pacer::ops {
 
-/// Output 0 has the shape of input 0, the call's device and dtype `dtype`.
-inline void same_shape_output(OpCall& c, DType dtype) {
-  c.output_meta = {{c.in(0).sizes(), dtype, c.device}};
+/// The layout an output of shape `sizes` gets: channels-last when the call runs on CUDA
+/// and an input of that very shape is channels-last (as PyTorch keeps channels_last through
+/// conv -> bn -> relu -> add), else contiguous (empty). On the CPU outputs stay contiguous.
+inline Shape suggested_strides(const OpCall& c, const Shape& sizes) {
+  if (!c.device.is_cuda() || sizes.size() != 4) return {};
+  for (const Tensor& t : c.inputs)
+    if (t.defined() && t.sizes() == sizes && is_channels_last(t)) return channels_last_strides(sizes);
+  return {};
+}
+
+/// Output 0 has the shape of input 0, the call's device and dtype `dtype`, and keeps a
+/// channels-last layout (suggested_strides) unless `keep_layout` is false.
+inline void same_shape_output(OpCall& c, DType dtype, bool keep_layout = true) {
+  const Shape& s = c.in(0).sizes();
+  c.output_meta = {{s, dtype, c.device, keep_layout ? suggested_strides(c, s) : Shape{}}};
 }
 
 /// Casts inputs [first, first+count) to `dtype` (recorded, so gradients flow back through

@@ -6,6 +6,12 @@ namespace pacer::ops {
 
 namespace {
 
+// On CUDA a convolution's output takes the layout of `like` (channels-last in, channels-last
+// out: cuDNN's fast NHWC kernels want every operand NHWC). The CPU kernels write contiguous.
+Shape layout_of(const OpCall& c, const Tensor& like, const Shape& sizes) {
+  return c.device.is_cuda() && is_channels_last(like) ? channels_last_strides(sizes) : Shape{};
+}
+
 int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
 
 // Checks shared by conv2d and conv_transpose2d: 4-d input and weight of one floating
@@ -46,7 +52,8 @@ void infer_conv(OpCall& c) {
   const int64_t ow = conv_out_size(x.size(3), w.size(3), st[1], pad[1], dil[1]);
   PACER_CHECK(oh > 0 && ow > 0, "input {}x{} (padding {}) is smaller than the dilated kernel {}x{}", x.size(2), x.size(3),
               pad, dil[0] * (w.size(2) - 1) + 1, dil[1] * (w.size(3) - 1) + 1);
-  c.output_meta = {{{x.size(0), w.size(0), oh, ow}, x.dtype(), c.device}};
+  const Shape y{x.size(0), w.size(0), oh, ow};
+  c.output_meta = {{y, x.dtype(), c.device, layout_of(c, x, y)}};
 }
 
 Attrs geometry(const Attrs& a) {
@@ -87,7 +94,10 @@ PACER_OP(conv2d_backward_input) {
   OpDef d;
   d.name = "conv2d_backward_input";
   d.tags = kLinalg;
-  d.infer = [](OpCall& c) { c.output_meta = {{c.attrs.shape("input_size"), c.in(0).dtype(), c.device}}; };
+  d.infer = [](OpCall& c) {
+    const Shape dx = c.attrs.shape("input_size");
+    c.output_meta = {{dx, c.in(0).dtype(), c.device, layout_of(c, c.in(0), dx)}};
+  };
   d.not_differentiable = true;
   return d;
 }
@@ -97,7 +107,11 @@ PACER_OP(conv2d_backward_weight) {
   OpDef d;
   d.name = "conv2d_backward_weight";
   d.tags = kLinalg;
-  d.infer = [](OpCall& c) { c.output_meta = {{c.attrs.shape("weight_size"), c.in(0).dtype(), c.device}}; };
+  // dw takes x's layout (inputs: dy, x): a channels-last step keeps channels-last filters.
+  d.infer = [](OpCall& c) {
+    const Shape dw = c.attrs.shape("weight_size");
+    c.output_meta = {{dw, c.in(0).dtype(), c.device, layout_of(c, c.in(1), dw)}};
+  };
   d.not_differentiable = true;
   return d;
 }
@@ -129,7 +143,8 @@ PACER_OP(conv_transpose2d) {
     const int64_t oh = (x.size(2) - 1) * st[0] - 2 * pad[0] + dil[0] * (w.size(2) - 1) + opad[0] + 1;
     const int64_t ow = (x.size(3) - 1) * st[1] - 2 * pad[1] + dil[1] * (w.size(3) - 1) + opad[1] + 1;
     PACER_CHECK(oh > 0 && ow > 0, "the output would be {}x{}: padding {} is too large", oh, ow, pad);
-    c.output_meta = {{{x.size(0), cout, oh, ow}, x.dtype(), c.device}};
+    const Shape y{x.size(0), cout, oh, ow};
+    c.output_meta = {{y, x.dtype(), c.device, layout_of(c, x, y)}};
   };
   d.backward = [](const GradCall& g) -> std::vector<Tensor> {
     const Tensor &x = g.inputs[0], &w = g.inputs[1];

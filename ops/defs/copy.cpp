@@ -25,7 +25,8 @@ PACER_OP(clone) {
   OpDef d;
   d.name = "clone";
   d.tags = kPointwise;
-  d.infer = [](OpCall& c) { same_shape_output(c, c.in(0).dtype()); };
+  // Always contiguous: contiguous() is clone() of a non-contiguous tensor.
+  d.infer = [](OpCall& c) { same_shape_output(c, c.in(0).dtype(), false); };
   d.backward = [](const GradCall& g) -> std::vector<Tensor> { return {g.grad()}; };
   return d;
 }

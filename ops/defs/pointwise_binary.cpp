@@ -14,7 +14,7 @@ void infer_arith(OpCall& c) {
               c.in(1).dtype());
   Shape s = broadcast_all(c);
   cast_inputs(c, t);
-  c.output_meta = {{s, t, c.device}};
+  c.output_meta = {{s, t, c.device, suggested_strides(c, s)}};
 }
 
 // True division and pow with float results: integers promote to float32.
@@ -23,7 +23,7 @@ void infer_float_arith(OpCall& c) {
   if (!is_floating(t)) t = DType::F32;
   Shape s = broadcast_all(c);
   cast_inputs(c, t);
-  c.output_meta = {{s, t, c.device}};
+  c.output_meta = {{s, t, c.device, suggested_strides(c, s)}};
 }
 
 // Comparisons compute in the promoted dtype and return bool.
@@ -31,14 +31,14 @@ void infer_compare(OpCall& c) {
   DType t = result_type(c.inputs);
   Shape s = broadcast_all(c);
   cast_inputs(c, t);
-  c.output_meta = {{s, DType::Bool, c.device}};
+  c.output_meta = {{s, DType::Bool, c.device, suggested_strides(c, s)}};
 }
 
 // Logical ops take any dtypes (non-zero = true) and return bool.
 void infer_logical(OpCall& c) {
   Shape s = broadcast_all(c);
   cast_inputs(c, DType::Bool);
-  c.output_meta = {{s, DType::Bool, c.device}};
+  c.output_meta = {{s, DType::Bool, c.device, suggested_strides(c, s)}};
 }
 
 OpDef binary(const char* name, InferFn infer, BackwardFn bw, uint32_t save_in, uint32_t save_out = 0) {
@@ -162,7 +162,7 @@ PACER_OP(where) {
     Shape s = broadcast_all(c);
     cast_inputs(c, t, 1, 2);
     if (c.in(0).device() != c.device) c.inputs[0] = c.in(0).to(c.device);
-    c.output_meta = {{s, t, c.device}};
+    c.output_meta = {{s, t, c.device, suggested_strides(c, s)}};
   };
   d.backward = [](const GradCall& g) -> std::vector<Tensor> {
     const Tensor& cond = g.inputs[0];

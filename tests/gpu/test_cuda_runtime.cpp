@@ -7,6 +7,8 @@
 #include "core/cuda/runtime.h"
 #include "core/cuda/stream.h"
 #include "ops/api.h"
+#include "ops/shape_utils.h"
+#include "tests/ops/op_table.h"
 
 namespace pacer::test {
 
@@ -129,6 +131,43 @@ TEST_CASE("cuda pointwise: CPU scalars join by value, mixing devices is refused"
   CHECK(same((x * 0.5f + 1.0f).to(kCPU), arange(0, 4, 1, DType::F32) * 0.5f + 1.0f));
   const std::string msg = message_of([&] { add(x, arange(0, 4, 1, DType::F32)); });
   CHECK(msg.find("expected all tensors on one device") != std::string::npos);
+}
+
+}  // namespace pacer::test
+
+namespace pacer::test {
+
+TEST_CASE("cuda channels-last: conv -> relu -> add stay NHWC and match the CPU, backward too") {
+  const Device gpu{DeviceType::CUDA, 0};
+  auto nhwc = [](const Tensor& t) { return contiguous(permute(t, {0, 2, 3, 1})); };
+  auto as_nchw_view = [](const Tensor& t) { return permute(t, {0, 3, 1, 2}); };
+  for (DType dt : {DType::F32, DType::F16}) {
+    INFO(dtype_name(dt));
+    Tensor x = cast(uniform({2, 8, 6, 5}, -1, 1, 11), dt), w = cast(uniform({4, 8, 3, 3}, -1, 1, 12), dt);
+    Tensor b = cast(uniform({4}, -1, 1, 13), dt);
+    // The same values as channels-last CUDA tensors (logical NCHW, NHWC memory).
+    Tensor xg = as_nchw_view(nhwc(x).to(gpu)), wg = as_nchw_view(nhwc(w).to(gpu)), bg = b.to(gpu);
+    REQUIRE(ops::is_channels_last(xg));
+    xg.set_requires_grad();
+    wg.set_requires_grad();
+    Tensor yg = conv2d(xg, wg, bg, {1, 1}, {1, 1});
+    CHECK(ops::is_channels_last(yg));
+    Tensor zg = relu(yg) + yg;
+    CHECK(ops::is_channels_last(zg));
+    Tensor xc = x, wc = w;
+    xc.set_requires_grad();
+    wc.set_requires_grad();
+    Tensor zc = relu(conv2d(xc, wc, b, {1, 1}, {1, 1})) + conv2d(xc, wc, b, {1, 1}, {1, 1});
+    const double tol = dt == DType::F16 ? 2e-2 : 1e-4;
+    const auto diff = [](const Tensor& a, const Tensor& c) {
+      return max(abs(cast(a.to(kCPU), DType::F64) - cast(c, DType::F64))).item<double>();
+    };
+    CHECK(diff(zg, zc) <= tol * 10);
+    sum(zg).backward();
+    sum(zc).backward();
+    CHECK(diff(xg.grad(), xc.grad()) <= tol * 10);
+    CHECK(diff(wg.grad(), wc.grad()) <= tol * 40);
+  }
 }
 
 }  // namespace pacer::test
