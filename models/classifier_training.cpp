@@ -6,9 +6,11 @@
 #include "core/generator.h"
 #include "data/sampler.h"
 #include "models/image_classifier.h"
+#include "models/precision.h"
 #include "models/training_checkpoint.h"
 #include "nn/functional.h"
 #include "ops/api.h"
+#include "ops/autocast.h"
 #include "optim/sgd.h"
 
 namespace pacer::models {
@@ -19,14 +21,23 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-double evaluate(ImageClassifier& model, const data::ImageClassificationSet& test) {
+// The forward pass under a precision plan: inputs in the model's dtype, autocast where the
+// plan (or a half model's f32 batch norm) asks for it; logits come back in f32.
+Tensor forward_logits(ImageClassifier& model, const Tensor& x, const PrecisionPlan& plan) {
+  const bool autocast = plan.autocast || plan.half_model;
+  AutocastGuard guard(DeviceType::CPU, plan.lower == DType::F32 ? DType::BF16 : plan.lower, autocast);
+  Tensor logits = model.forward(plan.half_model ? cast(x, plan.lower) : x);
+  return logits.dtype() == DType::F32 ? logits : cast(logits, DType::F32);
+}
+
+double evaluate(ImageClassifier& model, const data::ImageClassificationSet& test, const PrecisionPlan& plan) {
   NoGradGuard no_grad;
   model.eval();
   int64_t correct = 0;
   constexpr int64_t kChunk = 1000;
   for (int64_t at = 0; at < test.size(); at += kChunk) {
     const int64_t n = std::min(kChunk, test.size() - at);
-    Tensor logits = model.forward(narrow(test.images, 0, at, n));
+    Tensor logits = forward_logits(model, narrow(test.images, 0, at, n), plan);
     correct += sum(eq(argmax(logits, 1), narrow(test.labels, 0, at, n))).item<int64_t>();
   }
   model.train();
@@ -35,8 +46,9 @@ double evaluate(ImageClassifier& model, const data::ImageClassificationSet& test
 
 // Steps [first_step, end) of one epoch. `after_step(step)` runs after each update and
 // returns false to stop. Returns the mean loss of the steps run.
-double run_epoch(ImageClassifier& model, optim::Sgd& opt, const data::ImageClassificationSet& train, int64_t batch,
-                 uint64_t seed, int64_t epoch, int64_t first_step, Clock::time_point start,
+double run_epoch(ImageClassifier& model, optim::Sgd& opt, optim::LossScaler* scaler, const PrecisionPlan& plan,
+                 const data::ImageClassificationSet& train, int64_t batch, uint64_t seed, int64_t epoch,
+                 int64_t first_step, Clock::time_point start,
                  const std::function<void(const TrainProgress&)>& progress, std::vector<double>* losses,
                  const std::function<bool(int64_t)>& after_step) {
   auto batches = data::make_batches(data::shuffled_indices(train.size(), seed, uint64_t(epoch)), batch);
@@ -48,16 +60,23 @@ double run_epoch(ImageClassifier& model, optim::Sgd& opt, const data::ImageClass
     const Tensor& ix = batches[size_t(s)];
     Tensor x = index_select(train.images, 0, ix);
     Tensor y = index_select(train.labels, 0, ix);
-    Tensor loss = nn::functional::cross_entropy(model.forward(x), y);
+    Tensor loss = nn::functional::cross_entropy(forward_logits(model, x, plan), y);
     opt.zero_grad();
-    loss.backward();
-    opt.step();
+    if (scaler) {
+      scaler->scale(loss).backward();
+      scaler->step(opt);
+      scaler->update();
+    } else {
+      loss.backward();
+      opt.step();
+    }
     const double l = loss.item<double>();
     if (losses) losses->push_back(l);
     loss_sum += l * double(ix.numel());
     seen += ix.numel();
     if (progress && (s % 50 == 0 || s + 1 == steps))
-      progress({epoch, s + 1, steps, loss_sum / double(seen), double(seen) / seconds_since(t0), seconds_since(start)});
+      progress({epoch, s + 1, steps, loss_sum / double(seen), double(seen) / seconds_since(t0), seconds_since(start),
+                scaler ? scaler->current_scale() : 0.0, scaler ? scaler->skipped_steps() : 0});
     if (after_step && !after_step(s + 1)) break;
   }
   return seen ? loss_sum / double(seen) : 0.0;
@@ -75,11 +94,16 @@ TrainResult train_classifier(const TrainConfig& c, const std::function<void(cons
   auto train = data::load_fashion_mnist(c.data_dir, "train", c.train_limit);
   auto test = data::load_fashion_mnist(c.data_dir, "test", c.test_limit);
   manual_seed(c.seed);
+  const PrecisionPlan plan = plan_for(parse_precision(c.precision));
   auto model = make_classifier(c.model);
+  if (plan.half_model) model->to(plan.lower, is_norm_layer);
   optim::Sgd opt(model->parameters(), {.lr = c.lr, .momentum = c.momentum});
+  if (plan.master_weights) opt.use_master_weights();
+  std::unique_ptr<optim::LossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<optim::LossScaler>(c.loss_scaler);
   TrainResult r;
   TrainingPosition at;
-  if (!c.resume.empty()) at = load_training_checkpoint(c.resume, *model, opt);
+  if (!c.resume.empty()) at = load_training_checkpoint(c.resume, *model, opt, nullptr, scaler.get());
   const int64_t per_epoch = steps_per_epoch(train.size(), c.batch);
   PACER_CHECK(at.step <= per_epoch, "train: the checkpoint is at step {} of an epoch of {} steps (other --batch?)",
               at.step, per_epoch);
@@ -95,17 +119,23 @@ TrainResult train_classifier(const TrainConfig& c, const std::function<void(cons
       // The position after this step: the next epoch once this one is complete.
       const TrainingPosition next = done == per_epoch ? TrainingPosition{e + 1, 0} : TrainingPosition{e, done};
       if (!c.checkpoint.empty() && c.checkpoint_every > 0 && run_steps % c.checkpoint_every == 0)
-        save_training_checkpoint(c.checkpoint, *model, opt, next);
+        save_training_checkpoint(c.checkpoint, *model, opt, next, nullptr, scaler.get());
       if (stop && done < per_epoch) r.stopped_early = true;
       if (stop && done == per_epoch && e + 1 < c.epochs) r.stopped_early = true;
       return !stop;
     };
-    r.final_loss = run_epoch(*model, opt, train, c.batch, c.seed, e, first, start, progress, &r.step_losses, after_step);
+    r.final_loss = run_epoch(*model, opt, scaler.get(), plan, train, c.batch, c.seed, e, first, start, progress,
+                             &r.step_losses, after_step);
     train_time += seconds_since(t0);
     samples += double(train.size());
   }
-  if (!c.checkpoint.empty() && !r.stopped_early) save_training_checkpoint(c.checkpoint, *model, opt, {c.epochs, 0});
-  r.eval_accuracy = evaluate(*model, test);
+  if (!c.checkpoint.empty() && !r.stopped_early)
+    save_training_checkpoint(c.checkpoint, *model, opt, {c.epochs, 0}, nullptr, scaler.get());
+  r.eval_accuracy = evaluate(*model, test, plan);
+  if (scaler) {
+    r.loss_scale = scaler->current_scale();
+    r.skipped_steps = scaler->skipped_steps();
+  }
   r.epochs = c.epochs;
   r.wall_s = seconds_since(start);
   r.train_samples_per_s = train_time > 0 ? samples / train_time : 0;
@@ -118,7 +148,7 @@ double time_epoch(const std::string& name, const data::ImageClassificationSet& t
   auto model = make_classifier(name);
   optim::Sgd opt(model->parameters(), {.lr = lr, .momentum = 0.9});
   const auto t0 = Clock::now();
-  run_epoch(*model, opt, train, batch, seed, 0, 0, t0, {}, nullptr, {});
+  run_epoch(*model, opt, nullptr, PrecisionPlan{}, train, batch, seed, 0, 0, t0, {}, nullptr, {});
   return seconds_since(t0);
 }
 

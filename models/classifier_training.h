@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/fashion_mnist.h"
+#include "optim/loss_scaler.h"
 
 namespace pacer::models {
 
@@ -25,6 +26,8 @@ struct TrainConfig {
   int64_t checkpoint_every = 0;  // save every N steps (0 = only at the end)
   std::string resume;           // a checkpoint to continue from ("" = start fresh)
   int64_t stop_after_steps = 0;  // > 0: stop after this many steps in this run (tests, budgets)
+  std::string precision = "32";  // "32", "16-mixed", "bf16-mixed", "16-O2" (models/precision.h)
+  optim::LossScalerOptions loss_scaler;  // for the modes with loss scaling
 };
 
 struct TrainProgress {
@@ -32,6 +35,8 @@ struct TrainProgress {
   double loss;           // running mean over the epoch so far
   double samples_per_s;  // over the epoch so far
   double elapsed_s;      // since training started
+  double loss_scale = 0;       // the loss scale now (modes with loss scaling; else 0)
+  int64_t skipped_steps = 0;   // steps skipped for inf/NaN gradients so far
 };
 
 struct TrainResult {
@@ -40,6 +45,8 @@ struct TrainResult {
   int64_t epochs = 0;
   double wall_s = 0;
   double train_samples_per_s = 0;
+  double loss_scale = 0;      // final loss scale (modes with loss scaling; else 0)
+  int64_t skipped_steps = 0;  // steps skipped for inf/NaN gradients
   bool stopped_early = false;           // stop_after_steps ended the run before the last epoch
   std::vector<double> step_losses;      // the loss of every step this run made
 };

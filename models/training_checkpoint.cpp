@@ -21,12 +21,15 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 }  // namespace
 
 void save_training_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& optimizer,
-                              const TrainingPosition& position, const optim::LrSchedule* schedule) {
+                              const TrainingPosition& position, const optim::LrSchedule* schedule,
+                              const optim::LossScaler* scaler) {
   std::vector<std::pair<std::string, Tensor>> all;
   for (auto& [name, t] : model.state_dict()) all.emplace_back(kModel + name, t);
   for (auto& [name, t] : optimizer.state_dict()) all.emplace_back(kOptimizer + name, t);
   if (schedule)
     for (auto& [name, t] : schedule->state_dict()) all.emplace_back(kSchedule + name, t);
+  if (scaler)  // its keys carry their own "loss_scaler." prefix
+    for (auto& [name, t] : scaler->state_dict()) all.emplace_back(name, t.is_cpu() ? t : t.to(kCPU));
   const Generator& g = default_generator();
   // The u64 generator state is stored bit-for-bit in i64 tensors.
   int64_t seed, offset;
@@ -41,14 +44,14 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model, 
 }
 
 TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& optimizer,
-                                          optim::LrSchedule* schedule) {
+                                          optim::LrSchedule* schedule, optim::LossScaler* scaler) {
   std::map<std::string, std::string> meta;
   auto all = nn::load_safetensors(path, &meta);
   PACER_CHECK(meta["format"] == "pacer-training-checkpoint-1",
               "load_training_checkpoint: '{}' is not a Pacer training checkpoint (format '{}', expected "
               "'pacer-training-checkpoint-1')",
               path, meta["format"]);
-  std::vector<std::pair<std::string, Tensor>> model_state, optimizer_state, schedule_state;
+  std::vector<std::pair<std::string, Tensor>> model_state, optimizer_state, schedule_state, scaler_state;
   std::map<std::string, int64_t> trainer;
   for (auto& [name, t] : all) {
     if (starts_with(name, kModel)) {
@@ -57,6 +60,8 @@ TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& m
       optimizer_state.emplace_back(name.substr(std::strlen(kOptimizer)), t);
     } else if (starts_with(name, kSchedule)) {
       schedule_state.emplace_back(name.substr(std::strlen(kSchedule)), t);
+    } else if (starts_with(name, "loss_scaler.")) {
+      scaler_state.emplace_back(name, t);
     } else if (starts_with(name, "trainer.")) {
       PACER_CHECK(t.dtype() == DType::I64 && t.numel() == 1,
                   "load_training_checkpoint: '{}' in '{}' must be one int64, got {} {}", name, path, t.dtype(),
@@ -71,9 +76,13 @@ TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& m
   PACER_CHECK(schedule_state.empty() == (schedule == nullptr),
               "load_training_checkpoint: '{}' {} an LR schedule, but {} was given", path,
               schedule_state.empty() ? "holds no" : "holds", schedule ? "one" : "none");
+  PACER_CHECK(scaler_state.empty() == (scaler == nullptr),
+              "load_training_checkpoint: '{}' {} a loss scaler, but {} was given (another --precision?)", path,
+              scaler_state.empty() ? "holds no" : "holds", scaler ? "one" : "none");
   model.load_state_dict(model_state, true);
   optimizer.load_state_dict(optimizer_state);
   if (schedule) schedule->load_state_dict(schedule_state);
+  if (scaler) scaler->load_state_dict(scaler_state);
   uint64_t seed, offset;
   std::memcpy(&seed, &trainer["trainer.rng_seed"], 8);
   std::memcpy(&offset, &trainer["trainer.rng_offset"], 8);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "nn/module.h"
+#include "optim/loss_scaler.h"
 #include "optim/optimizer.h"
 #include "optim/schedules.h"
 
@@ -18,14 +19,16 @@ struct TrainingPosition {
   int64_t step = 0;   // steps of that epoch already done
 };
 
-/// `schedule` (optional) is saved under "schedule.*" too.
+/// `schedule` (optional) is saved under "schedule.*" too, `scaler` (optional, mixed
+/// precision) under "loss_scaler.*".
 void save_training_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& optimizer,
-                              const TrainingPosition& position, const optim::LrSchedule* schedule = nullptr);
+                              const TrainingPosition& position, const optim::LrSchedule* schedule = nullptr,
+                              const optim::LossScaler* scaler = nullptr);
 
 /// Restores model, optimizer and generator (strictly: every key must match) and returns
 /// the position to continue from. Throws pacer::Error naming the problem.
-/// A schedule must be given exactly when the checkpoint holds one.
+/// A schedule (a loss scaler) must be given exactly when the checkpoint holds one.
 TrainingPosition load_training_checkpoint(const std::string& path, nn::Module& model, optim::Optimizer& optimizer,
-                                          optim::LrSchedule* schedule = nullptr);
+                                          optim::LrSchedule* schedule = nullptr, optim::LossScaler* scaler = nullptr);
 
 }  // namespace pacer::models

@@ -97,39 +97,57 @@ void Module::zero_grad() {
 
 Module& Module::to(DType dtype) {
   PACER_CHECK(is_floating(dtype), "Module::to: expected a floating dtype, got {}", dtype);
+  return convert([dtype](const Tensor& t) { return is_floating(t.dtype()) && t.dtype() != dtype; },
+                 [dtype](const Tensor& t) { return contiguous(cast(t, dtype)); }, {});
+}
+
+Module& Module::to(DType dtype, const std::function<bool(const Module&)>& keep) {
+  PACER_CHECK(is_floating(dtype), "Module::to: expected a floating dtype, got {}", dtype);
+  return convert([dtype](const Tensor& t) { return is_floating(t.dtype()) && t.dtype() != dtype; },
+                 [dtype](const Tensor& t) { return contiguous(cast(t, dtype)); }, keep);
+}
+
+Module& Module::to(Device device) {
+  return convert([device](const Tensor& t) { return !(t.device() == device); },
+                 [device](const Tensor& t) { return contiguous(t).to(device); }, {});
+}
+
+void Module::collect_kept(const std::function<bool(const Module&)>& keep, const std::string& prefix,
+                          std::vector<std::pair<std::string, Tensor>>& out) const {
+  if (keep && keep(*this)) return;
+  for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) m->collect_kept(keep, prefix + n + ".", out);
+}
+
+Module& Module::convert(const std::function<bool(const Tensor&)>& wants, const std::function<Tensor(const Tensor&)>& make,
+                        const std::function<bool(const Module&)>& keep) {
   // Every tensor is converted before the first is replaced, so an error changes nothing.
   std::vector<std::pair<Tensor, Tensor>> todo;  // (tensor, converted value)
   std::vector<Tensor> grads;
   {
     NoGradGuard no_grad;
-    for (auto& [name, t] : state_dict()) {
-      if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    collect_kept(keep, "", tensors);
+    for (auto& [name, t] : tensors) {
+      if (!wants(t)) continue;
       bool seen = false;  // a tensor registered under two names is converted once
       for (auto& [u, v] : todo) seen = seen || u.is_same(t);
       if (seen) continue;
       PACER_CHECK(t.is_leaf(), "Module::to: '{}' has autograd history; only leaves can be converted", name);
-      todo.emplace_back(t, contiguous(cast(detach(t), dtype)));
+      todo.emplace_back(t, make(detach(t)));
       const Tensor& g = t.grad();
-      grads.push_back(g.defined() ? contiguous(cast(g, dtype)) : Tensor());
+      grads.push_back(g.defined() ? make(g) : Tensor());
     }
   }
   for (size_t i = 0; i < todo.size(); ++i) {
     Tensor& t = todo[i].first;
     const Tensor& v = todo[i].second;
     // Swapping the data keeps the tensor's identity: layers hold their own handles
-    // (Linear::weight) and must see the new dtype too.
+    // (Linear::weight) and must see the new dtype or device too.
     t.impl()->set_data(v.storage(), v.dtype(), v.sizes(), v.strides(), v.storage_offset());
     if (t.impl()->autograd()) t.impl()->autograd_mut().grad = grads[i];
   }
-  return *this;
-}
-
-Module& Module::to(Device device) {
-  for (auto& [name, t] : state_dict())
-    PACER_CHECK(t.device() == device,
-                "Module::to: moving modules between devices is not supported yet (CPU only): '{}' is on {}, "
-                "asked for {}",
-                name, t.device(), device);
   return *this;
 }
 

@@ -2,6 +2,7 @@
 /// Module: a named tree of parameters, buffers and child modules, as torch.nn.Module.
 /// Names are PyTorch's dotted state_dict names ("fc1.weight"), so weights map 1:1.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -50,8 +51,11 @@ class Module {
   /// `weight` member as well as state_dict()) sees the new dtype; parameters stay leaves
   /// that require grad, and an existing gradient is converted too. Returns *this.
   Module& to(DType dtype);
-  /// Moves every parameter and buffer to `device`. Only the CPU is supported for now:
-  /// any other device throws.
+  /// to(dtype) for every module except those `keep` accepts (their subtree keeps its
+  /// dtype): O2 mixed precision converts a model to f16 but keeps batch norm in f32.
+  Module& to(DType dtype, const std::function<bool(const Module&)>& keep);
+  /// Moves every parameter and buffer (and gradient) to `device`, in place like to(dtype).
+  /// A CUDA device needs the CUDA backend and a GPU, or it throws saying which is missing.
   Module& to(Device device);
 
  protected:
@@ -66,6 +70,10 @@ class Module {
 
  private:
   void collect(const std::string& prefix, bool with_buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+  void collect_kept(const std::function<bool(const Module&)>& keep, const std::string& prefix,
+                    std::vector<std::pair<std::string, Tensor>>& out) const;
+  Module& convert(const std::function<bool(const Tensor&)>& wants, const std::function<Tensor(const Tensor&)>& make,
+                  const std::function<bool(const Module&)>& keep);
 
   std::vector<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

@@ -254,6 +254,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol 
 }  // namespace pacer
 
 // Families with many ops keep their declarations beside this file (still one line per op).
+#include "ops/api_amp.h"
 #include "ops/api_attention.h"
 #include "ops/api_detection.h"
 #include "ops/api_rnn.h"

@@ -9,6 +9,8 @@
 #include "core/autograd_meta.h"
 #include "core/cuda/runtime.h"
 #include "ops/api.h"
+#include "ops/autocast.h"
+#include "ops/autocast_apply.h"
 
 namespace pacer::ops {
 
@@ -29,6 +31,8 @@ class OpNode final : public autograd::Node {
     for (const Tensor& g : grads) any = any || g.defined();
     if (!any) return std::vector<Tensor>(inputs_meta_.size());
 
+    // Backward runs the ops of the gradient formulas as written, whatever autocast says.
+    AutocastSuspend no_autocast;
     GradCall gc{attrs_, {}, {}, inputs_meta_, std::move(grads), needs_};
     const std::string node = name();
     gc.inputs.reserve(saved_inputs_.size());
@@ -123,6 +127,7 @@ void record(const OpDef& op, OpCall& c) {
 uint64_t kernel_launch_count() { return g_launches.load(std::memory_order_relaxed); }
 
 std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attrs) {
+  if (autocast_active()) apply_autocast(op, inputs, attrs);
   if (op.decompose) return op.decompose(inputs, attrs);
 
   OpCall c{op, std::move(inputs), std::move(attrs), {}, {}, kCPU};
@@ -166,6 +171,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
       // Ops a kernel calls internally (contiguous copies, temporaries) are not part of the
       // differentiated program: the op's own backward covers them.
       NoGradGuard no_grad;
+      AutocastSuspend no_autocast;
       kernel(c);
     }
     g_launches.fetch_add(1, std::memory_order_relaxed);

@@ -67,7 +67,7 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options)
     : Adam(std::vector<ParamGroup<AdamOptions>>{{std::move(params), options}}) {}
 Adam::Adam(const std::vector<ParamGroup<AdamOptions>>& groups) : TypedOptimizer("Adam", groups, kSlots) {}
 
-void Adam::step() {
+void Adam::update() {
   NoGradGuard no_grad;
   for (size_t group = 0; group < num_groups(); ++group)
     for (size_t i = group_begin(group); i < group_end(group); ++i)
@@ -79,7 +79,7 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options)
     : AdamW(std::vector<ParamGroup<AdamWOptions>>{{std::move(params), options}}) {}
 AdamW::AdamW(const std::vector<ParamGroup<AdamWOptions>>& groups) : TypedOptimizer("AdamW", groups, kSlots) {}
 
-void AdamW::step() {
+void AdamW::update() {
   NoGradGuard no_grad;
   for (size_t group = 0; group < num_groups(); ++group)
     for (size_t i = group_begin(group); i < group_end(group); ++i)

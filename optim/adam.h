@@ -38,14 +38,14 @@ class Adam final : public TypedOptimizer<AdamOptions> {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options);
   explicit Adam(const std::vector<ParamGroup<AdamOptions>>& groups);
-  void step() override;
+  void update() override;
 };
 
 class AdamW final : public TypedOptimizer<AdamWOptions> {
  public:
   AdamW(std::vector<Tensor> params, AdamWOptions options);
   explicit AdamW(const std::vector<ParamGroup<AdamWOptions>>& groups);
-  void step() override;
+  void update() override;
 };
 
 }  // namespace pacer::optim

@@ -29,7 +29,7 @@ Lars::Lars(std::vector<Tensor> params, LarsOptions options)
     : Lars(std::vector<ParamGroup<LarsOptions>>{{std::move(params), options}}) {}
 Lars::Lars(const std::vector<ParamGroup<LarsOptions>>& groups) : TypedOptimizer("LARS", groups, {"momentum_buffer"}) {}
 
-void Lars::step() {
+void Lars::update() {
   NoGradGuard no_grad;
   for (size_t group = 0; group < num_groups(); ++group) {
     const LarsOptions& o = options_[group];

@@ -48,7 +48,7 @@ class Lars final : public TypedOptimizer<LarsOptions> {
  public:
   Lars(std::vector<Tensor> params, LarsOptions options);
   explicit Lars(const std::vector<ParamGroup<LarsOptions>>& groups);
-  void step() override;
+  void update() override;
 };
 
 }  // namespace pacer::optim

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "autograd/grad_mode.h"
 #include "ops/api.h"
 
 namespace pacer::optim {
@@ -99,10 +100,87 @@ Optimizer::Optimizer(std::string name, const std::vector<std::vector<Tensor>>& g
     group_start_.push_back(params_.size());
   }
   state_.assign(params_.size(), std::vector<Tensor>(slots_.size()));
+  model_params_ = params_;
 }
 
 void Optimizer::zero_grad() {
   for (Tensor& p : params_) p.set_grad(Tensor());
+  for (Tensor& p : model_params_) p.set_grad(Tensor());
+}
+
+void Optimizer::use_master_weights() {
+  NoGradGuard no_grad;
+  bool any_state = false;
+  for (const auto& slots : state_)
+    for (const Tensor& t : slots) any_state = any_state || t.defined();
+  PACER_CHECK(!any_state, "{}: use_master_weights() must come before the first step (the state would be in the "
+                          "parameters' half precision)", name_);
+  if (!masters_.empty()) return;
+  masters_.assign(params_.size(), false);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const DType dt = model_params_[i].dtype();
+    if (dt != DType::F16 && dt != DType::BF16) continue;
+    Tensor m = clone(cast(model_params_[i], DType::F32));
+    m.set_requires_grad();
+    params_[i] = m;
+    masters_[i] = true;
+  }
+}
+
+// The update proper: half gradients are handed to the f32 masters, and the masters are
+// written back (rounded) into the model's half parameters afterwards.
+void Optimizer::run_update() {
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!masters_[i]) continue;
+    const Tensor& g = model_params_[i].grad();
+    params_[i].set_grad(g.defined() ? cast(g, DType::F32) : Tensor());
+  }
+  update();
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!masters_[i]) continue;
+    copy_(model_params_[i], params_[i]);
+    params_[i].set_grad(Tensor());
+  }
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  if (found_inf_.defined()) {
+    PACER_CHECK(found_inf_.numel() == 1, "{}: the found-inf flag must have one element, got shape {}", name_,
+                found_inf_.sizes());
+    if (!found_inf_.is_cpu()) return step_without_sync();
+    if (found_inf_.item<float>() != 0.0f) return;  // an overflow: this step is skipped
+  }
+  run_update();
+}
+
+// On a device the flag stays there: every tensor the update may change is kept, the update
+// runs, and where the flag is set the kept values are selected back, all queued on the
+// device.
+void Optimizer::step_without_sync() {
+  const Tensor skip = ne(found_inf_, scalar_tensor(0.0, DType::F32));
+  std::vector<std::pair<Tensor, Tensor>> kept;  // (live tensor, its value before the update)
+  for (size_t i = 0; i < params_.size(); ++i) {
+    kept.emplace_back(params_[i], clone(params_[i]));
+    if (i < masters_.size() && masters_[i]) kept.emplace_back(model_params_[i], clone(model_params_[i]));
+  }
+  std::vector<std::vector<bool>> had(state_.size());
+  for (size_t i = 0; i < state_.size(); ++i)
+    for (const Tensor& t : state_[i]) had[i].push_back(t.defined());
+  for (size_t i = 0; i < state_.size(); ++i)
+    for (const Tensor& t : state_[i])
+      if (t.defined()) kept.emplace_back(t, clone(t));
+  run_update();
+  for (auto& [live, before] : kept) {
+    Tensor target = live;
+    copy_(target, where(skip, before, live));
+  }
+  for (size_t i = 0; i < state_.size(); ++i)
+    for (size_t k = 0; k < state_[i].size(); ++k)
+      if (!had[i][k] && state_[i][k].defined()) {
+        Tensor& t = state_[i][k];
+        copy_(t, where(skip, zeros_like(t), t));
+      }
 }
 
 std::string Optimizer::who(size_t group) const {
@@ -114,6 +192,8 @@ NamedTensors Optimizer::state_dict() const {
   for (size_t i = 0; i < params_.size(); ++i)
     for (size_t k = 0; k < slots_.size(); ++k)
       if (state_[i][k].defined()) out.emplace_back(fmt::format("state.{}.{}", i, slots_[k]), state_[i][k]);
+  for (size_t i = 0; i < masters_.size(); ++i)
+    if (masters_[i]) out.emplace_back(fmt::format("master.{}", i), params_[i]);
   for (size_t g = 0; g < num_groups(); ++g) {
     std::vector<int64_t> indices;
     for (size_t i = group_begin(g); i < group_end(g); ++i) indices.push_back(int64_t(i));
@@ -186,6 +266,18 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       PACER_CHECK(new_state[i][k].defined(), "{}: missing key 'state.{}.{}': parameter {} has {} of its {} state slots",
                   w, i, slots_[k], i, present, slots_.size());
   }
+  // Masters (O2): present exactly for the parameters that have one here.
+  std::vector<Tensor> new_masters(masters_.size());
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (!masters_[i]) continue;
+    const std::string key = fmt::format("master.{}", i);
+    const Tensor t = take(key);
+    PACER_CHECK(t.defined(), "{}: missing key '{}' (this optimizer keeps f32 master weights)", w, key);
+    PACER_CHECK(t.sizes() == params_[i].sizes() && t.dtype() == DType::F32,
+                "{}: '{}' expected shape {} (float32), got shape {} ({})", w, key, params_[i].sizes(), t.sizes(),
+                t.dtype());
+    new_masters[i] = t;
+  }
   if (!given.empty())
     PACER_FAIL("{}: unexpected key '{}' (this optimizer has {} parameters in {} groups, with state slots {})", w,
                given.begin()->first, params_.size(), num_groups(), fmt::join(slots_, ", "));
@@ -216,6 +308,9 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
       state_[i][k] = c;
     }
   }
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < new_masters.size(); ++i)
+    if (new_masters[i].defined()) copy_(params_[i], new_masters[i]);
 }
 
 }  // namespace pacer::optim

@@ -63,11 +63,31 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   /// One update from the current gradients (parameters without a gradient are skipped).
-  virtual void step() = 0;
-  /// Drops every gradient (PyTorch's zero_grad(set_to_none=True)).
+  /// With a found-inf flag set (set_found_inf), a non-zero flag makes it a no-op: on the
+  /// CPU the flag is read; on CUDA it is not (no host sync): the update runs and is undone
+  /// on the device where the flag is set (state first created by a skipped step stays as
+  /// zeros rather than absent).
+  void step();
+  /// Drops every gradient (PyTorch's zero_grad(set_to_none=True)), the masters' too.
   void zero_grad();
 
-  /// Every parameter, group after group (the numbering of the "state.<i>" keys).
+  /// The loss scaler's overflow flag (f32, one element, on the parameters' device) that the
+  /// next steps obey; an undefined tensor clears it.
+  void set_found_inf(const Tensor& flag) { found_inf_ = flag; }
+
+  /// O2 mixed precision (NVIDIA apex's O2): every f16 / bf16 parameter gets an f32 master
+  /// copy; step() updates the masters from the gradients (cast to f32) and writes them back
+  /// rounded. The optimizer state is f32 (the masters'). Call before the first step; the
+  /// masters are saved in state_dict as "master.<i>".
+  void use_master_weights();
+  bool has_master_weights() const { return !masters_.empty(); }
+  /// The tensor the optimizer updates for parameter i: its f32 master, or the parameter.
+  const Tensor& updated_param(size_t i) const { return params_[i]; }
+  /// The model's parameters (what the constructor got), in params() order.
+  const std::vector<Tensor>& model_params() const { return model_params_; }
+
+  /// Every parameter, group after group (the numbering of the "state.<i>" keys); with
+  /// master weights, the f32 masters of the half ones.
   const std::vector<Tensor>& params() const { return params_; }
   size_t num_groups() const { return group_start_.size() - 1; }
   /// The learning rate of one group, and setters for all groups or one (what an LR
@@ -100,6 +120,8 @@ class Optimizer {
   /// "SGD" for a single group, "SGD parameter group 2" otherwise: names a group in errors.
   std::string who(size_t group) const;
 
+  /// The update itself, from params_[i].grad() (step() handles skipping and masters).
+  virtual void update() = 0;
   /// The options of group g as named settings (read by state_dict, written by load).
   virtual std::vector<Setting> settings(size_t group) = 0;
   /// Throws pacer::Error when the options of a group are invalid.
@@ -108,6 +130,11 @@ class Optimizer {
   std::vector<Tensor> params_;
 
  private:
+  void run_update();
+  void step_without_sync();
+  std::vector<Tensor> model_params_;
+  std::vector<bool> masters_;  // per parameter: params_[i] is an f32 master (empty: none)
+  Tensor found_inf_;
   std::string name_;
   std::vector<size_t> group_start_;  // num_groups() + 1 offsets into params_
   std::vector<std::string> slots_;

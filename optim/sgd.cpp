@@ -31,7 +31,7 @@ Sgd::Sgd(std::vector<Tensor> params, SgdOptions options)
 
 Sgd::Sgd(const std::vector<ParamGroup<SgdOptions>>& groups) : TypedOptimizer("SGD", groups, {"momentum_buffer"}) {}
 
-void Sgd::step() {
+void Sgd::update() {
   NoGradGuard no_grad;
   for (size_t group = 0; group < num_groups(); ++group) {
     const SgdOptions& o = options_[group];

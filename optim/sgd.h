@@ -26,7 +26,7 @@ class Sgd final : public TypedOptimizer<SgdOptions> {
   /// One group holding every parameter.
   Sgd(std::vector<Tensor> params, SgdOptions options);
   explicit Sgd(const std::vector<ParamGroup<SgdOptions>>& groups);
-  void step() override;
+  void update() override;
 };
 
 }  // namespace pacer::optim

@@ -3,6 +3,7 @@
 
 #include "core/thread_pool.h"
 #include "models/classifier_training.h"
+#include "models/precision.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
 #include "tools/json_line.h"
@@ -29,6 +30,8 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
       .option("checkpoint-every", "N", "also save every N steps (0 = only at the end)", "0")
       .option("resume", "FILE", "continue from this training checkpoint; - = start fresh", "-")
       .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
+      .option("precision", "P", "32, 16-mixed (f16 autocast + loss scaling), bf16-mixed, 16-O2 (f16 model, f32 "
+                                "master weights and batch norm)", "32")
       .flag("quiet", "no progress output");
   Args a = p.parse(argv);
   models::TrainConfig c;
@@ -43,6 +46,12 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
   c.checkpoint = a.str("checkpoint") == "-" ? "" : a.str("checkpoint");
   c.checkpoint_every = a.integer("checkpoint-every");
   c.resume = a.str("resume") == "-" ? "" : a.str("resume");
+  c.precision = a.str("precision");
+  try {
+    models::parse_precision(c.precision);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--precision: ") + e.what());
+  }
   if (c.checkpoint_every < 0) throw UsageError("--checkpoint-every must be >= 0");
   if (c.checkpoint_every > 0 && c.checkpoint.empty()) throw UsageError("--checkpoint-every needs --checkpoint FILE");
   c.train_limit = a.integer("train-limit");
@@ -60,6 +69,7 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
     std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss %.4f  %.0f samples/s  ETA %.0fs   ",
                  (long long)s.epoch + 1, (long long)c.epochs, (long long)s.step, (long long)s.steps_per_epoch, s.loss,
                  s.samples_per_s, eta);
+    if (s.loss_scale > 0) std::fprintf(stderr, "scale %g  skipped %lld   ", s.loss_scale, (long long)s.skipped_steps);
     if (s.step == s.steps_per_epoch) std::fputc('\n', stderr);
   };
   models::TrainResult r = models::train_classifier(c, progress);
@@ -70,7 +80,9 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
       .add("wall_s", r.wall_s)
       .add("final_loss", r.final_loss)
       .add("train_samples_per_s", r.train_samples_per_s)
-      .add("threads", num_threads());
+      .add("threads", num_threads())
+      .add("precision", c.precision);
+  if (r.loss_scale > 0) j.add("loss_scale", r.loss_scale).add("skipped_steps", r.skipped_steps);
   std::printf("%s\n", j.str().c_str());
   return 0;
 }

@@ -25,7 +25,7 @@ OpCase make_row(const std::string& name, std::vector<std::string> covers, std::f
 
 std::vector<OpCase> all_rows() {
   std::vector<OpCase> rows;
-  for (auto part : {pointwise_rows, reduction_rows, shape_rows, other_rows, conv_rows, loss_rows, sort_rows, rnn_rows, detection_rows, attention_rows}) {
+  for (auto part : {pointwise_rows, reduction_rows, shape_rows, other_rows, conv_rows, loss_rows, sort_rows, rnn_rows, detection_rows, attention_rows, amp_rows}) {
     auto r = part();
     rows.insert(rows.end(), r.begin(), r.end());
   }

@@ -50,6 +50,7 @@ std::vector<OpCase> sort_rows();
 std::vector<OpCase> rnn_rows();
 std::vector<OpCase> detection_rows();
 std::vector<OpCase> attention_rows();
+std::vector<OpCase> amp_rows();
 std::vector<OpCase> all_rows();
 
 /// Uniform f64 values in [lo, hi), from a fixed seed per call site.
