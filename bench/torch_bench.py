@@ -122,6 +122,39 @@ def bench_dispatch(a):
          f"dispatch: {us:.3f} us per recorded 1-element add (includes the Python loop)")
 
 
+def bench_train_step(a):
+    """One training step of the Fashion-MNIST MLP / CNN (the architectures of models/mlp.cpp and
+    models/cnn.cpp) on a fixed random batch, at a precision: 32, or bf16-mixed through
+    torch.autocast("cpu", torch.bfloat16) (CPU autocast has no f16 in this torch)."""
+    if a.precision not in ("32", "bf16-mixed"):
+        raise SystemExit(f"torch_bench.py: error: --precision {a.precision}: the CPU baseline has 32 and bf16-mixed")
+    torch.manual_seed(0)
+    if a.model == "cnn":
+        model = torch.nn.Sequential(
+            torch.nn.Unflatten(1, (1, 28, 28)),
+            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 10))
+    else:
+        model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(a.batch, 784), torch.randint(0, 10, (a.batch,))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16-mixed"):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    ms = median_ms(a.warmup, a.repeat, step)
+    emit(a, {"case": "train-step", "device": "cpu", "model": a.model, "precision": a.precision, "batch": a.batch,
+             "threads": torch.get_num_threads(), "median_ms": ms, "throughput": a.batch / (ms / 1e3),
+             "unit": "samples/s"},
+         f"train-step {a.model} {a.precision} batch {a.batch}: {ms:.2f} ms per step")
+
+
 def read_idx(path):
     """IDX file (gzip): big-endian magic (dtype code, ndim), then ndim u32 sizes, then data."""
     with gzip.open(path, "rb") as f:
@@ -319,6 +352,10 @@ def main():
         c.add_argument("--" + name, type=int, default=default)
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     c.add_argument("--backward", action="store_true")
+    c = case("train-step", bench_train_step, "one training step of the MLP / CNN at a precision")
+    c.add_argument("--model", default="cnn", choices=("mlp", "cnn"))
+    c.add_argument("--batch", type=int, default=64)
+    c.add_argument("--precision", default="32")
     a = p.parse_args()
     if a.repeat < 1 or a.warmup < 0:
         p.error("--repeat must be >= 1 and --warmup >= 0")

@@ -1,6 +1,7 @@
 #include "models/classifier_training.h"
 
 #include <chrono>
+#include <memory>
 
 #include "autograd/grad_mode.h"
 #include "core/generator.h"
@@ -28,6 +29,22 @@ Tensor forward_logits(ImageClassifier& model, const Tensor& x, const PrecisionPl
   AutocastGuard guard(DeviceType::CPU, plan.lower == DType::F32 ? DType::BF16 : plan.lower, autocast);
   Tensor logits = model.forward(plan.half_model ? cast(x, plan.lower) : x);
   return logits.dtype() == DType::F32 ? logits : cast(logits, DType::F32);
+}
+
+// One optimizer step on (x, y) under the plan; returns the loss.
+Tensor train_step(ImageClassifier& model, optim::Sgd& opt, optim::LossScaler* scaler, const PrecisionPlan& plan,
+                  const Tensor& x, const Tensor& y) {
+  Tensor loss = nn::functional::cross_entropy(forward_logits(model, x, plan), y);
+  opt.zero_grad();
+  if (scaler) {
+    scaler->scale(loss).backward();
+    scaler->step(opt);
+    scaler->update();
+  } else {
+    loss.backward();
+    opt.step();
+  }
+  return loss;
 }
 
 double evaluate(ImageClassifier& model, const data::ImageClassificationSet& test, const PrecisionPlan& plan) {
@@ -60,16 +77,7 @@ double run_epoch(ImageClassifier& model, optim::Sgd& opt, optim::LossScaler* sca
     const Tensor& ix = batches[size_t(s)];
     Tensor x = index_select(train.images, 0, ix);
     Tensor y = index_select(train.labels, 0, ix);
-    Tensor loss = nn::functional::cross_entropy(forward_logits(model, x, plan), y);
-    opt.zero_grad();
-    if (scaler) {
-      scaler->scale(loss).backward();
-      scaler->step(opt);
-      scaler->update();
-    } else {
-      loss.backward();
-      opt.step();
-    }
+    Tensor loss = train_step(model, opt, scaler, plan, x, y);
     const double l = loss.item<double>();
     if (losses) losses->push_back(l);
     loss_sum += l * double(ix.numel());
@@ -150,6 +158,31 @@ double time_epoch(const std::string& name, const data::ImageClassificationSet& t
   const auto t0 = Clock::now();
   run_epoch(*model, opt, nullptr, PrecisionPlan{}, train, batch, seed, 0, 0, t0, {}, nullptr, {});
   return seconds_since(t0);
+}
+
+std::vector<double> time_train_steps(const std::string& name, const std::string& precision, int64_t batch,
+                                     int64_t warmup, int64_t repeat, uint64_t seed) {
+  PACER_CHECK(batch >= 1 && repeat >= 1 && warmup >= 0, "time_train_steps: expected batch, repeat >= 1, warmup >= 0");
+  const PrecisionPlan plan = plan_for(parse_precision(precision));
+  manual_seed(seed);
+  auto model = make_classifier(name);
+  if (plan.half_model) model->to(plan.lower, is_norm_layer);
+  optim::Sgd opt(model->parameters(), {.lr = 0.01, .momentum = 0.9});
+  if (plan.master_weights) opt.use_master_weights();
+  std::unique_ptr<optim::LossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<optim::LossScaler>();
+  // Fashion-MNIST-like inputs (normalized pixels) and labels; the data does not change the
+  // cost of a step.
+  const Tensor x = randn({batch, 784});
+  const Tensor y = randint(0, 10, {batch});
+  std::vector<double> ms;
+  for (int64_t i = 0; i < warmup + repeat; ++i) {
+    const auto t0 = Clock::now();
+    Tensor loss = train_step(*model, opt, scaler.get(), plan, x, y);
+    loss.item<float>();  // the step is done when its loss is known
+    if (i >= warmup) ms.push_back(seconds_since(t0) * 1e3);
+  }
+  return ms;
 }
 
 }  // namespace pacer::models

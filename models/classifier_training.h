@@ -59,4 +59,9 @@ TrainResult train_classifier(const TrainConfig& config, const std::function<void
 double time_epoch(const std::string& name, const data::ImageClassificationSet& train, int64_t batch, double lr,
                   uint64_t seed);
 
+/// Wall times (ms) of `repeat` training steps of model `name` ("mlp", "cnn") at `precision`
+/// on one fixed random batch, after `warmup` untimed steps (`pacer bench train-step`).
+std::vector<double> time_train_steps(const std::string& name, const std::string& precision, int64_t batch,
+                                     int64_t warmup, int64_t repeat, uint64_t seed = 0);
+
 }  // namespace pacer::models

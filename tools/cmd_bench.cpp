@@ -18,6 +18,7 @@
 #include "core/thread_pool.h"
 #include "data/fashion_mnist.h"
 #include "models/classifier_training.h"
+#include "models/precision.h"
 #include "nn/lstm.h"
 #include "ops/api.h"
 #include "tools/cli_args.h"
@@ -235,6 +236,33 @@ int bench_mlp_epoch(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int bench_train_step(const std::vector<std::string>& argv) {
+  Parser p = common("train-step", "One training step (forward, loss, backward, SGD) of a Fashion-MNIST model at a "
+                                  "precision (32, 16-mixed, bf16-mixed, 16-O2).");
+  p.option("model", "NAME", "mlp or cnn", "cnn").option("batch", "N", "minibatch size", "64");
+  p.option("precision", "P", "32, 16-mixed, bf16-mixed or 16-O2", "32");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  const int64_t batch = a.integer("batch");
+  if (batch < 1) throw UsageError("--batch must be positive");
+  const std::string model = a.str("model"), precision = a.str("precision");
+  if (model != "mlp" && model != "cnn") throw UsageError("--model must be mlp or cnn, got '" + model + "'");
+  try {
+    models::parse_precision(precision);
+  } catch (const Error& e) {
+    throw UsageError(std::string("--precision: ") + e.what());
+  }
+  std::vector<double> t = models::time_train_steps(model, precision, batch, a.integer("warmup"), a.integer("repeat"));
+  std::sort(t.begin(), t.end());
+  const double ms = t[t.size() / 2];
+  JsonLine j;
+  j.add("case", "train-step").add("device", "cpu").add("model", model).add("precision", precision);
+  j.add("batch", batch).add("threads", num_threads()).add("median_ms", ms);
+  j.add("throughput", double(batch) / (ms / 1e3)).add("unit", "samples/s");
+  emit(a, j, fmt::format("train-step {} {} batch {}: {:.2f} ms per step", model, precision, batch, ms));
+  return 0;
+}
+
 int bench_conv2d(const std::vector<std::string>& argv) {
   Parser p = common("conv2d", "2-d convolution (im2col + GEMM), forward or forward + backward; GFLOP/s.");
   p.option("n", "N", "batch", "8").option("c", "N", "input channels", "64").option("h", "N", "height", "56");
@@ -394,6 +422,7 @@ constexpr Case kCases[] = {
     {"conv2d", "2-d convolution GFLOP/s (forward, or with --backward)", bench_conv2d},
     {"lstm", "LSTM layer GFLOP/s (forward, or with --backward)", bench_lstm},
     {"batchnorm", "training batch norm bandwidth vs memcpy", bench_batchnorm},
+    {"train-step", "one training step of the MLP / CNN at a precision", bench_train_step},
 };
 
 }  // namespace
