@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "ops/api.h"
+#include "ops/cpu/gemm_bf16.h"
 #include "ops/cpu/loops.h"
 
 namespace pacer::ops::cpu {
@@ -69,8 +70,19 @@ void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta
     case DType::F64:
       if (k == 0) break;
       return blas<double>(a, b, c, alpha, beta);
-    case DType::F16:
-    case DType::BF16: {
+    case DType::BF16:
+      // Native bf16 x bf16 -> f32 kernel (AVX512_BF16) when the CPU has it; else the f32 path below.
+      if (k > 0 && a.dtype() == DType::BF16 && b.dtype() == DType::BF16 && bf16_gemm_available()) {
+        BlasOperand A = as_blas(a), B = as_blas(b);
+        Tensor cf = beta == 0 ? empty(c.sizes(), {.dtype = DType::F32}) : to_f32(c);  // beta 0: cf is not read
+        gemm_bf16(A.trans == CblasTrans, B.trans == CblasTrans, m, n, k, A.t.data_ptr<BFloat16>(), A.ld,
+                  B.t.data_ptr<BFloat16>(), B.ld, cf.data_ptr<float>(), std::max<int64_t>(n, 1), float(alpha),
+                  float(beta));
+        cpu_kernel<BFloat16, float>(c, {&cf}, [](float v) { return v; });
+        return;
+      }
+      [[fallthrough]];
+    case DType::F16: {
       // Storage type only (DESIGN §2): compute in f32 and round once.
       // zeros, not empty: with k = 0 no product is written and C must come out as 0.
       Tensor cf = beta == 0 ? zeros(c.sizes(), {.dtype = DType::F32}) : to_f32(c);

@@ -156,27 +156,47 @@ PACER_BF16_TARGET void pack_b(const Operands& op, int64_t p0, int64_t kc, int64_
   }
 }
 
-// C[0:R, 0:16*NV] (last vector masked by `mask`) = alpha * Ap Bp + beta * C (C unread when
-// beta == 0).
-template <int R, int NV>
-PACER_BF16_TARGET void micro_kernel(int64_t kp, const uint32_t* __restrict ap, const uint16_t* __restrict bp,
-                                    float* __restrict c, int64_t ldc, __mmask16 mask, float alpha, float beta) {
+// C[0:R, 0:16*NV] (last vector masked by `mask`) = alpha * op(A) Bp + beta * C (C unread
+// when beta == 0). Packed A (kDirect false): `a` is an A panel of uint32 pairs. Direct A
+// (kDirect true, row-major A only): `a` points at the row-major rows (stride `lda`), read
+// in place; when `odd` the last pair has only its first element (the partner is zero).
+template <int R, int NV, bool kDirect>
+PACER_BF16_TARGET void micro_kernel(int64_t kp, const uint16_t* __restrict a, int64_t lda, bool odd,
+                                    const uint16_t* __restrict bp, float* __restrict c, int64_t ldc, __mmask16 mask,
+                                    float alpha, float beta) {
   __m512 acc[R][NV];
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (int64_t q = 0; q < kp; ++q) {
-    __m512i bv[NV];
-#pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_si512(bp + q * 2 * kNR + v * 32);
-#pragma GCC unroll 12
-    for (int i = 0; i < R; ++i) {
-      const __m512i av = _mm512_set1_epi32(int(ap[q * kMR + i]));
-#pragma GCC unroll 2
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
-    }
+  // One k-pair: B row-pair loads, then R broadcasts of A pairs (A_PAIR(i) gives row i's dword).
+  // A macro, not a lambda: lambdas do not inherit the function's target attribute.
+#define PACER_BF16_STEP(Q, A_PAIR)                                                                      \
+  do {                                                                                                  \
+    __m512i bv[NV];                                                                                     \
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) bv[v] =                                        \
+        _mm512_load_si512(bp + (Q) * 2 * kNR + v * 32);                                                 \
+    _Pragma("GCC unroll 12") for (int i = 0; i < R; ++i) {                                              \
+      const __m512i av = _mm512_set1_epi32(int(A_PAIR(i)));                                             \
+      _Pragma("GCC unroll 2") for (int v = 0; v < NV; ++v) acc[i][v] =                                  \
+          _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);                                   \
+    }                                                                                                   \
+  } while (0)
+  if constexpr (!kDirect) {
+    const uint32_t* ap = reinterpret_cast<const uint32_t*>(a);
+#define PACER_A_PACKED(i) ap[q * kMR + (i)]
+    for (int64_t q = 0; q < kp; ++q) PACER_BF16_STEP(q, PACER_A_PACKED);
+#undef PACER_A_PACKED
+  } else {
+    const int64_t kfull = kp - (odd ? 1 : 0);
+#define PACER_A_DIRECT(i) load_u32(a + (i) * lda + 2 * q)
+    for (int64_t q = 0; q < kfull; ++q) PACER_BF16_STEP(q, PACER_A_DIRECT);
+#undef PACER_A_DIRECT
+#define PACER_A_TAIL(i) uint32_t(a[(i) * lda + 2 * kfull])
+    if (odd) PACER_BF16_STEP(kfull, PACER_A_TAIL);
+#undef PACER_A_TAIL
   }
+#undef PACER_BF16_STEP
   const __m512 va = _mm512_set1_ps(alpha);
   if (beta == 0) {
 #pragma GCC unroll 12
@@ -200,13 +220,18 @@ PACER_BF16_TARGET void micro_kernel(int64_t kp, const uint32_t* __restrict ap, c
   }
 }
 
-using Kernel = void (*)(int64_t, const uint32_t*, const uint16_t*, float*, int64_t, __mmask16, float, float);
+using Kernel = void (*)(int64_t, const uint16_t*, int64_t, bool, const uint16_t*, float*, int64_t, __mmask16, float,
+                        float);
 
-template <int... Rs>
+template <bool kDirect, int... Rs>
 constexpr std::array<std::array<Kernel, 2>, sizeof...(Rs)> make_kernels(std::integer_sequence<int, Rs...>) {
-  return {{{&micro_kernel<Rs + 1, 1>, &micro_kernel<Rs + 1, 2>}...}};
+  return {{{&micro_kernel<Rs + 1, 1, kDirect>, &micro_kernel<Rs + 1, 2, kDirect>}...}};
 }
-constexpr auto kKernels = make_kernels(std::make_integer_sequence<int, kMR>{});
+constexpr auto kPackedKernels = make_kernels<false>(std::make_integer_sequence<int, kMR>{});
+constexpr auto kDirectKernels = make_kernels<true>(std::make_integer_sequence<int, kMR>{});
+
+// Row-major A is read in place (no packing) when few B strips would reuse a packed A block.
+constexpr int64_t kDirectMaxN = 2 * kNR;
 
 // One task: C[i0 : i0 + m, j0 : j0 + n] = alpha * op(A)[i0.., p0 : p0 + k] op(B)[p0.., j0..]
 // + beta * C, with c pointing at C[i0, j0].
@@ -225,7 +250,8 @@ void gemm_serial(const Operands& op, int64_t i0, int64_t m, int64_t j0, int64_t 
       pack_b(op, p0 + pc, kc, j0 + jc, nc, bpack);
       for (int64_t ic = 0; ic < m; ic += kMC) {
         const int64_t mc = std::min(kMC, m - ic);
-        pack_a(op, i0 + ic, mc, p0 + pc, kc, apack);
+        const bool direct = !op.ta && nc <= kDirectMaxN;
+        if (!direct) pack_a(op, i0 + ic, mc, p0 + pc, kc, apack);
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int64_t nr = std::min(kNR, nc - jr);
           const int nv = nr > 16 ? 2 : 1;
@@ -234,8 +260,13 @@ void gemm_serial(const Operands& op, int64_t i0, int64_t m, int64_t j0, int64_t 
           const uint16_t* bp = bpack + (jr / kNR) * kp * 2 * kNR;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t mr = std::min(kMR, mc - ir);
-            kKernels[mr - 1][nv - 1](kp, apack + (ir / kMR) * kp * kMR, bp, c + (ic + ir) * ldc + jc + jr, ldc, mask,
-                                     alpha, beta_blk);
+            float* ct = c + (ic + ir) * ldc + jc + jr;
+            if (direct)
+              kDirectKernels[mr - 1][nv - 1](kp, op.a + (i0 + ic + ir) * op.lda + p0 + pc, op.lda, (kc & 1) != 0, bp,
+                                             ct, ldc, mask, alpha, beta_blk);
+            else
+              kPackedKernels[mr - 1][nv - 1](kp, reinterpret_cast<const uint16_t*>(apack + (ir / kMR) * kp * kMR), 0,
+                                             false, bp, ct, ldc, mask, alpha, beta_blk);
           }
         }
       }
