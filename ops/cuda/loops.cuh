@@ -177,4 +177,18 @@ void cuda_kernel(const Tensor& out, const std::array<const Tensor*, sizeof...(In
   PACER_CUDA_KERNEL_CHECK();
 }
 
+struct Identity {
+  template <class V>
+  PACER_HOST_DEVICE V operator()(V v) const { return v; }
+};
+
+/// A contiguous copy of `t` on its device made by the loop engine directly (no dispatch, no
+/// autograd), or t itself when already contiguous: the CUDA twin of cpu::materialize.
+inline Tensor materialize(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  Tensor out = empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()});
+  dispatch_dtype(t.dtype(), [&]<class T>() { cuda_kernel<T, T>(out, {&t}, Identity{}); });
+  return out;
+}
+
 }  // namespace pacer::ops::cuda

@@ -34,19 +34,6 @@ inline constexpr DType dtype_of_v<double> = DType::F64;
 template <>
 inline constexpr DType dtype_of_v<int64_t> = DType::I64;
 
-struct Identity {
-  template <class V>
-  PACER_HOST_DEVICE V operator()(V v) const { return v; }
-};
-
-// A dense copy of `t` on its device (t itself when already contiguous).
-Tensor dense(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()});
-  dispatch_dtype(t.dtype(), [&]<class T>() { cuda_kernel<T, T>(out, {&t}, Identity{}); });
-  return out;
-}
-
 template <class V>
 __device__ __forceinline__ V shfl_down(V v, int off) {
   if constexpr (std::is_same_v<V, bool>) return __shfl_down_sync(0xffffffffu, int(v), off) != 0;
@@ -230,7 +217,7 @@ Layout arrange(const Tensor& x, const Shape& dims) {
   } else {
     Shape order = kept;
     for (int64_t d : red) order.push_back(d);
-    l.dense = dense(cpu::permuted(x, order));
+    l.dense = materialize(cpu::permuted(x, order));
   }
   return l;
 }

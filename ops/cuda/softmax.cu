@@ -19,18 +19,6 @@ namespace pacer::ops::cuda {
 
 namespace {
 
-struct Identity {
-  template <class V>
-  PACER_HOST_DEVICE V operator()(V v) const { return v; }
-};
-
-Tensor dense(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()});
-  dispatch_dtype(t.dtype(), [&]<class T>() { cuda_kernel<T, T>(out, {&t}, Identity{}); });
-  return out;
-}
-
 template <class C>
 __device__ __forceinline__ C dexp(C v) {
   if constexpr (std::is_same_v<C, double>) return ::exp(v);
@@ -191,10 +179,10 @@ void softmax_kernel(OpCall& c) {
   const int64_t R = nd == 0 ? 1 : x.size(dim);
   dispatch_floating(x.dtype(), c.op.name, [&]<class T>() {
     if (inner == 1) {
-      Tensor in = dense(x);
+      Tensor in = materialize(x);
       launch_rows<T, Log>(data_ptr<T>(in), data_ptr<T>(out), outer, R);
     } else if (inner >= 32) {
-      Tensor in = dense(x);
+      Tensor in = materialize(x);
       const unsigned grid = grid_cap(outer * ceil_div(inner, 32));
       softmax_strided<T, Log><<<grid, dim3(32, 8), 0, stream()>>>(data_ptr<T>(in), data_ptr<T>(out), outer, R, inner);
       PACER_CUDA_KERNEL_CHECK();
@@ -204,7 +192,7 @@ void softmax_kernel(OpCall& c) {
       for (int64_t d = 0; d < nd; ++d)
         if (d != dim) order.push_back(d);
       order.push_back(dim);
-      Tensor in = dense(cpu::permuted(x, order));
+      Tensor in = materialize(cpu::permuted(x, order));
       Tensor dst = empty(in.sizes(), {.dtype = out.dtype(), .device = c.device});
       launch_rows<T, Log>(data_ptr<T>(in), data_ptr<T>(dst), outer * inner, R);
       Shape inv(static_cast<size_t>(nd));

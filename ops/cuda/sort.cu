@@ -27,18 +27,6 @@ namespace pacer::ops::cuda {
 
 namespace {
 
-struct Identity {
-  template <class V>
-  PACER_HOST_DEVICE V operator()(V v) const { return v; }
-};
-
-Tensor dense(const Tensor& t) {
-  if (t.is_contiguous()) return t;
-  Tensor out = empty(t.sizes(), {.dtype = t.dtype(), .device = t.device()});
-  dispatch_dtype(t.dtype(), [&]<class T>() { cuda_kernel<T, T>(out, {&t}, Identity{}); });
-  return out;
-}
-
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline unsigned grid_cap(int64_t n) { return unsigned(std::clamp<int64_t>(n, 1, int64_t(1) << 20)); }
 
@@ -189,7 +177,7 @@ void sort_kernel(OpCall& c) {
   Tensor &vals = c.out(0), &ids = c.out(1);
   dispatch_dtype(x.dtype(), [&]<class T>() {
     if (last) {
-      Tensor in = dense(x);
+      Tensor in = materialize(x);
       sort_lines<T>(data_ptr<T>(in), data_ptr<T>(vals), data_ptr<int64_t>(ids), N, L, descending, c.device);
       return;
     }
@@ -197,7 +185,7 @@ void sort_kernel(OpCall& c) {
     for (int64_t d = 0; d < nd; ++d)
       if (d != dim) order.push_back(d);
     order.push_back(dim);
-    Tensor in = dense(cpu::permuted(x, order));
+    Tensor in = materialize(cpu::permuted(x, order));
     Tensor v = empty(in.sizes(), {.dtype = x.dtype(), .device = c.device});
     Tensor i = empty(in.sizes(), {.dtype = DType::I64, .device = c.device});
     sort_lines<T>(data_ptr<T>(in), data_ptr<T>(v), data_ptr<int64_t>(i), N, L, descending, c.device);
@@ -274,7 +262,7 @@ __global__ void nonzero_write(const T* x, int64_t n, int64_t ntiles, const int64
 }
 
 void nonzero_kernel(OpCall& c) {
-  const Tensor x = dense(c.in(0));
+  const Tensor x = materialize(c.in(0));
   const int64_t nd = x.dim(), n = x.numel();
   PACER_CHECK(nd <= kNzMaxDims, "nonzero: at most {} dims supported on CUDA, got {}", kNzMaxDims, nd);
   if (n == 0) {
