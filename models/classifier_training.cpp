@@ -8,10 +8,10 @@
 #include "data/sampler.h"
 #include "models/image_classifier.h"
 #include "models/precision.h"
+#include "models/precision_step.h"
 #include "models/training_checkpoint.h"
 #include "nn/functional.h"
 #include "ops/api.h"
-#include "ops/autocast.h"
 #include "optim/sgd.h"
 
 namespace pacer::models {
@@ -22,28 +22,15 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The forward pass under a precision plan: inputs in the model's dtype, autocast where the
-// plan (or a half model's f32 batch norm) asks for it; logits come back in f32.
 Tensor forward_logits(ImageClassifier& model, const Tensor& x, const PrecisionPlan& plan) {
-  const bool autocast = plan.autocast || plan.half_model;
-  AutocastGuard guard(DeviceType::CPU, plan.lower == DType::F32 ? DType::BF16 : plan.lower, autocast);
-  Tensor logits = model.forward(plan.half_model ? cast(x, plan.lower) : x);
-  return logits.dtype() == DType::F32 ? logits : cast(logits, DType::F32);
+  return forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan, x.device().type);
 }
 
 // One optimizer step on (x, y) under the plan; returns the loss.
 Tensor train_step(ImageClassifier& model, optim::Sgd& opt, optim::LossScaler* scaler, const PrecisionPlan& plan,
                   const Tensor& x, const Tensor& y) {
   Tensor loss = nn::functional::cross_entropy(forward_logits(model, x, plan), y);
-  opt.zero_grad();
-  if (scaler) {
-    scaler->scale(loss).backward();
-    scaler->step(opt);
-    scaler->update();
-  } else {
-    loss.backward();
-    opt.step();
-  }
+  backward_and_step(loss, opt, scaler);
   return loss;
 }
 

@@ -138,10 +138,13 @@ void log_resnet_header(MlperfLog& log, const ResnetLogConfig& c, std::source_loc
   PACER_CHECK(c.global_batch_size > 0, "log_resnet_header: global_batch_size must be > 0, got {}", c.global_batch_size);
   PACER_CHECK(c.base_learning_rate > 0, "log_resnet_header: base_learning_rate must be > 0, got {}",
               c.base_learning_rate);
-  PACER_CHECK(c.warmup_epochs > 0, "log_resnet_header: the v0.6 rules want warmup_epochs > 0, got {}", c.warmup_epochs);
+  // The v0.6 checker wants warmup_epochs > 0; a run without warmup logs its true 0 (and
+  // fails that check) rather than a made-up value.
+  PACER_CHECK(c.warmup_epochs >= 0, "log_resnet_header: warmup_epochs must be >= 0, got {}", c.warmup_epochs);
   PACER_CHECK(c.bn_span > 0, "log_resnet_header: bn_span must be > 0, got {}", c.bn_span);
   if (c.opt_name == "sgd") {
-    PACER_CHECK(!c.decay_boundary_epochs.empty(), "log_resnet_header: sgd needs decay_boundary_epochs, got none");
+    PACER_CHECK(!c.decay_boundary_epochs.empty() || c.lars_decay_steps > 0,
+                "log_resnet_header: sgd needs decay_boundary_epochs (step decay) or decay steps (poly decay)");
   } else {
     PACER_CHECK(c.lars_decay_steps > 0, "log_resnet_header: lars needs lars_decay_steps > 0, got {}",
                 c.lars_decay_steps);
@@ -171,7 +174,12 @@ void log_resnet_header(MlperfLog& log, const ResnetLogConfig& c, std::source_loc
   if (c.opt_name == "sgd") {
     log.event("opt_momentum", c.momentum, {}, where);
     log.event("opt_weight_decay", c.weight_decay, {}, where);
-    log.event("opt_learning_rate_decay_boundary_epochs", c.decay_boundary_epochs, {}, where);
+    if (!c.decay_boundary_epochs.empty()) {
+      log.event("opt_learning_rate_decay_boundary_epochs", c.decay_boundary_epochs, {}, where);
+    } else {  // Pacer's SGD recipe decays like LARS (poly): not a v0.6 SGD key set
+      log.event("opt_learning_rate_decay_steps", c.lars_decay_steps, {}, where);
+      log.event("opt_learning_rate_decay_poly_power", c.lars_poly_power, {}, where);
+    }
   } else {
     log.event("lars_opt_momentum", c.momentum, {}, where);
     log.event("lars_opt_weight_decay", c.weight_decay, {}, where);

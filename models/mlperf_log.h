@@ -95,7 +95,9 @@ class MlperfLog {
 };
 
 /// The values a ResNet-50 run logs before init_stop. `opt_name` "sgd" needs
-/// `decay_boundary_epochs` (step decay); "lars" needs the lars_* fields (poly decay).
+/// `decay_boundary_epochs` (step decay) or, for Pacer's poly decay, `lars_decay_steps` (then the
+/// log is not v0.6-compliant: those rules know step decay only for SGD); "lars" needs the
+/// lars_* fields (poly decay).
 struct ResnetLogConfig {
   // Who and what (submission_*).
   std::string org = "pacer";

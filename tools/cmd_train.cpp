@@ -92,13 +92,15 @@ int train_classifier_command(const std::string& model, const std::vector<std::st
 int run_train(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: pacer train <workload> [options]\n\nworkloads:\n  mlp      784-256-10 MLP on Fashion-MNIST\n"
-      "  cnn      small conv-BN-ReLU-pool CNN on Fashion-MNIST\n\n"
+      "  cnn      small conv-BN-ReLU-pool CNN on Fashion-MNIST\n"
+      "  resnet50 ResNet-50 v1.5, MLPerf v0.6 recipe, on an ImageFolder tree (also resnet18, resnet34)\n\n"
       "`pacer train <workload> --help` lists its options.\n";
   if (args.empty()) throw UsageError("expected a workload\n\n" + usage);
   if (args[0] == "--help" || args[0] == "-h") throw HelpRequested(usage);
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "mlp" || args[0] == "cnn") return train_classifier_command(args[0], rest);
-  throw UsageError("unknown workload '" + args[0] + "' (available: mlp, cnn)\n\n" + usage);
+  if (args[0] == "resnet50" || args[0] == "resnet34" || args[0] == "resnet18") return train_resnet_command(args[0], rest);
+  throw UsageError("unknown workload '" + args[0] + "' (available: mlp, cnn, resnet50, resnet34, resnet18)\n\n" + usage);
 }
 
 }  // namespace pacer::cli

@@ -16,8 +16,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"train", "train a workload (mlp) and print its final JSON line", pacer::cli::run_train},
-    {"bench", "run a benchmark case (gemm, add, dispatch, mlp-epoch) and print JSON lines", pacer::cli::run_bench},
+    {"train", "train a workload (mlp, cnn, resnet50) and print its final JSON line", pacer::cli::run_train},
+    {"bench", "run a benchmark case (gemm, add, conv2d, train-step, ...) and print JSON lines", pacer::cli::run_bench},
+    {"prepare", "convert a data set for a workload (fashion-mnist -> ImageFolder JPEGs)", pacer::cli::run_prepare},
     {"inspect", "list the tensors of a safetensors file", pacer::cli::run_inspect},
 };
 

@@ -1,0 +1,249 @@
+#include "models/resnet_training.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "autograd/grad_mode.h"
+#include "core/generator.h"
+#include "data/image_loader.h"
+#include "models/mlperf_log.h"
+#include "models/precision_step.h"
+#include "models/resnet.h"
+#include "models/tensorboard.h"
+#include "models/training_checkpoint.h"
+#include "ops/api.h"
+#include "optim/lars.h"
+#include "optim/schedules.h"
+#include "optim/sgd.h"
+
+namespace pacer::models {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void check_config(const ResnetTrainConfig& c) {
+  PACER_CHECK(!c.data_dir.empty(), "train resnet: expected --data DIR (a folder with train/ and val/ ImageFolder trees)");
+  PACER_CHECK(c.batch >= 1, "train resnet: expected --batch >= 1, got {}", c.batch);
+  PACER_CHECK(c.epochs >= 1, "train resnet: expected --epochs >= 1, got {}", c.epochs);
+  PACER_CHECK(c.image_size >= 16, "train resnet: expected --image-size >= 16 (five stride-2 stages), got {}",
+              c.image_size);
+  PACER_CHECK(c.optimizer == "sgd" || c.optimizer == "lars", "train resnet: --optimizer must be sgd or lars, got '{}'",
+              c.optimizer);
+  PACER_CHECK(c.eval_every >= 1, "train resnet: expected --eval-every >= 1, got {}", c.eval_every);
+  PACER_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1, "train resnet: expected 0 <= label smoothing < 1, got {}",
+              c.label_smoothing);
+}
+
+// Top-1 and top-5 accuracy over a loader's epoch (evaluation transforms, folder order).
+std::pair<double, double> evaluate(ResNet& model, data::ImageLoader& val, const PrecisionPlan& plan, Device device) {
+  NoGradGuard no_grad;
+  model.eval();
+  int64_t n = 0, top1 = 0, top5 = 0;
+  val.start_epoch(0);
+  data::ImageBatch b;
+  while (val.next(b)) {
+    if (b.labels.numel() == 0) continue;
+    const Tensor x = b.images.to(device), y = b.labels.to(device);
+    const Tensor logits = forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan,
+                                               device.type);
+    const int64_t k = std::min<int64_t>(5, logits.size(1));
+    const Tensor best = topk(logits, k, 1).second;  // [b, k]
+    const Tensor hit = eq(best, unsqueeze(y, 1));
+    top1 += sum(narrow(hit, 1, 0, 1)).to(kCPU).item<int64_t>();
+    top5 += sum(hit).to(kCPU).item<int64_t>();
+    n += y.numel();
+  }
+  model.train();
+  return {n ? double(top1) / double(n) : 0.0, n ? double(top5) / double(n) : 0.0};
+}
+
+}  // namespace
+
+ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(const ResnetProgress&)>& progress,
+                          const std::function<void(int64_t, double, double)>& on_eval) {
+  check_config(c);
+  const auto start = Clock::now();
+  const PrecisionPlan plan = plan_for(parse_precision(c.precision));
+  namespace fs = std::filesystem;
+  data::ImageFolder train_set = data::scan_image_folder((fs::path(c.data_dir) / "train").string());
+  data::ImageFolder val_set = data::scan_image_folder((fs::path(c.data_dir) / "val").string());
+  PACER_CHECK(train_set.classes == val_set.classes,
+              "train resnet: train/ has {} classes and val/ has {}: expected the same class folders",
+              train_set.classes.size(), val_set.classes.size());
+  const int64_t classes = int64_t(train_set.classes.size());
+  const int64_t train_size = train_set.size(), val_size = val_set.size();
+
+  data::ImageLoaderOptions lo;
+  lo.batch = c.batch;
+  lo.size = c.image_size;
+  lo.seed = c.seed;
+  lo.threads = c.loader_threads;
+  lo.drop_last = true;  // equal steps, as the MLPerf reference
+  data::ImageLoader train(std::move(train_set), lo);
+  data::ImageLoaderOptions vo = lo;
+  vo.train = false;
+  vo.shuffle = false;
+  vo.drop_last = false;
+  vo.eval_resize = c.eval_resize > 0 ? c.eval_resize : c.image_size * 256 / 224;
+  data::ImageLoader val(std::move(val_set), vo);
+  const int64_t steps_per_epoch = train.batches_per_epoch();
+  PACER_CHECK(steps_per_epoch >= 1, "train resnet: {} training images make no batch of {}", train_size, c.batch);
+
+  manual_seed(c.seed);
+  ResNet model({.depth = c.depth, .num_classes = classes});
+  if (!c.device.is_cpu()) model.to(c.device);
+  if (plan.half_model) model.to(plan.lower, is_norm_layer);
+
+  // Batch-norm scales / shifts and biases (the 1-d parameters) get no weight decay and no
+  // LARS trust ratio (MLPerf v0.6, NVIDIA's recipe).
+  std::vector<Tensor> decay, no_decay;
+  for (const Tensor& p : model.parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
+  const bool lars = c.optimizer == "lars";
+  const double lr = c.lr > 0 ? c.lr : (lars ? 5.0 * double(c.batch) / 1664.0 : 0.128 * double(c.batch) / 256.0);
+  const double wd = c.weight_decay >= 0 ? c.weight_decay : (lars ? 2e-4 : 1e-4);
+  std::unique_ptr<optim::Optimizer> opt;
+  if (lars) {
+    opt = std::make_unique<optim::Lars>(std::vector<optim::ParamGroup<optim::LarsOptions>>{
+        {decay, {.lr = lr, .momentum = c.momentum, .weight_decay = wd}},
+        {no_decay, {.lr = lr, .momentum = c.momentum, .weight_decay = 0, .exclude_from_lars = true}}});
+  } else {
+    opt = std::make_unique<optim::Sgd>(std::vector<optim::ParamGroup<optim::SgdOptions>>{
+        {decay, {.lr = lr, .momentum = c.momentum, .weight_decay = wd}},
+        {no_decay, {.lr = lr, .momentum = c.momentum, .weight_decay = 0}}});
+  }
+  if (plan.master_weights) opt->use_master_weights();
+  std::unique_ptr<optim::LossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{}, c.device);
+  const int64_t total_steps = c.epochs * steps_per_epoch;
+  const double warmup = std::min(c.warmup_epochs, double(c.epochs - 1));
+  optim::PolyWarmupSchedule schedule(
+      {.base_lr = lr, .warmup_steps = int64_t(warmup * double(steps_per_epoch)), .total_steps = total_steps, .power = 2});
+
+  TrainingPosition at;
+  if (!c.resume.empty()) at = load_training_checkpoint(c.resume, model, *opt, &schedule, scaler.get());
+  PACER_CHECK(at.step < steps_per_epoch || at.step == 0,
+              "train resnet: the checkpoint is at step {} of an epoch of {} steps (another --batch?)", at.step,
+              steps_per_epoch);
+
+  std::unique_ptr<MlperfLog> mll;
+  std::unique_ptr<TensorBoardWriter> tb;
+  std::string checkpoint;
+  if (!c.out_dir.empty()) {
+    fs::create_directories(c.out_dir);
+    mll = std::make_unique<MlperfLog>((fs::path(c.out_dir) / "mlperf.log").string());
+    tb = std::make_unique<TensorBoardWriter>((fs::path(c.out_dir) / "tensorboard").string());
+    checkpoint = (fs::path(c.out_dir) / "checkpoint.safetensors").string();
+    if (c.resume.empty()) {
+      ResnetLogConfig h;
+      h.platform = c.device.is_cpu() ? "cpu" : "cuda";
+      h.global_batch_size = c.batch;
+      h.train_samples = train_size;
+      h.eval_samples = val_size;
+      h.opt_name = c.optimizer;
+      h.base_learning_rate = lr;
+      h.warmup_epochs = warmup;
+      h.momentum = c.momentum;
+      h.weight_decay = wd;
+      h.label_smoothing = c.label_smoothing;
+      h.lars_decay_steps = total_steps;
+      h.bn_span = c.batch;
+      h.seed = int64_t(c.seed);
+      log_resnet_header(*mll, h);
+      mll->event("init_stop");
+      mll->event("run_start");
+    }
+  }
+
+  ResnetResult r;
+  int64_t run_steps = 0;
+  double images = 0, train_time = 0;
+  bool done = false;
+  for (int64_t e = at.epoch; e < c.epochs && !done; ++e) {
+    const int64_t block_first = e - e % c.eval_every;
+    if (mll && e == block_first)
+      mll->event("block_start", nullptr,
+                 {{"first_epoch_num", block_first + 1}, {"epoch_count", std::min(c.eval_every, c.epochs - block_first)}});
+    if (mll) mll->event("epoch_start", nullptr, {{"epoch_num", e + 1}});
+    const int64_t first = e == at.epoch ? at.step : 0;
+    train.start_epoch(e, first);
+    const auto t0 = Clock::now();
+    data::ImageBatch b;
+    int64_t step = first;
+    double epoch_images = 0;
+    while (train.next(b)) {
+      const Tensor x = b.images.to(c.device), y = b.labels.to(c.device);
+      opt->set_lr(schedule.lr());
+      const Tensor logits = forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan,
+                                                 c.device.type);
+      const Tensor loss = cross_entropy(logits, y, "mean", -100, c.label_smoothing);
+      backward_and_step(loss, *opt, scaler.get());
+      schedule.step();
+      ++step;
+      ++run_steps;
+      epoch_images += double(y.numel());
+      const double l = loss.to(kCPU).item<float>();
+      r.step_losses.push_back(l);
+      const double ips = epoch_images / std::max(seconds_since(t0), 1e-9);
+      if (tb && (step % 10 == 0 || step == steps_per_epoch)) {
+        const int64_t global = e * steps_per_epoch + step;
+        tb->add_scalar("train/loss", l, global);
+        tb->add_scalar("train/lr", opt->lr(), global);
+        tb->add_scalar("train/images_per_s", ips, global);
+        if (scaler) tb->add_scalar("train/loss_scale", scaler->current_scale(), global);
+      }
+      if (progress && (step % 10 == 0 || step == steps_per_epoch || step == first + 1)) {
+        const double elapsed = seconds_since(start);
+        const double left = double(total_steps - (e * steps_per_epoch + step));
+        progress({e, step, steps_per_epoch, l, opt->lr(), ips, elapsed, left * double(c.batch) / std::max(ips, 1e-9),
+                  scaler ? scaler->current_scale() : 0.0});
+      }
+      if (!checkpoint.empty() && c.checkpoint_every > 0 && run_steps % c.checkpoint_every == 0 &&
+          step < steps_per_epoch)
+        save_training_checkpoint(checkpoint, model, *opt, {e, step}, &schedule, scaler.get());
+      if (c.stop_after_steps > 0 && run_steps >= c.stop_after_steps) {
+        done = r.stopped_early = step < steps_per_epoch || e + 1 < c.epochs;
+        break;
+      }
+    }
+    train_time += seconds_since(t0);
+    images += epoch_images;
+    if (r.stopped_early) break;
+    r.epochs = e + 1;
+    if (mll) mll->event("epoch_stop", nullptr, {{"epoch_num", e + 1}});
+    if (!checkpoint.empty()) save_training_checkpoint(checkpoint, model, *opt, {e + 1, 0}, &schedule, scaler.get());
+    const bool block_end = (e + 1) % c.eval_every == 0 || e + 1 == c.epochs;
+    if (block_end) {
+      if (mll) mll->event("eval_start", nullptr, {{"epoch_num", e + 1}});
+      const auto [top1, top5] = evaluate(model, val, plan, c.device);
+      r.top1 = top1;
+      r.top5 = top5;
+      if (mll) {
+        mll->event("eval_accuracy", top1, {{"epoch_num", e + 1}});
+        mll->event("eval_stop", nullptr, {{"epoch_num", e + 1}});
+        mll->event("block_stop", nullptr, {{"first_epoch_num", block_first + 1}});
+      }
+      if (tb) {
+        tb->add_scalar("eval/top1", top1, e + 1);
+        tb->add_scalar("eval/top5", top5, e + 1);
+      }
+      if (on_eval) on_eval(e, top1, top5);
+      if (c.target_accuracy > 0 && top1 >= c.target_accuracy) {
+        r.reached_target = true;
+        done = true;
+      }
+    }
+  }
+  if (mll && !r.stopped_early)
+    mll->event("run_stop", nullptr,
+               {{"status", c.target_accuracy <= 0 || r.reached_target ? "success" : "aborted"}});
+  r.skipped_images = train.skipped() + val.skipped();
+  r.wall_s = seconds_since(start);
+  r.images_per_s = train_time > 0 ? images / train_time : 0;
+  return r;
+}
+
+}  // namespace pacer::models

@@ -1,0 +1,61 @@
+#pragma once
+/// The ResNet-50 v1.5 workload (MLPerf Training v0.6, ../shared/specs/mlperf-v0.6.md §1):
+/// an ImageFolder tree (DIR/train/<class>/*.jpg, DIR/val/<class>/*.jpg) through the JPEG
+/// loader, SGD or LARS (batch norm and biases excluded from weight decay and from LARS),
+/// label smoothing, linear warmup + poly-2 decay per step, evaluation every N epochs,
+/// optional stop at a target top-1, any precision mode. With an output folder it writes
+/// mlperf.log (:::MLL lines), TensorBoard events and an atomic checkpoint after each epoch;
+/// resume continues from one exactly.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+
+namespace pacer::models {
+
+struct ResnetTrainConfig {
+  std::string data_dir;           // holds train/ and val/ ImageFolder trees
+  int depth = 50;                 // 18, 34 or 50
+  Device device = kCPU;
+  std::string precision = "32";   // models/precision.h
+  int64_t batch = 32;
+  int64_t epochs = 5;
+  int64_t image_size = 224;
+  int64_t eval_resize = 0;        // eval: short side before the center crop; 0 = size * 256 / 224
+  std::string optimizer = "sgd";  // "sgd" or "lars"
+  double lr = 0;                  // base LR; 0 = the recipe's: SGD 0.128 * batch / 256, LARS 5 * batch / 1664
+  double momentum = 0.9;
+  double weight_decay = -1;       // -1 = the recipe's: SGD 1e-4, LARS 2e-4 (never on BN / biases)
+  double label_smoothing = 0.1;
+  double warmup_epochs = 5;       // clamped below `epochs`
+  int64_t eval_every = 1;         // evaluate every N epochs (and after the last)
+  double target_accuracy = 0;     // > 0: stop once val top-1 reaches it
+  std::string out_dir;            // "" = no logs, no checkpoints
+  std::string resume;             // a checkpoint written by a run with the same settings
+  int64_t checkpoint_every = 0;   // > 0: also checkpoint every N steps (mid-epoch)
+  uint64_t seed = 0;
+  int loader_threads = 0;         // 0 = all cores
+  int64_t stop_after_steps = 0;   // > 0: stop after this many steps (tests, budgets)
+};
+
+struct ResnetProgress {
+  int64_t epoch, step, steps_per_epoch;
+  double loss, lr, images_per_s, elapsed_s, eta_s, loss_scale;
+};
+
+struct ResnetResult {
+  double top1 = 0, top5 = 0;
+  int64_t epochs = 0;  // epochs completed
+  double wall_s = 0, images_per_s = 0;
+  int64_t skipped_images = 0;  // corrupt JPEGs skipped
+  bool reached_target = false, stopped_early = false;
+  std::vector<double> step_losses;  // of this run's steps
+};
+
+ResnetResult train_resnet(const ResnetTrainConfig& config,
+                          const std::function<void(const ResnetProgress&)>& progress = {},
+                          const std::function<void(int64_t epoch, double top1, double top5)>& on_eval = {});
+
+}  // namespace pacer::models
