@@ -155,6 +155,56 @@ def bench_train_step(a):
          f"train-step {a.model} {a.precision} batch {a.batch}: {ms:.2f} ms per step")
 
 
+def bench_resnet_step(a):
+    """One torchvision ResNet training step on synthetic data (Pacer's resnet50-step). torch
+    has no LARS: SGD with momentum stands in (the optimizer is a small part of the step)."""
+    import torchvision
+    if a.precision not in ("32", "bf16-mixed"):
+        raise SystemExit(f"torch_bench.py: error: --precision {a.precision}: the CPU baseline has 32 and bf16-mixed")
+    torch.manual_seed(0)
+    model = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
+             50: torchvision.models.resnet50}[a.depth](num_classes=1000)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
+    x = torch.randn(a.batch, 3, a.image_size, a.image_size)
+    y = torch.randint(0, 1000, (a.batch,))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16-mixed"):
+            loss = F.cross_entropy(model(x).float(), y, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    ms = median_ms(a.warmup, a.repeat, step)
+    emit(a, {"case": "resnet50-step", "device": "cpu", "precision": a.precision, "depth": a.depth, "batch": a.batch,
+             "image_size": a.image_size, "threads": torch.get_num_threads(), "median_ms": ms,
+             "throughput": a.batch / (ms / 1e3), "unit": "img/s"},
+         f"resnet{a.depth}-step batch {a.batch} size {a.image_size} {a.precision}: {ms:.1f} ms")
+
+
+def bench_imagefolder_pipeline(a):
+    """torchvision's ImageFolder + RandomResizedCrop + flip + ToTensor + Normalize through a
+    DataLoader with --loader-threads worker processes (0 = all cores), as Pacer's loader."""
+    import torchvision
+    import torchvision.transforms as T
+    tf = T.Compose([T.RandomResizedCrop(a.size, scale=(0.05, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(),
+                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    ds = torchvision.datasets.ImageFolder(a.data, transform=tf)
+    workers = a.loader_threads if a.loader_threads > 0 else (os.cpu_count() or 1)
+    n = min(a.images, len(ds))
+    sub = torch.utils.data.Subset(ds, list(range(n)))
+
+    def run():
+        loader = torch.utils.data.DataLoader(sub, batch_size=a.batch, shuffle=True, num_workers=workers)
+        for _ in loader:
+            pass
+
+    ms = median_ms(a.warmup, a.repeat, run)
+    emit(a, {"case": "imagefolder-pipeline", "device": "cpu", "size": a.size, "loader_threads": workers,
+             "median_ms": ms, "throughput": n / (ms / 1e3), "unit": "img/s"},
+         f"imagefolder-pipeline size {a.size}: {n / (ms / 1e3):.0f} img/s ({workers} worker processes)")
+
+
 def read_idx(path):
     """IDX file (gzip): big-endian magic (dtype code, ndim), then ndim u32 sizes, then data."""
     with gzip.open(path, "rb") as f:
@@ -352,6 +402,17 @@ def main():
         c.add_argument("--" + name, type=int, default=default)
     c.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
     c.add_argument("--backward", action="store_true")
+    c = case("resnet50-step", bench_resnet_step, "one ResNet training step on synthetic data")
+    c.add_argument("--batch", type=int, default=8)
+    c.add_argument("--image-size", type=int, default=224)
+    c.add_argument("--precision", default="32")
+    c.add_argument("--depth", type=int, default=50, choices=(18, 34, 50))
+    c = case("imagefolder-pipeline", bench_imagefolder_pipeline, "JPEG training pipeline throughput")
+    c.add_argument("--data", required=True)
+    c.add_argument("--loader-threads", type=int, default=0)
+    c.add_argument("--batch", type=int, default=64)
+    c.add_argument("--images", type=int, default=2000)
+    c.add_argument("--size", type=int, default=224)
     c = case("train-step", bench_train_step, "one training step of the MLP / CNN at a precision")
     c.add_argument("--model", default="cnn", choices=("mlp", "cnn"))
     c.add_argument("--batch", type=int, default=64)

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "autograd/grad_mode.h"
+#include "core/cuda/runtime.h"
 #include "core/generator.h"
 #include "data/image_loader.h"
 #include "models/mlperf_log.h"
@@ -62,6 +63,73 @@ std::pair<double, double> evaluate(ResNet& model, data::ImageLoader& val, const 
 }
 
 }  // namespace
+
+std::shared_ptr<ResNet> load_resnet(int depth, const std::vector<std::pair<std::string, Tensor>>& weights) {
+  std::vector<std::pair<std::string, Tensor>> state;
+  const std::string prefix = "model.";
+  bool checkpoint = false;
+  for (const auto& [k, t] : weights) checkpoint = checkpoint || k.rfind(prefix, 0) == 0;
+  for (const auto& [k, t] : weights) {
+    std::string name = k;
+    if (checkpoint) {
+      if (name.rfind(prefix, 0) != 0) continue;  // optimizer, trainer, ... entries
+      name = name.substr(prefix.size());
+    }
+    if (name.size() >= 19 && name.compare(name.size() - 19, 19, "num_batches_tracked") == 0) continue;
+    state.emplace_back(name, t);
+  }
+  const Tensor* fc = nullptr;
+  for (const auto& [k, t] : state)
+    if (k == "fc.weight") fc = &t;
+  PACER_CHECK(fc && fc->dim() == 2, "load_resnet: the weights hold no fc.weight [classes, features] (is this a ResNet "
+                                    "state_dict or a Pacer training checkpoint?)");
+  auto model = std::make_shared<ResNet>(ResNetOptions{.depth = depth, .num_classes = fc->size(0)});
+  model->load_state_dict(state, true);
+  return model;
+}
+
+std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data_dir, int64_t image_size, int64_t batch,
+                                          const std::string& precision, Device device) {
+  data::ImageLoaderOptions vo;
+  vo.batch = batch;
+  vo.size = image_size;
+  vo.train = false;
+  vo.shuffle = false;
+  vo.eval_resize = image_size * 256 / 224;
+  data::ImageLoader val(data::scan_image_folder((std::filesystem::path(data_dir) / "val").string()), vo);
+  return evaluate(model, val, plan_for(parse_precision(precision)), device);
+}
+
+std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
+                                      Device device, int64_t warmup, int64_t repeat) {
+  PACER_CHECK(batch >= 1 && image_size >= 16 && repeat >= 1 && warmup >= 0,
+              "time_resnet_steps: expected batch >= 1, image size >= 16, repeat >= 1, warmup >= 0");
+  const PrecisionPlan plan = plan_for(parse_precision(precision));
+  manual_seed(0);
+  ResNet model({.depth = depth, .num_classes = 1000});
+  if (!device.is_cpu()) model.to(device);
+  if (plan.half_model) model.to(plan.lower, is_norm_layer);
+  std::vector<Tensor> decay, no_decay;
+  for (const Tensor& p : model.parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
+  optim::Lars opt(std::vector<optim::ParamGroup<optim::LarsOptions>>{
+      {decay, {.lr = 0.1, .momentum = 0.9, .weight_decay = 2e-4}},
+      {no_decay, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0, .exclude_from_lars = true}}});
+  if (plan.master_weights) opt.use_master_weights();
+  std::unique_ptr<optim::LossScaler> scaler;
+  if (plan.loss_scaling) scaler = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{}, device);
+  const Tensor x = randn({batch, 3, image_size, image_size}).to(device);
+  const Tensor y = randint(0, 1000, {batch}).to(device);
+  std::vector<double> ms;
+  for (int64_t i = 0; i < warmup + repeat; ++i) {
+    const auto t0 = Clock::now();
+    const Tensor logits = forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan,
+                                               device.type);
+    backward_and_step(cross_entropy(logits, y, "mean", -100, 0.1), opt, scaler.get());
+    if (device.is_cuda()) cuda::synchronize(device.index);
+    if (i >= warmup) ms.push_back(seconds_since(t0) * 1e3);
+  }
+  return ms;
+}
 
 ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(const ResnetProgress&)>& progress,
                           const std::function<void(int64_t, double, double)>& on_eval) {

@@ -8,12 +8,16 @@
 /// resume continues from one exactly.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/device.h"
+#include "core/tensor.h"
 
 namespace pacer::models {
+
+class ResNet;
 
 struct ResnetTrainConfig {
   std::string data_dir;           // holds train/ and val/ ImageFolder trees
@@ -53,6 +57,23 @@ struct ResnetResult {
   bool reached_target = false, stopped_early = false;
   std::vector<double> step_losses;  // of this run's steps
 };
+
+/// A ResNet of `depth` holding `weights`: a torchvision-style state_dict ("conv1.weight",
+/// ...; torchvision's "num_batches_tracked" counters are ignored) or a training checkpoint's
+/// "model.*" entries. The class count comes from fc.weight. Throws naming a missing or
+/// mismatched key.
+std::shared_ptr<ResNet> load_resnet(int depth, const std::vector<std::pair<std::string, Tensor>>& weights);
+
+/// Top-1 and top-5 of `model` over DIR/val (evaluation transforms: resize to `image_size`
+/// * 256 / 224, center crop `image_size`).
+std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data_dir, int64_t image_size, int64_t batch,
+                                          const std::string& precision = "32", Device device = kCPU);
+
+/// Wall times (ms) of `repeat` training steps (after `warmup`) of ResNet-`depth` on one
+/// synthetic batch [batch, 3, size, size] with 1000 classes, LARS, at `precision` on `device`
+/// (`pacer bench resnet50-step`). CUDA times include a final device synchronization.
+std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
+                                      Device device, int64_t warmup, int64_t repeat);
 
 ResnetResult train_resnet(const ResnetTrainConfig& config,
                           const std::function<void(const ResnetProgress&)>& progress = {},

@@ -19,6 +19,8 @@
 #include "data/fashion_mnist.h"
 #include "models/classifier_training.h"
 #include "models/precision.h"
+#include "models/resnet_training.h"
+#include "data/image_loader.h"
 #include "nn/lstm.h"
 #include "ops/api.h"
 #include "tools/cli_args.h"
@@ -263,6 +265,61 @@ int bench_train_step(const std::vector<std::string>& argv) {
   return 0;
 }
 
+int bench_resnet_step(const std::vector<std::string>& argv) {
+  Parser p = common("resnet50-step", "One ResNet-50 training step (forward, loss, backward, LARS) on synthetic data.");
+  p.option("batch", "N", "batch", "8").option("image-size", "N", "image height = width", "224");
+  p.option("precision", "P", "32, 16-mixed, bf16-mixed or 16-O2", "32").option("device", "D", "cpu or cuda[:N]", "cpu");
+  p.option("depth", "N", "ResNet depth: 18, 34 or 50", "50");
+  Args a = p.parse(argv);
+  apply_threads(a);
+  Device device;
+  try {
+    device = Device(a.str("device"));
+    models::parse_precision(a.str("precision"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  const int64_t batch = a.integer("batch"), size = a.integer("image-size");
+  if (batch < 1 || size < 16) throw UsageError("--batch must be >= 1 and --image-size >= 16");
+  std::vector<double> t = models::time_resnet_steps(int(a.integer("depth")), batch, size, a.str("precision"), device,
+                                                    a.integer("warmup"), a.integer("repeat"));
+  std::sort(t.begin(), t.end());
+  const double ms = t[t.size() / 2];
+  JsonLine j;
+  j.add("case", "resnet50-step").add("device", device.str()).add("precision", a.str("precision"));
+  j.add("depth", a.integer("depth")).add("batch", batch).add("image_size", size).add("threads", num_threads());
+  j.add("median_ms", ms).add("throughput", double(batch) / (ms / 1e3)).add("unit", "img/s");
+  emit(a, j, fmt::format("resnet{}-step batch {} size {} {}: {:.1f} ms, {:.1f} img/s", a.integer("depth"), batch, size,
+                         a.str("precision"), ms, double(batch) / (ms / 1e3)));
+  return 0;
+}
+
+int bench_imagefolder_pipeline(const std::vector<std::string>& argv) {
+  Parser p = common("imagefolder-pipeline",
+                    "JPEG decode + random-resized crop + flip + normalize throughput of the training loader.");
+  p.option("data", "DIR", "an ImageFolder tree (e.g. DIR/train from `pacer prepare`)", "")
+      .option("loader-threads", "N", "decode threads (0 = all cores)", "0")
+      .option("batch", "N", "batch", "64")
+      .option("images", "N", "images per timed run", "2000")
+      .option("size", "N", "output size", "224");
+  Args a = p.parse(argv);
+  if (a.str("data").empty()) throw UsageError("--data DIR is required");
+  std::vector<double> ips;
+  for (int64_t i = 0; i < a.integer("warmup") + a.integer("repeat"); ++i) {
+    const double v = data::pipeline_images_per_s(a.str("data"), int(a.integer("loader-threads")), a.integer("batch"),
+                                                 a.integer("images"), a.integer("size"));
+    if (i >= a.integer("warmup")) ips.push_back(v);
+  }
+  std::sort(ips.begin(), ips.end());
+  const double med = ips[ips.size() / 2];
+  JsonLine j;
+  j.add("case", "imagefolder-pipeline").add("device", "cpu").add("size", a.integer("size"));
+  j.add("loader_threads", a.integer("loader-threads")).add("median_ms", 1e3 * double(a.integer("images")) / med);
+  j.add("throughput", med).add("unit", "img/s");
+  emit(a, j, fmt::format("imagefolder-pipeline size {}: {:.0f} img/s", a.integer("size"), med));
+  return 0;
+}
+
 int bench_conv2d(const std::vector<std::string>& argv) {
   Parser p = common("conv2d", "2-d convolution (im2col + GEMM), forward or forward + backward; GFLOP/s.");
   p.option("n", "N", "batch", "8").option("c", "N", "input channels", "64").option("h", "N", "height", "56");
@@ -423,13 +480,15 @@ constexpr Case kCases[] = {
     {"lstm", "LSTM layer GFLOP/s (forward, or with --backward)", bench_lstm},
     {"batchnorm", "training batch norm bandwidth vs memcpy", bench_batchnorm},
     {"train-step", "one training step of the MLP / CNN at a precision", bench_train_step},
+    {"resnet50-step", "one ResNet-50 training step, img/s", bench_resnet_step},
+    {"imagefolder-pipeline", "JPEG training pipeline throughput, img/s", bench_imagefolder_pipeline},
 };
 
 }  // namespace
 
 int run_bench(const std::vector<std::string>& args) {
   std::string usage = "usage: pacer bench <case> [options]\n\ncases:\n";
-  for (const Case& c : kCases) usage += fmt::format("  {:<10} {}\n", c.name, c.summary);
+  for (const Case& c : kCases) usage += fmt::format("  {:<21} {}\n", c.name, c.summary);
   usage += "\n`pacer bench <case> --help` lists its options.\n";
   if (args.empty()) throw UsageError("expected a case\n\n" + usage);
   if (args[0] == "--help" || args[0] == "-h") throw HelpRequested(usage);

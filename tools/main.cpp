@@ -19,6 +19,8 @@ constexpr Command kCommands[] = {
     {"train", "train a workload (mlp, cnn, resnet50) and print its final JSON line", pacer::cli::run_train},
     {"bench", "run a benchmark case (gemm, add, conv2d, train-step, ...) and print JSON lines", pacer::cli::run_bench},
     {"prepare", "convert a data set for a workload (fashion-mnist -> ImageFolder JPEGs)", pacer::cli::run_prepare},
+    {"eval", "top-1 / top-5 of a ResNet checkpoint on an ImageFolder val/ tree", pacer::cli::run_eval},
+    {"forward", "a ResNet's logits for a tensor (check a model against PyTorch)", pacer::cli::run_forward},
     {"inspect", "list the tensors of a safetensors file", pacer::cli::run_inspect},
 };
 
