@@ -159,24 +159,30 @@ def bench_resnet_step(a):
     """One torchvision ResNet training step on synthetic data (Pacer's resnet50-step). torch
     has no LARS: SGD with momentum stands in (the optimizer is a small part of the step)."""
     import torchvision
-    if a.precision not in ("32", "bf16-mixed"):
-        raise SystemExit(f"torch_bench.py: error: --precision {a.precision}: the CPU baseline has 32 and bf16-mixed")
+    cuda = a.device == "cuda"
+    allowed = ("32", "16-mixed", "bf16-mixed") if cuda else ("32", "bf16-mixed")
+    if a.precision not in allowed:
+        raise SystemExit(f"torch_bench.py: error: --precision {a.precision}: this baseline has {', '.join(allowed)}")
     torch.manual_seed(0)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
-             50: torchvision.models.resnet50}[a.depth](num_classes=1000)
+             50: torchvision.models.resnet50}[a.depth](num_classes=1000).to(a.device, memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
-    x = torch.randn(a.batch, 3, a.image_size, a.image_size)
-    y = torch.randint(0, 1000, (a.batch,))
+    x = torch.randn(a.batch, 3, a.image_size, a.image_size).to(a.device, memory_format=fmt)
+    y = torch.randint(0, 1000, (a.batch,)).to(a.device)
+    half = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(a.precision)
+    scaler = torch.cuda.amp.GradScaler(enabled=cuda and a.precision == "16-mixed")
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16-mixed"):
+        with torch.autocast(a.device, dtype=half or torch.bfloat16, enabled=half is not None):
             loss = F.cross_entropy(model(x).float(), y, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
-    ms = median_ms(a.warmup, a.repeat, step)
-    emit(a, {"case": "resnet50-step", "device": "cpu", "precision": a.precision, "depth": a.depth, "batch": a.batch,
+    ms = median_ms(a.warmup, a.repeat, step, a.device)
+    emit(a, {"case": "resnet50-step", **device_fields(a), "precision": a.precision, "channels_last": a.channels_last, "depth": a.depth, "batch": a.batch,
              "image_size": a.image_size, "threads": torch.get_num_threads(), "median_ms": ms,
              "throughput": a.batch / (ms / 1e3), "unit": "img/s"},
          f"resnet{a.depth}-step batch {a.batch} size {a.image_size} {a.precision}: {ms:.1f} ms")
@@ -407,6 +413,8 @@ def main():
     c.add_argument("--image-size", type=int, default=224)
     c.add_argument("--precision", default="32")
     c.add_argument("--depth", type=int, default=50, choices=(18, 34, 50))
+    c.add_argument("--channels-last", action="store_true")
+    c.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu, or cuda (needs a CUDA torch)")
     c = case("imagefolder-pipeline", bench_imagefolder_pipeline, "JPEG training pipeline throughput")
     c.add_argument("--data", required=True)
     c.add_argument("--loader-threads", type=int, default=0)

@@ -101,7 +101,7 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
 }
 
 std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
-                                      Device device, int64_t warmup, int64_t repeat) {
+                                      Device device, int64_t warmup, int64_t repeat, bool channels_last) {
   PACER_CHECK(batch >= 1 && image_size >= 16 && repeat >= 1 && warmup >= 0,
               "time_resnet_steps: expected batch >= 1, image size >= 16, repeat >= 1, warmup >= 0");
   const PrecisionPlan plan = plan_for(parse_precision(precision));
@@ -117,7 +117,10 @@ std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_si
   if (plan.master_weights) opt.use_master_weights();
   std::unique_ptr<optim::LossScaler> scaler;
   if (plan.loss_scaling) scaler = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{}, device);
-  const Tensor x = randn({batch, 3, image_size, image_size}).to(device);
+  Tensor x = randn({batch, 3, image_size, image_size}).to(device);
+  // NHWC memory, logical NCHW: on CUDA the layout then flows through every conv and
+  // pointwise op (ops/defs/common.h suggested_strides), as channels_last does in PyTorch.
+  if (channels_last) x = permute(contiguous(permute(x, {0, 2, 3, 1})), {0, 3, 1, 2});
   const Tensor y = randint(0, 1000, {batch}).to(device);
   std::vector<double> ms;
   for (int64_t i = 0; i < warmup + repeat; ++i) {

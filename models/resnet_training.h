@@ -73,7 +73,7 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
 /// synthetic batch [batch, 3, size, size] with 1000 classes, LARS, at `precision` on `device`
 /// (`pacer bench resnet50-step`). CUDA times include a final device synchronization.
 std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
-                                      Device device, int64_t warmup, int64_t repeat);
+                                      Device device, int64_t warmup, int64_t repeat, bool channels_last = false);
 
 ResnetResult train_resnet(const ResnetTrainConfig& config,
                           const std::function<void(const ResnetProgress&)>& progress = {},
