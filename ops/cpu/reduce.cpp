@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "ops/cpu/loops.h"
+#include "ops/common/reduce_layout.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cpu {
@@ -13,46 +14,10 @@ namespace {
 
 template <class T> using acc_t = std::conditional_t<std::is_floating_point_v<compute_t<T>>, compute_t<T>, int64_t>;
 
-struct Layout {
-  Tensor dense;     // contiguous input, dims arranged as [reduced..., kept...] or [kept..., reduced...]
-  int64_t M = 1, R = 1;
-  bool reduced_outer = false;
-};
+using Layout = ReduceLayout;
 
-// Chooses the cheapest layout: no copy when the input is contiguous and the reduced dims
-// are all leading or all trailing.
 Layout arrange(const Tensor& x, const Shape& dims) {
-  Layout l;
-  Shape kept, red;
-  std::vector<bool> is_red(size_t(x.dim()), false);
-  // A 0-dim input (max_dim over "dim 0" of a scalar) has no dims to mark.
-  for (int64_t d : dims)
-    if (d >= 0 && d < x.dim()) is_red[size_t(d)] = true;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (is_red[size_t(d)]) {
-      red.push_back(d);
-      l.R *= x.size(d);
-    } else {
-      kept.push_back(d);
-      l.M *= x.size(d);
-    }
-  }
-  bool leading = true, trailing = true;
-  for (size_t i = 0; i < red.size(); ++i) {
-    leading = leading && red[i] == int64_t(i);
-    trailing = trailing && red[i] == int64_t(kept.size() + i);
-  }
-  if (x.is_contiguous() && trailing) {
-    l.dense = x;
-  } else if (x.is_contiguous() && leading) {
-    l.dense = x;
-    l.reduced_outer = true;
-  } else {
-    Shape order = kept;
-    for (int64_t d : red) order.push_back(d);
-    l.dense = materialize(permuted(x, order));
-  }
-  return l;
+  return arrange_reduction(x, dims, [](const Tensor& t) { return materialize(t); });
 }
 
 template <class T, class Out>

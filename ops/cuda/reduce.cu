@@ -18,6 +18,7 @@
 #include "ops/cpu/loops.h"
 #include "ops/cuda/launch.cuh"
 #include "ops/cuda/loops.cuh"
+#include "ops/common/reduce_layout.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cuda {
@@ -181,45 +182,10 @@ __global__ void reduce_cols(const in_t<Op, FromAcc>* x, int64_t R, int64_t M, in
 
 // ---- host side -----------------------------------------------------------------------
 
-struct Layout {
-  Tensor dense;  // contiguous: [kept..., reduced...] or (reduced_outer) [reduced..., kept...]
-  int64_t M = 1, R = 1;
-  bool reduced_outer = false;
-};
+using Layout = ReduceLayout;
 
-// As the CPU's arrange(): no copy when the input is contiguous and the reduced dims are
-// all trailing (rows) or all leading (cols); otherwise a dense [kept..., reduced...] copy.
 Layout arrange(const Tensor& x, const Shape& dims) {
-  Layout l;
-  Shape kept, red;
-  std::vector<bool> is_red(size_t(x.dim()), false);
-  for (int64_t d : dims)
-    if (d >= 0 && d < x.dim()) is_red[size_t(d)] = true;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (is_red[size_t(d)]) {
-      red.push_back(d);
-      l.R *= x.size(d);
-    } else {
-      kept.push_back(d);
-      l.M *= x.size(d);
-    }
-  }
-  bool leading = true, trailing = true;
-  for (size_t i = 0; i < red.size(); ++i) {
-    leading = leading && red[i] == int64_t(i);
-    trailing = trailing && red[i] == int64_t(kept.size() + i);
-  }
-  if (x.is_contiguous() && trailing) {
-    l.dense = x;
-  } else if (x.is_contiguous() && leading) {
-    l.dense = x;
-    l.reduced_outer = true;
-  } else {
-    Shape order = kept;
-    for (int64_t d : red) order.push_back(d);
-    l.dense = materialize(cpu::permuted(x, order));
-  }
-  return l;
+  return arrange_reduction(x, dims, [](const Tensor& t) { return materialize(t); });
 }
 
 int64_t sm_count() {
