@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 
 namespace pacer {
 
@@ -23,11 +24,15 @@ class CpuAllocator final : public Allocator {
     const size_t rounded = round(nbytes);
     if (rounded >= kCacheFrom) {
       std::lock_guard<std::mutex> g(m_);
-      auto it = cache_.find(rounded);
-      if (it != cache_.end()) {
+      // Best fit, wasting at most 1/8: a network's many slightly different sizes (im2col
+      // buffers, activations) then share blocks instead of each faulting in fresh pages.
+      auto it = cache_.lower_bound(rounded);
+      if (it != cache_.end() && it->first <= rounded + rounded / 8) {
         void* p = it->second;
+        const size_t size = it->first;
         cache_.erase(it);
-        cached_bytes_ -= rounded;
+        cached_bytes_ -= size;
+        if (size != rounded) oversized_[p] = size;
         return p;
       }
     }
@@ -41,9 +46,13 @@ class CpuAllocator final : public Allocator {
   }
 
   void deallocate(void* p, size_t nbytes) override {
-    const size_t rounded = round(nbytes);
+    size_t rounded = round(nbytes);
     if (rounded >= kCacheFrom) {
       std::lock_guard<std::mutex> g(m_);
+      if (auto o = oversized_.find(p); o != oversized_.end()) {  // a larger cached block
+        rounded = o->second;
+        oversized_.erase(o);
+      }
       if (cached_bytes_ + rounded <= kCacheLimit) {
         cache_.emplace(rounded, p);
         cached_bytes_ += rounded;
@@ -57,8 +66,8 @@ class CpuAllocator final : public Allocator {
   static constexpr size_t kCacheFrom = size_t(1) << 16;     // 64 KiB (glibc mmaps from 128 KiB)
   static constexpr size_t kCacheLimit = size_t(1) << 31;    // 2 GiB kept at most
   static size_t round(size_t n) {
-    // Buckets: 4 KiB up to 1 MiB, 64 KiB above; exact-size reuse serves training loops,
-    // whose shapes repeat every step.
+    // Buckets: 4 KiB up to 1 MiB, 64 KiB above; training loops, whose shapes repeat every
+    // step, then find their sizes again.
     const size_t unit = n >= (size_t(1) << 20) ? (size_t(1) << 16) : (n >= kCacheFrom ? 4096 : kCpuAlignment);
     return (n + unit - 1) / unit * unit;
   }
@@ -71,6 +80,7 @@ class CpuAllocator final : public Allocator {
 
   std::mutex m_;
   std::multimap<size_t, void*> cache_;
+  std::unordered_map<void*, size_t> oversized_;  // handed-out blocks larger than their request
   size_t cached_bytes_ = 0;
 };
 
