@@ -231,7 +231,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
 
   ResnetResult r;
   int64_t run_steps = 0;
-  double images = 0, train_time = 0;
+  double images = 0, train_time = 0, wait_time = 0;
   bool done = false;
   for (int64_t e = at.epoch; e < c.epochs && !done; ++e) {
     const int64_t block_first = e - e % c.eval_every;
@@ -245,7 +245,11 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
     data::ImageBatch b;
     int64_t step = first;
     double epoch_images = 0;
-    while (train.next(b)) {
+    for (;;) {
+      const auto w0 = Clock::now();
+      const bool more = train.next(b);
+      wait_time += seconds_since(w0);
+      if (!more) break;
       const Tensor x = b.images.to(c.device), y = b.labels.to(c.device);
       opt->set_lr(schedule.lr());
       const Tensor logits = forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan,
@@ -314,6 +318,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
   r.skipped_images = train.skipped() + val.skipped();
   r.wall_s = seconds_since(start);
   r.images_per_s = train_time > 0 ? images / train_time : 0;
+  r.data_wait_fraction = train_time > 0 ? wait_time / train_time : 0;
   return r;
 }
 

@@ -54,6 +54,7 @@ struct ResnetResult {
   int64_t epochs = 0;  // epochs completed
   double wall_s = 0, images_per_s = 0;
   int64_t skipped_images = 0;  // corrupt JPEGs skipped
+  double data_wait_fraction = 0;  // of training time spent waiting for the loader's next batch
   bool reached_target = false, stopped_early = false;
   std::vector<double> step_losses;  // of this run's steps
 };

@@ -92,6 +92,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
       .add("precision", c.precision)
       .add("device", c.device.str())
       .add("skipped_images", r.skipped_images)
+      .add("data_wait_fraction", r.data_wait_fraction)
       .add("reached_target", r.reached_target);
   std::printf("%s\n", j.str().c_str());
   return 0;
