@@ -35,6 +35,8 @@ void check_config(const ResnetTrainConfig& c) {
   PACER_CHECK(c.optimizer == "sgd" || c.optimizer == "lars", "train resnet: --optimizer must be sgd or lars, got '{}'",
               c.optimizer);
   PACER_CHECK(c.eval_every >= 1, "train resnet: expected --eval-every >= 1, got {}", c.eval_every);
+  PACER_CHECK(c.crop_min_scale > 0 && c.crop_min_scale <= 1, "train resnet: expected 0 < --crop-min-scale <= 1, got {}",
+              c.crop_min_scale);
   PACER_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1, "train resnet: expected 0 <= label smoothing < 1, got {}",
               c.label_smoothing);
 }
@@ -154,6 +156,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
   lo.seed = c.seed;
   lo.threads = c.loader_threads;
   lo.drop_last = true;  // equal steps, as the MLPerf reference
+  lo.crop.min_scale = c.crop_min_scale;
   data::ImageLoader train(std::move(train_set), lo);
   data::ImageLoaderOptions vo = lo;
   vo.train = false;

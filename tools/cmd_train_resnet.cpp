@@ -25,6 +25,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
       .option("lr", "X", "base learning rate (0 = the recipe's: LARS 5*B/1664, SGD 0.128*B/256)", "0")
       .option("weight-decay", "X", "weight decay, not on batch norm or biases (-1 = LARS 2e-4, SGD 1e-4)", "-1")
       .option("label-smoothing", "X", "label smoothing", "0.1")
+      .option("crop-min-scale", "X", "random-resized crop: smallest area fraction (small images want more)", "0.05")
       .option("warmup-epochs", "X", "linear warmup epochs before the poly-2 decay", "5")
       .option("eval-every", "N", "evaluate every N epochs (and after the last)", "1")
       .option("target-accuracy", "X", "stop once val top-1 reaches X (0 = never)", "0")
@@ -55,6 +56,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
   c.lr = a.number("lr");
   c.weight_decay = a.number("weight-decay");
   c.label_smoothing = a.number("label-smoothing");
+  c.crop_min_scale = a.number("crop-min-scale");
   c.warmup_epochs = a.number("warmup-epochs");
   c.eval_every = a.integer("eval-every");
   c.target_accuracy = a.number("target-accuracy");
