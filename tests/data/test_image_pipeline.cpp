@@ -374,7 +374,7 @@ TEST_CASE("resize, flip, eval crop and normalization") {
         std::string::npos);
 }
 
-TEST_CASE("ImageLoader: batches identical with 1 and 2 threads; corrupt files skipped and counted") {
+TEST_CASE("ImageLoader: batches identical with 1 and 2 threads, corrupt files skipped and counted") {
   TempDir dir("loader");
   write_folder(dir.path.string(), 5, true);
   ImageFolder f = scan_image_folder(dir.path.string());
@@ -430,7 +430,7 @@ TEST_CASE("ImageLoader: batches identical with 1 and 2 threads; corrupt files sk
   CHECK(one.skipped() == 4);
 }
 
-TEST_CASE("ImageLoader: resuming at batch k gives the full run's tail; strict mode names the bad file") {
+TEST_CASE("ImageLoader: resuming at batch k gives the full run's tail, strict mode names the bad file") {
   TempDir dir("resume");
   write_folder(dir.path.string(), 6, false);
   ImageFolder f = scan_image_folder(dir.path.string());

@@ -52,7 +52,7 @@ std::vector<std::vector<float>> train(Device d, int steps, bool inject_inf_at_la
 
 }  // namespace
 
-TEST_CASE("cuda amp: a 16-mixed step matches the CPU's; an overflow is skipped on the device") {
+TEST_CASE("cuda amp: a 16-mixed step matches the CPU's, and an overflow is skipped on the device") {
   const Device gpu{DeviceType::CUDA, 0};
   for (bool inf : {false, true}) {
     INFO((inf ? "with an overflow at the last step" : "clean steps"));

@@ -223,7 +223,7 @@ TEST_CASE("FrozenBatchNorm2d: four buffers, no parameters, x * scale + shift") {
                  "FrozenBatchNorm2d: expected input [N, 2, H, W], got shape [1, 3, 2, 2]"));
 }
 
-TEST_CASE("Sequential: children named 0, 1, ...; PyTorch's state_dict names; indexing") {
+TEST_CASE("Sequential: children named 0, 1, ..., PyTorch's state_dict names, indexing") {
   nn::Sequential seq{std::make_shared<nn::Conv2d>(3, 4, nn::Conv2dOptions{.kernel = {3, 3}}),
                      std::make_shared<nn::BatchNorm2d>(4), std::make_shared<nn::ReLU>()};
   CHECK(names(seq.state_dict()) ==

@@ -99,7 +99,7 @@ TEST_CASE("loss scaler: an inf or NaN gradient skips the step, leaves parameters
   }
 }
 
-TEST_CASE("loss scaler: the scale grows after N clean steps, within its bounds; unscaled gradients are true ones") {
+TEST_CASE("loss scaler: the scale grows after N clean steps, within its bounds, unscaled gradients are true ones") {
   Tensor p = leaf({1, -1}, {2});
   optim::Sgd opt({p}, {.lr = 0.01});
   optim::LossScaler scaler({.init_scale = 4, .growth_interval = 3, .max_scale = 16});
@@ -121,7 +121,7 @@ TEST_CASE("loss scaler: the scale grows after N clean steps, within its bounds; 
                  "unscale_ was already called"));
 }
 
-TEST_CASE("loss scaler: a static scale stays, still skips overflowing steps; state round-trips") {
+TEST_CASE("loss scaler: a static scale stays, still skips overflowing steps, state round-trips") {
   Tensor p = leaf({1}, {1});
   optim::Sgd opt({p}, {.lr = 0.5});
   optim::LossScaler fixed = optim::LossScaler::fixed(128);

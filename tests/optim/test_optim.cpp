@@ -232,7 +232,7 @@ TEST_CASE("optim: clip_grad_norm_ without gradients returns 0, and refuses a neg
 
 // --- parameter groups and the one-list API --------------------------------------------
 
-TEST_CASE("optim: parameter groups update with their own options; set_lr and set_group_lr") {
+TEST_CASE("optim: parameter groups update with their own options, set_lr and set_group_lr") {
   Tensor a = leaf({2}), b = leaf({3});
   optim::Sgd opt({{{a}, {.lr = 0.1}}, {{b}, {.lr = 0.2, .weight_decay = 0.5}}});
   CHECK(opt.num_groups() == 2);
