@@ -15,8 +15,8 @@ namespace pacer::data {
 
 namespace {
 
-// libjpeg reports a fatal error by calling error_exit, whose default prints and calls
-// exit(). Ours formats the message and longjmps back to the setjmp in the step that called
+// libjpeg reports a fatal error by calling error_exit, whose default prints and ends the
+// process. Ours formats the message and longjmps back to the setjmp in the step that called
 // into libjpeg; that step returns false and C++ code throws. The jump only crosses libjpeg's
 // C frames, and each step function holds nothing with a destructor, so no C++ object is
 // skipped.

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "ops/cpu/loops.h"
+#include "ops/common/roi_align_math.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cpu {
@@ -93,15 +94,7 @@ void nms_common(OpCall& c, bool batched) {
 void nms_kernel(OpCall& c) { nms_common(c, false); }
 void batched_nms_kernel(OpCall& c) { nms_common(c, true); }
 
-// The geometry of one roi (torchvision's roi_align_forward_kernel_impl).
-template <class C>
-struct RoiGeom {
-  int64_t batch;
-  C start_h, start_w, bin_h, bin_w;
-  int64_t grid_h, grid_w;
-  C count;
-};
-
+// The geometry of roi r = (batch index, x1, y1, x2, y2), torchvision's rule.
 template <class C>
 RoiGeom<C> roi_geom(const C* r, C scale, int64_t ph, int64_t pw, int64_t sampling_ratio, bool aligned) {
   RoiGeom<C> g;
@@ -123,37 +116,6 @@ RoiGeom<C> roi_geom(const C* r, C scale, int64_t ph, int64_t pw, int64_t samplin
   return g;
 }
 
-// Bilinear weights and corners of sample (y, x), torchvision's rule; false when the
-// sample lies outside [-1, H] x [-1, W] (it then contributes nothing).
-template <class C>
-bool bilinear(C y, C x, int64_t H, int64_t W, int64_t idx[4], C w[4]) {
-  if (y < C(-1) || y > C(H) || x < C(-1) || x > C(W)) return false;
-  if (y <= 0) y = 0;
-  if (x <= 0) x = 0;
-  int64_t yl = int64_t(y), xl = int64_t(x), yh, xh;
-  if (yl >= H - 1) {
-    yh = yl = H - 1;
-    y = C(yl);
-  } else {
-    yh = yl + 1;
-  }
-  if (xl >= W - 1) {
-    xh = xl = W - 1;
-    x = C(xl);
-  } else {
-    xh = xl + 1;
-  }
-  const C ly = y - C(yl), lx = x - C(xl), hy = C(1) - ly, hx = C(1) - lx;
-  idx[0] = yl * W + xl;
-  idx[1] = yl * W + xh;
-  idx[2] = yh * W + xl;
-  idx[3] = yh * W + xh;
-  w[0] = hy * hx;
-  w[1] = hy * lx;
-  w[2] = ly * hx;
-  w[3] = ly * lx;
-  return true;
-}
 
 // Calls f(bin index, corner indices, weights) for each sample of each bin inside the map.
 template <class C, class F>
@@ -166,20 +128,9 @@ void for_each_sample(const RoiGeom<C>& g, int64_t ph, int64_t pw, int64_t H, int
           const C x = g.start_w + C(px) * g.bin_w + (C(ix) + C(0.5)) * g.bin_w / C(g.grid_w);
           int64_t idx[4];
           C w[4];
-          if (bilinear(y, x, H, W, idx, w)) f(py * pw + px, idx, w);
+          if (roi_bilinear(y, x, H, W, idx, w)) f(py * pw + px, idx, w);
         }
       }
-}
-
-struct RoiArgs {
-  int64_t ph, pw, sampling_ratio;
-  double scale;
-  bool aligned;
-};
-
-RoiArgs roi_args(const OpCall& c) {
-  const Shape& os = c.attrs.shape("output_size");
-  return {os[0], os[1], c.attrs.i("sampling_ratio"), c.attrs.f("spatial_scale"), c.attrs.b("aligned")};
 }
 
 // The geometry of every roi, checking batch indices against N.

@@ -4,20 +4,12 @@
 #include <cstring>
 
 #include "ops/cpu/loops.h"
+#include "ops/common/pool_geometry.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cpu {
 
 namespace {
-
-struct PoolGeometry {
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-};
-
-PoolGeometry pool_geometry(const Attrs& a) {
-  const Shape &k = a.shape("kernel"), &s = a.shape("stride"), &p = a.shape("padding"), &d = a.shape("dilation");
-  return {k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
-}
 
 void max_pool_kernel(OpCall& c) {
   const Tensor& x = c.in(0);

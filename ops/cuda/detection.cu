@@ -22,6 +22,7 @@
 
 #include "ops/api.h"
 #include "ops/cuda/launch.cuh"
+#include "ops/common/roi_align_math.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cuda {
@@ -184,25 +185,6 @@ void batched_nms_kernel(OpCall& c) { nms_common(c, true); }
 // ---------------------------------------------------------------------------------------
 // roi_align
 
-struct RoiArgs {
-  int64_t ph, pw, sampling_ratio;
-  double scale;
-  bool aligned;
-};
-
-RoiArgs roi_args(const OpCall& c) {
-  const Shape& os = c.attrs.shape("output_size");
-  return {os[0], os[1], c.attrs.i("sampling_ratio"), c.attrs.f("spatial_scale"), c.attrs.b("aligned")};
-}
-
-template <class C>
-struct RoiGeom {
-  int64_t batch;
-  C start_h, start_w, bin_h, bin_w;
-  int64_t grid_h, grid_w;
-  C count;
-};
-
 // The geometry of roi r = (batch index, x1, y1, x2, y2), as the CPU's roi_geom.
 template <class T, class C>
 __device__ RoiGeom<C> roi_geom(const T* r, C scale, int64_t ph, int64_t pw, int64_t sampling_ratio, bool aligned) {
@@ -225,39 +207,6 @@ __device__ RoiGeom<C> roi_geom(const T* r, C scale, int64_t ph, int64_t pw, int6
   const int64_t cnt = g.grid_h * g.grid_w;
   g.count = C(cnt > 1 ? cnt : int64_t(1));
   return g;
-}
-
-// Bilinear corners and weights of sample (y, x), the CPU's rule; false when the sample lies
-// outside [-1, H] x [-1, W] (or the map is empty) and contributes nothing.
-template <class C>
-__device__ __forceinline__ bool bilinear(C y, C x, int64_t H, int64_t W, int64_t idx[4], C w[4]) {
-  if (H <= 0 || W <= 0) return false;
-  if (y < C(-1) || y > C(H) || x < C(-1) || x > C(W)) return false;
-  if (y <= 0) y = 0;
-  if (x <= 0) x = 0;
-  int64_t yl = int64_t(y), xl = int64_t(x), yh, xh;
-  if (yl >= H - 1) {
-    yh = yl = H - 1;
-    y = C(yl);
-  } else {
-    yh = yl + 1;
-  }
-  if (xl >= W - 1) {
-    xh = xl = W - 1;
-    x = C(xl);
-  } else {
-    xh = xl + 1;
-  }
-  const C ly = y - C(yl), lx = x - C(xl), hy = C(1) - ly, hx = C(1) - lx;
-  idx[0] = yl * W + xl;
-  idx[1] = yl * W + xh;
-  idx[2] = yh * W + xl;
-  idx[3] = yh * W + xh;
-  w[0] = hy * hx;
-  w[1] = hy * lx;
-  w[2] = ly * hx;
-  w[3] = ly * lx;
-  return true;
 }
 
 // Sample (iy, ix) of bin (py, px): the CPU's coordinates.
@@ -283,7 +232,7 @@ __global__ void roi_align_forward_kernel(const T* __restrict__ in, const T* __re
           const C x = sample_coord(g.start_w, px, g.bin_w, ix, g.grid_w);
           int64_t idx[4];
           C w[4];
-          if (bilinear(y, x, H, W, idx, w))
+          if (roi_bilinear(y, x, H, W, idx, w))
             acc += w[0] * C(compute_t<T>(plane[idx[0]])) + w[1] * C(compute_t<T>(plane[idx[1]])) +
                    w[2] * C(compute_t<T>(plane[idx[2]])) + w[3] * C(compute_t<T>(plane[idx[3]]));
         }
@@ -311,7 +260,7 @@ __global__ void roi_align_backward_kernel(const T* __restrict__ gy, const T* __r
         const C x = sample_coord(g.start_w, px, g.bin_w, ix, g.grid_w);
         int64_t idx[4];
         C w[4];
-        if (bilinear(y, x, H, W, idx, w))
+        if (roi_bilinear(y, x, H, W, idx, w))
           for (int j = 0; j < 4; ++j) atomicAdd(plane + idx[j], A(v * w[j] / g.count));
       }
     }

@@ -6,20 +6,12 @@
 // (the first one met), and a window with no position inside the input gives -inf and -1.
 // max_pool2d's backward is composed of public ops (scatter_add), so it needs no kernel here.
 #include "ops/cuda/loops.cuh"
+#include "ops/common/pool_geometry.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cuda {
 
 namespace {
-
-struct PoolGeometry {
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-};
-
-PoolGeometry pool_geometry(const Attrs& a) {
-  const Shape &k = a.shape("kernel"), &s = a.shape("stride"), &p = a.shape("padding"), &d = a.shape("dilation");
-  return {k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
-}
 
 // Sizes of the [N, C, H, W] and [N, C, OH, OW] sides and the strided side's strides.
 struct PoolShape {
