@@ -6,6 +6,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/cuda/pinned.h"
+#include "core/cuda/runtime.h"
 #include "core/error.h"
 #include "data/jpeg.h"
 #include "data/sampler.h"
@@ -27,6 +29,9 @@ ImageLoader::ImageLoader(ImageFolder folder, ImageLoaderOptions options)
               opt_.world_size);
   PACER_CHECK(opt_.threads >= 0 && opt_.prefetch >= 1,
               "ImageLoader: expected threads >= 0 and prefetch >= 1, got {} and {}", opt_.threads, opt_.prefetch);
+  PACER_CHECK(!opt_.pin_memory || cuda::is_available(),
+              "ImageLoader: pin_memory expects a CUDA device, got {} (CUDA backend {})", cuda::device_count(),
+              cuda::is_built() ? "built" : "not built");
   threads_ = opt_.threads > 0 ? opt_.threads : std::max(1, int(std::thread::hardware_concurrency()));
   depth_ = std::max(opt_.prefetch, 1);
   decode_min_side_ = opt_.decode_min_side >= 0 ? opt_.decode_min_side : (opt_.train ? opt_.size : opt_.eval_resize);
@@ -112,7 +117,8 @@ void ImageLoader::worker() {
       p.remaining = len;
       p.ok.assign(size_t(len), 0);
       try {
-        p.images = empty({len, 3, opt_.size, opt_.size});
+        const Shape shape{len, 3, opt_.size, opt_.size};
+        p.images = opt_.pin_memory ? cuda::pinned_empty(shape, f32) : empty(shape);
       } catch (...) {
         p.error = std::current_exception();
         p.error_sample = -1;
@@ -185,7 +191,7 @@ void ImageLoader::finish_batch(int64_t k, Pending& p) {
     }
     const int64_t rows = int64_t(labels.size());
     b.images = rows == len ? p.images : make_view(p.images, {rows, 3, s, s}, {plane, s * s, s, 1}, 0);
-    b.labels = from_vector(labels);
+    b.labels = opt_.pin_memory ? cuda::pin_memory(from_vector(labels)) : from_vector(labels);
   }
   p.images = Tensor();
   p.ready = true;

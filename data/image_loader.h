@@ -13,7 +13,8 @@
 /// Corrupt or truncated JPEGs are skipped (a warning line on stderr, counted by skipped()):
 /// their batch is shorter by one (a batch of only bad files has zero rows; it still counts
 /// as a batch, so positions stay aligned). With `strict`, a bad file is an error naming it,
-/// raised by next() for its batch. Pinned (CUDA) staging is not done here yet.
+/// raised by next() for its batch. With `pin_memory`, batches are staged in pinned host
+/// memory, so `.to(cuda)` on them is an asynchronous copy that overlaps the previous step.
 
 #include <atomic>
 #include <condition_variable>
@@ -44,6 +45,7 @@ struct ImageLoaderOptions {
   int threads = 0;             // worker threads; 0 = the number of cores
   int prefetch = 2;            // batches not yet returned by next() that workers may fill at once
   bool strict = false;         // a bad JPEG is an error instead of a skipped sample
+  bool pin_memory = false;     // batches in pinned host memory (needs a CUDA device)
   /// Decode with DCT downscaling while the short side stays >= this; -1 = `size` for
   /// training, `eval_resize` for evaluation; 0 = always decode at full size.
   int64_t decode_min_side = -1;

@@ -157,6 +157,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
   lo.threads = c.loader_threads;
   lo.drop_last = true;  // equal steps, as the MLPerf reference
   lo.crop.min_scale = c.crop_min_scale;
+  lo.pin_memory = c.device.is_cuda();  // the host-to-device copy then overlaps the step
   data::ImageLoader train(std::move(train_set), lo);
   data::ImageLoaderOptions vo = lo;
   vo.train = false;

@@ -17,6 +17,7 @@
 #include <doctest/doctest.h>
 #include <pacer/pacer.h>
 
+#include "core/cuda/runtime.h"
 #include "data/image_folder.h"
 #include "data/image_loader.h"
 #include "data/image_transforms.h"
@@ -491,6 +492,16 @@ TEST_CASE("ImageLoader: resuming at batch k gives the full run's tail, strict mo
   }
   CHECK(err.find("zz_truncated.jpg': cannot decode") != std::string::npos);
   CHECK(err.find("ImageLoader (strict)") != std::string::npos);
+}
+
+TEST_CASE("ImageLoader: pin_memory without a CUDA device is an error saying so") {
+  if (cuda::is_available()) return;  // test_gpu checks the pinned batches themselves
+  TempDir dir("pin");
+  write_folder(dir.path.string(), 1, false);
+  ImageLoaderOptions o;
+  o.pin_memory = true;
+  const std::string err = error_of([&] { ImageLoader loader(scan_image_folder(dir.path.string()), o); });
+  CHECK(err.find("pin_memory expects a CUDA device, got 0") != std::string::npos);
 }
 
 TEST_CASE("pipeline_images_per_s reports a positive rate") {
