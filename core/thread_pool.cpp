@@ -122,8 +122,6 @@ Pool& pool() {
   return p;
 }
 
-void (*g_listener)(int) = nullptr;
-
 }  // namespace
 
 int num_threads() { return pool().size(); }
@@ -132,15 +130,9 @@ void set_num_threads(int n) {
   PACER_CHECK(n >= 1, "set_num_threads: expected at least 1 thread, got {}", n);
   PACER_CHECK(!t_in_parallel, "set_num_threads: cannot resize the pool from inside a parallel region");
   pool().resize(n);
-  if (g_listener) g_listener(n);
 }
 
 bool in_parallel_region() { return t_in_parallel; }
-
-void on_num_threads_changed(void (*listener)(int)) {
-  g_listener = listener;
-  if (listener) listener(num_threads());
-}
 
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (begin >= end) return;

@@ -1,6 +1,7 @@
 #pragma once
 /// The one owner of CPU parallelism (DESIGN §2). Its size comes from PACER_NUM_THREADS
-/// (default: the number of cores); BLAS is told the same number by the ops layer.
+/// (default: the number of cores). BLAS runs single-threaded inside it: the ops layer
+/// splits large GEMMs across the pool.
 /// parallel_for never nests: inside a parallel region it runs inline.
 
 #include <cstdint>
@@ -20,8 +21,5 @@ bool in_parallel_region();
 /// (so a range shorter than `grain` runs in one call on the caller). Exceptions thrown by
 /// chunks are rethrown to the caller.
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
-
-/// Listener told when the thread count changes (the ops layer forwards it to BLAS).
-void on_num_threads_changed(void (*listener)(int));
 
 }  // namespace pacer

@@ -1,6 +1,9 @@
-// CPU convolution: im2col + GEMM per (image, group). The column buffer is
-// [C/g * kh * kw, OH * OW]; the input is read through its strides, so channels-last
+// CPU convolution: im2col + GEMM per (chunk of images, group). The column buffer is
+// [C/g * kh * kw, nb * OH * OW]; the input is read through its strides, so channels-last
 // inputs need no copy. Backward: dx = col2im(W^T @ dy), dW = sum_n dy @ cols^T.
+// Large feature maps go one image at a time (nb = 1): the GEMM then reads dy and writes y
+// or dx in place, and a 1x1 stride-1 convolution (most of ResNet-50) needs no im2col or
+// col2im at all, since its column matrix is the image itself.
 #include <cstring>
 
 #include "ops/cpu/gemm.h"
@@ -26,10 +29,13 @@ ConvGeometry geometry(const Attrs& a, const Shape& x, const Shape& w, const Shap
 
 // Images are processed in chunks of `nb`, with the column buffer of a chunk laid out as
 // [C/g * kh * kw, nb * OH * OW]: one GEMM per (chunk, group) instead of one per image keeps
-// BLAS efficient for small feature maps. Chunks bound the buffer to ~kColumnBytes.
+// BLAS efficient for small feature maps. Chunks bound the buffer to ~kColumnBytes. From
+// kDirectColumns output pixels on, one image alone makes a wide enough GEMM.
 constexpr int64_t kColumnBytes = int64_t(64) << 20;
+constexpr int64_t kDirectColumns = 784;  // 28 x 28
 
 int64_t chunk_images(const ConvGeometry& G, size_t element_size) {
+  if (G.cols() >= kDirectColumns) return 1;
   const int64_t per_image = G.rows() * G.cols() * int64_t(element_size);
   return std::max<int64_t>(1, std::min<int64_t>(G.N, kColumnBytes / std::max<int64_t>(per_image, 1)));
 }
@@ -113,6 +119,20 @@ Tensor matrix(const Tensor& t, int64_t offset, int64_t rows, int64_t cols, int64
   return make_view(t, {rows, cols}, {ld, 1}, t.storage_offset() + offset);
 }
 
+// Channels [g * per_group, (g + 1) * per_group) of image n of a contiguous NCHW tensor as a
+// [per_group, H * W] matrix.
+Tensor image_matrix(const Tensor& t, int64_t n, int64_t g, int64_t per_group) {
+  const int64_t hw = t.size(2) * t.size(3);
+  return matrix(t, n * t.stride(0) + g * per_group * hw, per_group, hw, hw);
+}
+
+// True when the column matrix of an image is the image itself ([C/g, H * W]): a 1x1,
+// stride-1, unpadded convolution of a contiguous NCHW input.
+bool columns_are_input(const ConvGeometry& G, const Tensor& x) {
+  return G.kh == 1 && G.kw == 1 && G.sh == 1 && G.sw == 1 && G.ph == 0 && G.pw == 0 && x.stride(3) == 1 &&
+         x.stride(2) == G.W && x.stride(1) == G.H * G.W;
+}
+
 // [nb, K, OHW] block of a contiguous NCHW tensor viewed as [K, nb * OHW] ([k, (n, p)]):
 // copies between that layout and a dense [K, nb * OHW] buffer.
 template <class T>
@@ -145,14 +165,27 @@ void conv2d_kernel(OpCall& c) {
   Tensor& y = c.out(0);
   const ConvGeometry G = geometry(c.attrs, x.sizes(), w.sizes(), y.sizes());
   const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
+  const int64_t chunk = chunk_images(G, x.element_size());
   if (has_bias) {
     Tensor b = make_view(c.in(2), {1, G.K, 1, 1}, {0, c.in(2).stride(0), 0, 0}, c.in(2).storage_offset());
     dispatch_dtype(y.dtype(), [&]<class T>() { cpu_kernel<T, T>(y, {&b}, [](compute_t<T> v) { return v; }); });
-  } else {
+  } else if (chunk > 1) {
     std::memset(y.data(), 0, y.nbytes());
   }
   dispatch_floating(x.dtype(), "conv2d", [&]<class T>() {
-    const int64_t chunk = chunk_images(G, x.element_size());
+    auto weights = [&](int64_t g) { return matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()); };
+    if (chunk == 1) {
+      const bool direct = columns_are_input(G, x);
+      Tensor cols = direct ? Tensor() : empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
+      for (int64_t n = 0; n < G.N; ++n) {
+        for (int64_t g = 0; g < G.groups; ++g) {
+          if (!direct) im2col<T>(x, n, 1, g, G, static_cast<T*>(cols.data()));
+          Tensor yg = image_matrix(y, n, g, G.Kg());
+          gemm(weights(g), direct ? image_matrix(x, n, g, G.Cg()) : cols, yg, 1.0, has_bias ? 1.0 : 0.0);
+        }
+      }
+      return;
+    }
     Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = x.dtype()});
     Tensor out = empty({G.K, chunk * G.cols()}, {.dtype = x.dtype()});
     for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
@@ -160,8 +193,7 @@ void conv2d_kernel(OpCall& c) {
       for (int64_t g = 0; g < G.groups; ++g) {
         im2col<T>(x, n0, nb, g, G, static_cast<T*>(cols.data()));
         Tensor og = matrix(out, g * G.Kg() * width, G.Kg(), width, width);
-        gemm(matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()), matrix(cols, 0, G.rows(), width, width), og,
-             1.0, 0.0);
+        gemm(weights(g), matrix(cols, 0, G.rows(), width, width), og, 1.0, 0.0);
       }
       scatter_channels_first<T>(static_cast<const T*>(out.data()), n0, nb, G, y);
     }
@@ -174,19 +206,32 @@ void conv_input_grad(const Tensor& dy, const Tensor& weight, Tensor& dx, const A
   const Tensor gy = materialize(dy);
   const Tensor w = materialize(weight);
   const ConvGeometry G = geometry(attrs, dx.sizes(), w.sizes(), gy.sizes());
-  std::memset(dx.data(), 0, dx.nbytes());
+  const int64_t chunk = chunk_images(G, dx.element_size());
+  const bool direct = chunk == 1 && columns_are_input(G, dx);  // GEMM straight into dx
+  if (!direct) std::memset(dx.data(), 0, dx.nbytes());
   dispatch_floating(dx.dtype(), "conv2d_backward_input", [&]<class T>() {
-    const int64_t chunk = chunk_images(G, dx.element_size());
+    auto weights_t = [&](int64_t g) {  // W_g^T: [C/g * kh * kw, K/g]
+      return make_view(w, {G.rows(), G.Kg()}, {1, G.rows()}, w.storage_offset() + g * G.Kg() * G.rows());
+    };
+    if (chunk == 1) {
+      Tensor cols = direct ? Tensor() : empty({G.rows(), G.cols()}, {.dtype = dx.dtype()});
+      for (int64_t n = 0; n < G.N; ++n) {
+        for (int64_t g = 0; g < G.groups; ++g) {
+          Tensor out = direct ? image_matrix(dx, n, g, G.Cg()) : cols;
+          gemm(weights_t(g), image_matrix(gy, n, g, G.Kg()), out, 1.0, 0.0);
+          if (!direct) col2im_add<T>(static_cast<const T*>(cols.data()), n, 1, g, G, dx);
+        }
+      }
+      return;
+    }
     Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = dx.dtype()});
     Tensor gyk = empty({G.K, chunk * G.cols()}, {.dtype = dx.dtype()});
     for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
       const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
       gather_channels_first<T>(gy, n0, nb, G, static_cast<T*>(gyk.data()));
       for (int64_t g = 0; g < G.groups; ++g) {
-        Tensor wg = matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows());
-        Tensor wt = make_view(wg, {G.rows(), G.Kg()}, {1, G.rows()}, wg.storage_offset());
         Tensor cg = matrix(cols, 0, G.rows(), width, width);
-        gemm(wt, matrix(gyk, g * G.Kg() * width, G.Kg(), width, width), cg, 1.0, 0.0);
+        gemm(weights_t(g), matrix(gyk, g * G.Kg() * width, G.Kg(), width, width), cg, 1.0, 0.0);
         col2im_add<T>(static_cast<const T*>(cols.data()), n0, nb, g, G, dx);
       }
     }
@@ -213,7 +258,22 @@ void conv2d_backward_weight_kernel(OpCall& c) {
   const ConvGeometry G = geometry(c.attrs, x.sizes(), dw.sizes(), gy.sizes());
   std::memset(dw.data(), 0, dw.nbytes());
   dispatch_floating(dw.dtype(), "conv2d_backward_weight", [&]<class T>() {
+    auto grad = [&](int64_t g) { return matrix(dw, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()); };
     const int64_t chunk = chunk_images(G, x.element_size());
+    if (chunk == 1) {
+      const bool direct = columns_are_input(G, x);
+      Tensor cols = direct ? Tensor() : empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
+      for (int64_t n = 0; n < G.N; ++n) {
+        for (int64_t g = 0; g < G.groups; ++g) {
+          if (!direct) im2col<T>(x, n, 1, g, G, static_cast<T*>(cols.data()));
+          const Tensor cm = direct ? image_matrix(x, n, g, G.Cg()) : cols;  // [rows, OH * OW]
+          const Tensor cm_t = make_view(cm, {G.cols(), G.rows()}, {1, cm.stride(0)}, cm.storage_offset());
+          Tensor dwg = grad(g);
+          gemm(image_matrix(gy, n, g, G.Kg()), cm_t, dwg, 1.0, 1.0);
+        }
+      }
+      return;
+    }
     Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = x.dtype()});
     Tensor gyk = empty({G.K, chunk * G.cols()}, {.dtype = x.dtype()});
     for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
@@ -222,7 +282,7 @@ void conv2d_backward_weight_kernel(OpCall& c) {
       for (int64_t g = 0; g < G.groups; ++g) {
         im2col<T>(x, n0, nb, g, G, static_cast<T*>(cols.data()));
         Tensor colsT = make_view(cols, {width, G.rows()}, {1, width}, 0);
-        Tensor dwg = matrix(dw, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows());
+        Tensor dwg = grad(g);
         gemm(matrix(gyk, g * G.Kg() * width, G.Kg(), width, width), colsT, dwg, 1.0, 1.0);
       }
     }

@@ -10,11 +10,12 @@ namespace pacer::ops::cpu {
 
 namespace {
 
-// BLAS runs with the pool's thread count (DESIGN §2: one policy, no oversubscription).
+// OpenBLAS runs single-threaded and the pool splits large products between its threads
+// (DESIGN §2: one owner of CPU parallelism). With OpenBLAS's own threads, its workers spin
+// (sched_yield) for a while after every GEMM, taking a core from the im2col, batch-norm and
+// pointwise work that follows: 18% of a ResNet-50 CPU step went to that spinning.
 struct BlasThreads {
-  BlasThreads() {
-    on_num_threads_changed([](int n) { openblas_set_num_threads(n); });
-  }
+  BlasThreads() { openblas_set_num_threads(1); }
 } g_blas_threads;
 
 struct BlasOperand {
@@ -35,17 +36,48 @@ BlasOperand as_blas(const Tensor& x) {
 }
 
 template <class T>
+void blas_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
+               int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), float(alpha), a, int(lda), b, int(ldb), float(beta), c,
+                int(ldc));
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  }
+}
+
+// Products below this many multiply-adds run on the calling thread: waking a worker costs
+// more than it saves.
+constexpr int64_t kSplitMacs = int64_t(1) << 18;
+
+template <class T>
 void blas(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta) {
   BlasOperand A = as_blas(a), B = as_blas(b);
   const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
   const int64_t ldc = std::max<int64_t>(c.stride(0), std::max<int64_t>(n, 1));
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, A.trans, B.trans, int(m), int(n), int(k), float(alpha), A.t.data_ptr<float>(),
-                int(A.ld), B.t.data_ptr<float>(), int(B.ld), float(beta), c.data_ptr<float>(), int(ldc));
-  } else {
-    cblas_dgemm(CblasRowMajor, A.trans, B.trans, int(m), int(n), int(k), alpha, A.t.data_ptr<double>(), int(A.ld),
-                B.t.data_ptr<double>(), int(B.ld), beta, c.data_ptr<double>(), int(ldc));
+  const T* pa = A.t.template data_ptr<T>();
+  const T* pb = B.t.template data_ptr<T>();
+  T* pc = c.template data_ptr<T>();
+  const int threads = num_threads();
+  if (threads == 1 || in_parallel_region() || m * n * k < kSplitMacs) {
+    blas_call<T>(A.trans, B.trans, m, n, k, alpha, pa, A.ld, pb, B.ld, beta, pc, ldc);
+    return;
   }
+  // Split C along its longer side into blocks of whole 16-wide (columns) or 8-high (rows)
+  // panels, so every thread runs OpenBLAS's full-width micro-kernels.
+  const bool split_columns = n >= m;
+  const int64_t panel = split_columns ? 16 : 8, extent = split_columns ? n : m;
+  const int64_t panels = (extent + panel - 1) / panel;
+  parallel_for(0, panels, 1, [&](int64_t p0, int64_t p1) {
+    const int64_t lo = p0 * panel, hi = std::min(extent, p1 * panel);
+    if (split_columns) {
+      const T* bj = pb + (B.trans == CblasNoTrans ? lo : lo * B.ld);
+      blas_call<T>(A.trans, B.trans, m, hi - lo, k, alpha, pa, A.ld, bj, B.ld, beta, pc + lo, ldc);
+    } else {
+      const T* ai = pa + (A.trans == CblasNoTrans ? lo * A.ld : lo);
+      blas_call<T>(A.trans, B.trans, hi - lo, n, k, alpha, ai, A.ld, pb, B.ld, beta, pc + lo * ldc, ldc);
+    }
+  });
 }
 
 Tensor to_f32(const Tensor& x) {
