@@ -169,7 +169,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
   PACER_CHECK(steps_per_epoch >= 1, "train resnet: {} training images make no batch of {}", train_size, c.batch);
 
   manual_seed(c.seed);
-  ResNet model({.depth = c.depth, .num_classes = classes});
+  ResNet model({.depth = c.depth, .num_classes = classes, .zero_init_residual = c.zero_init_residual});
   if (!c.device.is_cpu()) model.to(c.device);
   if (plan.half_model) model.to(plan.lower, is_norm_layer);
 

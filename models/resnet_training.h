@@ -29,6 +29,7 @@ struct ResnetTrainConfig {
   int64_t image_size = 224;
   int64_t eval_resize = 0;        // eval: short side before the center crop; 0 = size * 256 / 224
   double crop_min_scale = 0.05;   // random-resized crop: smallest area fraction (MLPerf: 0.05)
+  bool zero_init_residual = true; // last BN scale of each block starts at 0 (NVIDIA's MLPerf recipe)
   std::string optimizer = "sgd";  // "sgd" or "lars"
   double lr = 0;                  // base LR; 0 = the recipe's: SGD 0.128 * batch / 256, LARS 5 * batch / 1664
   double momentum = 0.9;

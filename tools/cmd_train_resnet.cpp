@@ -26,6 +26,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
       .option("weight-decay", "X", "weight decay, not on batch norm or biases (-1 = LARS 2e-4, SGD 1e-4)", "-1")
       .option("label-smoothing", "X", "label smoothing", "0.1")
       .option("crop-min-scale", "X", "random-resized crop: smallest area fraction (small images want more)", "0.05")
+      .option("zero-init-residual", "on|off", "start each block's last batch-norm scale at 0 (each block the identity)", "on")
       .option("warmup-epochs", "X", "linear warmup epochs before the poly-2 decay", "5")
       .option("eval-every", "N", "evaluate every N epochs (and after the last)", "1")
       .option("target-accuracy", "X", "stop once val top-1 reaches X (0 = never)", "0")
@@ -58,6 +59,10 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
   c.label_smoothing = a.number("label-smoothing");
   c.crop_min_scale = a.number("crop-min-scale");
   c.warmup_epochs = a.number("warmup-epochs");
+  const std::string zero_init = a.str("zero-init-residual");
+  if (zero_init != "on" && zero_init != "off")
+    throw UsageError("--zero-init-residual must be on or off, got '" + zero_init + "'");
+  c.zero_init_residual = zero_init == "on";
   c.eval_every = a.integer("eval-every");
   c.target_accuracy = a.number("target-accuracy");
   c.out_dir = a.str("out") == "-" ? "" : a.str("out");
