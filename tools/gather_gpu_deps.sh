@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies into deps/ (git-ignored) what Pacer's build and tests need that the GPU machine
-# lacks: fmt, doctest, nlohmann-json and zlib headers, CMake package configs, and the shared
-# libraries (libfmt, libz, OpenBLAS and its Fortran runtime). Run it HERE, on the Debian
+# lacks: fmt, doctest, nlohmann-json, zlib and libjpeg-turbo headers, CMake package configs, and the shared
+# libraries (libfmt, libz, libjpeg, OpenBLAS and its Fortran runtime). Run it HERE, on the Debian
 # machine with tools/setup.sh's packages; carry `deps` to the GPU machine, where
 # tools/gpu_check.sh configures with -DPACER_DEPS_ROOT=$PWD/deps.
 #
@@ -39,6 +39,8 @@ need /usr/include/nlohmann/json.hpp
 need /usr/include/zlib.h
 cp -r /usr/include/fmt /usr/include/doctest /usr/include/nlohmann "$D/include/"
 cp /usr/include/zlib.h /usr/include/zconf.h "$D/include/"
+need /usr/include/jpeglib.h  # libjpeg-turbo (the data layer); jconfig.h lives in the multiarch folder
+cp /usr/include/jpeglib.h /usr/include/jerror.h /usr/include/jmorecfg.h "/usr/include/$MA/jconfig.h" "$D/include/"
 # OpenBLAS's cblas.h and its config (the pthread flavour, as Debian's default alternative).
 OB_INC=/usr/include/$MA/openblas-pthread
 need "$OB_INC/cblas.h"
@@ -50,6 +52,8 @@ fmt_soname=$(objdump -p "$fmt_so" | awk '/SONAME/ {print $2}')  # libfmt.so.9
 fmt_version=$(basename "$fmt_so" | sed 's/^libfmt\.so\.//')
 real "$L/libfmt.so" "$D/lib/$fmt_soname" "$D/lib/libfmt.so"
 real "$L/libz.so" "$D/lib/libz.so.1" "$D/lib/libz.so"
+jpeg_so=$(readlink -f "$L/libjpeg.so")                   # libjpeg.so.62.3.0 (libjpeg-turbo)
+real "$L/libjpeg.so" "$D/lib/$(objdump -p "$jpeg_so" | awk '/SONAME/ {print $2}')" "$D/lib/libjpeg.so"
 ob_so=$(readlink -f "$L/libopenblas.so.0")   # through Debian's alternatives
 need "$ob_so"
 python3 - "$ob_so" "$D/lib/libopenblas.so.0.xz" <<'EOF'
@@ -125,7 +129,8 @@ cat >"$D/MANIFEST.txt" <<EOF
 Pacer deps for the GPU machine, gathered $(date -u +%Y-%m-%dT%H:%MZ) on $(. /etc/os-release && echo "$PRETTY_NAME")
 fmt $fmt_version, doctest $(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")/\1/p' /usr/lib/cmake/doctest/doctestConfigVersion.cmake), \
 nlohmann-json $(sed -n 's/^set(PACKAGE_VERSION "\(.*\)")/\1/p' /usr/share/cmake/nlohmann_json/nlohmann_jsonConfigVersion.cmake), \
-zlib $(sed -n 's/^#define ZLIB_VERSION "\(.*\)"/\1/p' /usr/include/zlib.h), OpenBLAS $(basename "$ob_so")
+zlib $(sed -n 's/^#define ZLIB_VERSION "\(.*\)"/\1/p' /usr/include/zlib.h), libjpeg-turbo $(basename "$jpeg_so"), \
+OpenBLAS $(basename "$ob_so")
 EOF
 (cd "$D" && find . -type f | sort | grep -v '^./include/\(nlohmann\|fmt\|doctest\)/' >>MANIFEST.txt)
 echo "gather_gpu_deps: $(du -sh "$D" | cut -f1) in $D ($(find "$D" -type f | wc -l) files)"

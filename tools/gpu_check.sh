@@ -120,7 +120,7 @@ EOF
 )
 NV_ROOTS=${NV[0]:-}
 NV_LIBS=${NV[1]:-}
-# Pacer's binaries find deps/lib (fmt, zlib, OpenBLAS) through the build tree's RUNPATH;
+# Pacer's binaries find deps/lib (fmt, zlib, libjpeg, OpenBLAS) through the build tree's RUNPATH;
 # deps/lib is kept off LD_LIBRARY_PATH so the system's own zlib stays in force elsewhere.
 # OpenBLAS's Fortran runtime is taken from deps/runtime only when the system has none (the
 # linker needs it too, hence the variable is exported for the build as well).

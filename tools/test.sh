@@ -5,14 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 jobs=$(nproc)
-# The CUDA backend is compiled (not run: CI has no GPU) wherever the toolkit is installed,
-# also when nvcc is not on PATH.
-cuda_args=()
-if command -v nvcc > /dev/null; then
-  cuda_args=(-DPACER_CUDA=ON)
-elif [ -x /usr/local/cuda/bin/nvcc ]; then
-  cuda_args=(-DPACER_CUDA=ON -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)
-fi
+# The CUDA backend is compiled (not run: CI has no GPU) wherever the toolkit is installed.
+source tools/cuda_cmake_args.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPACER_WERROR=ON "${cuda_args[@]}" > build.configure.log 2>&1 ||
   { cat build.configure.log; exit 1; }
 grep "Pacer: CUDA backend" build.configure.log || true

@@ -23,6 +23,12 @@ struct GeluBackward {
   PACER_HOST_DEVICE C operator()(C g, C x) const { return g * Grad{}(x); }
 };
 
+// g where y > 0, else 0 (relu's derivative given its output y).
+struct ReluBackward {
+  template <class C>
+  PACER_HOST_DEVICE C operator()(C g, C y) const { return y > C(0) ? g : C(0); }
+};
+
 struct Square {
   template <class C>
   PACER_HOST_DEVICE C operator()(C a) const { return a * a; }
@@ -114,6 +120,12 @@ struct PointwiseKernels {
     });
   }
 
+  static void relu_backward(OpCall& c) {
+    dispatch_floating(c.out(0).dtype(), "relu_backward", [&]<class T>() {
+      Loop::template run<T, T, T>(c.out(0), {&c.in(0), &c.in(1)}, pointwise_detail::ReluBackward{});
+    });
+  }
+
   static void clamp(OpCall& c) {
     dispatch_dtype(c.out(0).dtype(), [&]<class T>() {
       using C = compute_t<T>;
@@ -192,6 +204,7 @@ struct PointwiseKernels {
   PACER_KERNEL(tanh, DEVICE, PK_##DEVICE::unary_float<::pacer::math::Tanh>);                   \
   PACER_KERNEL(gelu, DEVICE, PK_##DEVICE::gelu);                                               \
   PACER_KERNEL(gelu_backward, DEVICE, PK_##DEVICE::gelu_backward);                             \
+  PACER_KERNEL(relu_backward, DEVICE, PK_##DEVICE::relu_backward);                             \
   PACER_KERNEL(clamp, DEVICE, PK_##DEVICE::clamp);                                             \
   PACER_KERNEL(logical_not, DEVICE, PK_##DEVICE::logical_not);                                 \
   PACER_KERNEL(cast, DEVICE, [](::pacer::ops::OpCall& c) { PK_##DEVICE::convert(c.out(0), c.in(0)); });  \

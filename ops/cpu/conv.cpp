@@ -61,6 +61,9 @@ void im2col(const Tensor& x, int64_t n0, int64_t nb, int64_t g, const ConvGeomet
       const int64_t c = r / (G.kh * G.kw), i = (r / G.kw) % G.kh, j = r % G.kw;
       const T* plane = px + n * sN + (g * G.Cg() + c) * sC;
       T* out = cols + r * width + (n - n0) * G.cols();
+      // Output columns [lo, hi) read inside the image; the rest is padding.
+      const int64_t shift = j * G.dw - G.pw;
+      const auto [lo, hi] = valid_columns(G, shift);
       for (int64_t oh = 0; oh < G.OH; ++oh) {
         const int64_t h = oh * G.sh - G.ph + i * G.dh;
         T* row = out + oh * G.OW;
@@ -68,11 +71,8 @@ void im2col(const Tensor& x, int64_t n0, int64_t nb, int64_t g, const ConvGeomet
           std::fill(row, row + G.OW, T(0.0f));
           continue;
         }
-        // Output columns [lo, hi) read inside the image; the rest is padding. No branch in
-        // the copy loop, and a plain memcpy for unit strides.
+        // No branch in the copy loop, and a plain memcpy for unit strides.
         const T* src = plane + h * sH;
-        const int64_t shift = j * G.dw - G.pw;
-        const auto [lo, hi] = valid_columns(G, shift);
         std::fill(row, row + lo, T(0.0f));
         if (G.sw == 1 && sW == 1) {
           if (hi > lo) std::memcpy(row + lo, src + lo + shift, size_t(hi - lo) * sizeof(T));
@@ -97,13 +97,13 @@ void col2im_add(const T* cols, int64_t n0, int64_t nb, int64_t g, const ConvGeom
       for (int64_t i = 0; i < G.kh; ++i)
         for (int64_t j = 0; j < G.kw; ++j) {
           const T* row = cols + ((c * G.kh + i) * G.kw + j) * width + (n - n0) * G.cols();
+          const int64_t shift = j * G.dw - G.pw;
+          const auto [lo, hi] = valid_columns(G, shift);
           for (int64_t oh = 0; oh < G.OH; ++oh) {
             const int64_t h = oh * G.sh - G.ph + i * G.dh;
             if (h < 0 || h >= G.H) continue;
             T* dst = plane + h * G.W;
             const T* src = row + oh * G.OW;
-            const int64_t shift = j * G.dw - G.pw;
-            const auto [lo, hi] = valid_columns(G, shift);
             for (int64_t ow = lo; ow < hi; ++ow) {
               T& d = dst[ow * G.sw + shift];
               d = store_cast<T>(compute_t<T>(d) + compute_t<T>(src[ow]));

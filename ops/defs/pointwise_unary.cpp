@@ -65,10 +65,31 @@ PACER_OP(sign) {
   return unary("sign", infer_numeric_unary,
                [](const GradCall& g) -> std::vector<Tensor> { return {zeros_like(g.grad())}; }, 0, 0);
 }
+// relu's derivative is its own pointwise op (PyTorch's threshold_backward): one pass
+// instead of compare, convert and multiply.
 PACER_OP(relu) {
   return unary("relu", infer_numeric_unary, [](const GradCall& g) -> std::vector<Tensor> {
-    return {mul(g.grad(), mask_like(g.outputs[0] > 0, g.grad()))};
+    return {call1(find_op("relu_backward"), {g.grad(), g.outputs[0]})};
   }, 0, 1);
+}
+// relu_backward(g, y) = g where y > 0, else 0 (a NaN gradient where y <= 0 becomes 0, as in
+// PyTorch). Linear in g, so its own gradient w.r.t. g is itself; y gets none.
+PACER_OP(relu_backward) {
+  OpDef d;
+  d.name = "relu_backward";
+  d.tags = kPointwise;
+  d.infer = [](OpCall& c) {
+    check_floating(c.in(0), "gradient");
+    PACER_CHECK(c.in(0).sizes() == c.in(1).sizes(), "expected the gradient and relu's output to have one shape, got {} and {}",
+                c.in(0).sizes(), c.in(1).sizes());
+    cast_inputs(c, c.in(0).dtype());
+    same_shape_output(c, c.in(0).dtype());
+  };
+  d.backward = [](const GradCall& g) -> std::vector<Tensor> {
+    return {call1(find_op("relu_backward"), {g.grad(), g.inputs[1]}), Tensor()};
+  };
+  d.save_inputs = 2;
+  return d;
 }
 PACER_OP(sigmoid) {
   return unary("sigmoid", infer_float_unary, [](const GradCall& g) -> std::vector<Tensor> {

@@ -248,6 +248,18 @@ TEST_CASE("create_graph gives a differentiable gradient (second derivative)") {
   CHECK(grad_of(x)[0] == doctest::Approx(18));  // 6x
 }
 
+TEST_CASE("relu's gradient is differentiable in the incoming gradient (relu_backward twice)") {
+  Tensor x = from_vector<double>({0.5, -1.0, 2.0}, {}, {.dtype = f64, .requires_grad = true});
+  Tensor w = from_vector<double>({3.0, 4.0, 5.0}, {}, {.dtype = f64, .requires_grad = true});
+  sum(relu(x) * w).backward(Tensor(), /*retain_graph=*/true, /*create_graph=*/true);
+  Tensor g = x.grad();  // w where x > 0, with history through w
+  CHECK(g.to_vector<double>() == std::vector<double>{3.0, 0.0, 5.0});
+  REQUIRE(g.requires_grad());
+  w.set_grad(Tensor());
+  sum(g * from_vector<double>({7.0, 8.0, 9.0})).backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{7.0, 0.0, 9.0});
+}
+
 TEST_CASE("gradcheck passes correct gradients and fails a wrong one") {
   using autograd::gradcheck;
   Tensor x = from_vector<double>({0.3, -1.2, 2.0}, {}, {.dtype = f64, .requires_grad = true});

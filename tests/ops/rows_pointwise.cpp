@@ -1,6 +1,8 @@
 // Op-table rows of the pointwise ops.
 #include <cmath>
 
+#include "ops/dispatch.h"
+#include "ops/registry.h"
 #include "tests/ops/op_table.h"
 
 namespace pacer::test {
@@ -71,8 +73,17 @@ std::vector<OpCase> pointwise_rows() {
     OpCase c = unary("sign", [](const Tensor& x) { return sign(x); }, [](double x) { return double((x > 0) - (x < 0)); });
     rows.push_back(c);
   }
-  rows.push_back(unary("relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, -2, 2,
-                       {{[] { relu(ones({2}).to(DType::Bool)); }, "expected a numeric tensor, got bool"}}));
+  {
+    // Backward runs relu_backward (test_autograd differentiates it once more).
+    OpCase c = unary("relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, -2, 2,
+                     {{[] { relu(ones({2}).to(DType::Bool)); }, "expected a numeric tensor, got bool"},
+                      {[] { ops::call1(ops::find_op("relu_backward"), {ones({2}), ones({3})}); },
+                       "expected the gradient and relu's output to have one shape, got [2] and [3]"},
+                      {[] { ops::call1(ops::find_op("relu_backward"), {ones({2}, {.dtype = DType::I64}), ones({2})}); },
+                       "gradient"}});
+    c.covers = {"relu", "relu_backward"};
+    rows.push_back(c);
+  }
   rows.push_back(unary("sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }));
   rows.push_back(unary("tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); }));
   {
