@@ -4,11 +4,13 @@
 # 224, 32; target >= 1.0x PyTorch img/s), and the JPEG training pipeline on one core
 # (target >= 1.5x torchvision per core). Same conventions as compare.sh: 2 threads,
 # OpenBLAS variables unset on both sides, 3 interleaved pairs, median of medians.
-# Needs a prepared ImageFolder: build/pacer prepare fashion-mnist --out /tmp/fmnist (PIPE_DATA).
+# Needs a prepared ImageFolder: build/pacer prepare fashion-mnist --out /tmp/fmnist (PIPE_DATA),
+# and for the ImageNet-sized row bench/make_photo_jpegs.py --out /tmp/photos (PHOTO_DATA).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 PIPE_DATA=${PIPE_DATA:-/tmp/fmnist/train}
+PHOTO_DATA=${PHOTO_DATA:-/tmp/photos}
 
 run() {  # run NAME SIDES ARGS...: SIDES is "both" or "pacer"
   local name=$1 sides=$2
@@ -37,17 +39,20 @@ row() {  # row CASE NAME UNIT: throughput rows (ratio = Pacer / PyTorch)
 for prec in 32 bf16-mixed; do run "cnn_$prec" both train-step --model cnn --batch 64 --precision "$prec" --repeat 9 --warmup 2; done
 for prec in 16-mixed 16-O2; do run "cnn_$prec" pacer train-step --model cnn --batch 64 --precision "$prec" --repeat 9 --warmup 2; done
 run resnet both resnet50-step --batch 8 --image-size 224 --repeat 3 --warmup 1
-if [ -d "$PIPE_DATA" ]; then
-  # One core each: Pacer's loader with 1 thread, torchvision with 1 worker process.
+pipeline() {  # pipeline NAME DIR IMAGES: one core each, Pacer's loader with 1 thread, torchvision with 1 worker
+  [ -d "$2" ] || return 0
   for i in 1 2 3; do
-    "${CLEAN_ENV[@]}" ./build/pacer bench imagefolder-pipeline --data "$PIPE_DATA" --loader-threads 1 --size 224 \
-      --images 2000 --repeat 3 --warmup 1 --json | tail -n 1 >> "$tmp/pipe.pacer"
-    "${CLEAN_ENV[@]}" /usr/bin/python3 bench/torch_bench.py imagefolder-pipeline --data "$PIPE_DATA" --loader-threads 1 \
-      --size 224 --images 2000 --repeat 3 --warmup 1 --json | tail -n 1 >> "$tmp/pipe.torch"
+    "${CLEAN_ENV[@]}" ./build/pacer bench imagefolder-pipeline --data "$2" --loader-threads 1 --size 224 \
+      --images "$3" --repeat 3 --warmup 1 --json | tail -n 1 >> "$tmp/$1.pacer"
+    "${CLEAN_ENV[@]}" /usr/bin/python3 bench/torch_bench.py imagefolder-pipeline --data "$2" --loader-threads 1 \
+      --size 224 --images "$3" --repeat 3 --warmup 1 --json | tail -n 1 >> "$tmp/$1.torch"
   done
-fi
+}
+pipeline pipe "$PIPE_DATA" 2000
+pipeline photo "$PHOTO_DATA" 400
 
 for prec in 32 bf16-mixed 16-mixed 16-O2; do row "train-step cnn B64 $prec" "cnn_$prec" "samples/s"; done
 row "resnet50-step B8 224 f32" resnet "img/s"
 [ -f "$tmp/pipe.pacer" ] && row "imagefolder-pipeline 224, 1 core (Fashion-MNIST JPEGs)" pipe "img/s"
+[ -f "$tmp/photo.pacer" ] && row "imagefolder-pipeline 224, 1 core (500x375 JPEGs, bench/make_photo_jpegs.py)" photo "img/s"
 exit 0

@@ -25,28 +25,35 @@ void max_pool_kernel(OpCall& c) {
     parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
         const T* in = px + (plane / C) * sN + (plane % C) * sC;
-        for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          // The window's taps that fall inside the image: i in [i0, i1), likewise j below.
+          const int64_t h0 = oh * P.sh - P.ph;
+          const int64_t i0 = h0 >= 0 ? 0 : (-h0 + P.dh - 1) / P.dh;
+          const int64_t i1 = std::min<int64_t>(P.kh, H - h0 <= 0 ? 0 : (H - h0 + P.dh - 1) / P.dh);
           for (int64_t ow = 0; ow < OW; ++ow) {
+            const int64_t w0 = ow * P.sw - P.pw;
+            const int64_t j0 = w0 >= 0 ? 0 : (-w0 + P.dw - 1) / P.dw;
+            const int64_t j1 = std::min<int64_t>(P.kw, W - w0 <= 0 ? 0 : (W - w0 + P.dw - 1) / P.dw);
             Cpt best = -INFINITY;
             int64_t at = -1;
-            for (int64_t i = 0; i < P.kh; ++i) {
-              const int64_t h = oh * P.sh - P.ph + i * P.dh;
-              if (h < 0 || h >= H) continue;
-              for (int64_t j = 0; j < P.kw; ++j) {
-                const int64_t w = ow * P.sw - P.pw + j * P.dw;
-                if (w < 0 || w >= W) continue;
-                const Cpt v = Cpt(in[h * sH + w * sW]);
-                if (v > best || std::isnan(v) || at < 0) {
-                  best = v;
-                  at = h * W + w;
-                  if (std::isnan(v)) i = P.kh, j = P.kw;  // NaN wins; stop
-                }
+            // Branch-free selects: the first maximum wins ties (strict >), and the first NaN
+            // wins outright (!(v <= best) holds for a NaN v; nothing replaces a NaN best).
+            for (int64_t i = i0; i < i1; ++i) {
+              const int64_t h = h0 + i * P.dh;
+              const T* row = in + h * sH;
+              for (int64_t j = j0; j < j1; ++j) {
+                const int64_t w = w0 + j * P.dw;
+                const Cpt v = Cpt(row[w * sW]);
+                const bool take = at < 0 || (!(v <= best) && best == best);
+                best = take ? v : best;
+                at = take ? h * W + w : at;
               }
             }
             const int64_t o = (plane * OH + oh) * OW + ow;
             py[o] = store_cast<T>(best);
             pi[o] = at;
           }
+        }
       }
     });
   });

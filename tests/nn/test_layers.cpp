@@ -1,6 +1,9 @@
 // nn layers: output shapes and values against hand-computed (PyTorch-equal) results,
 // PyTorch's state_dict names, train/eval behaviour inside Sequential, FrozenBatchNorm2d,
 // Module::to(dtype), gradients through Sequential, and the layers' error messages.
+#include <cmath>
+#include <limits>
+
 #include <doctest/doctest.h>
 
 #include "core/cuda/runtime.h"
@@ -75,6 +78,27 @@ TEST_CASE("ReLU and the pooling layers compute torch's values") {
   Tensor g3 = nn::AdaptiveAvgPool2d({3, 1}).forward(x);
   CHECK(g3.sizes() == Shape{1, 1, 3, 1});
   check_close(g3, {3.5, 7.5, 11.5});
+}
+
+TEST_CASE("max_pool2d: ties keep the first maximum, the first NaN wins, dilation and padding skip outside taps") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // One 4x4 plane; 2x2 windows, stride 2: windows {1,1 / 0,1}, {NaN,2 / NaN,5}, {4,4 / 9,9}, {3,3 / 3,3}.
+  Tensor x = from_vector<double>({1, 1, nan, 2, 0, 1, nan, 5, 4, 4, 3, 3, 9, 9, 3, 3}, {1, 1, 4, 4});
+  auto [y, idx] = max_pool2d_with_indices(x, {2, 2}, {2, 2});
+  const std::vector<double> v = y.to_vector<double>();
+  CHECK(v[0] == 1);
+  CHECK(std::isnan(v[1]));
+  CHECK(v[2] == 9);
+  CHECK(v[3] == 3);
+  CHECK(idx.to_vector<int64_t>() == std::vector<int64_t>{0, 2, 12, 10});
+  // Dilation 2 with padding 2: the taps of a window are 2 apart, those outside are skipped.
+  // Kernel 2, dilation 2, padding 1, stride 2 over z = 7h + w (7x7): window rows are {-1, 1},
+  // {1, 3}, {3, 5}, {5, 7}; the inside ones' last wins: rows (and columns) 1, 3, 5, 5.
+  Tensor z = reshape(arange(0, 49, 1, DType::F64), {1, 1, 7, 7});
+  auto [y2, idx2] = max_pool2d_with_indices(z, {2, 2}, {2, 2}, {1, 1}, {2, 2});
+  const std::vector<double> want{8, 10, 12, 12, 22, 24, 26, 26, 36, 38, 40, 40, 36, 38, 40, 40};
+  CHECK(y2.to_vector<double>() == want);
+  CHECK(idx2.to_vector<int64_t>() == std::vector<int64_t>(want.begin(), want.end()));
 }
 
 TEST_CASE("pooling layers: bad arguments and inputs are refused with the layer's name") {
