@@ -133,6 +133,16 @@ bool columns_are_input(const ConvGeometry& G, const Tensor& x) {
          x.stride(2) == G.W && x.stride(1) == G.H * G.W;
 }
 
+// The [C/g * kh * kw, OH * OW] column matrix of image n, group g: the image itself when
+// `direct` (columns_are_input), else im2col'd into `buffer` (allocated on first use).
+template <class T>
+Tensor image_columns(const Tensor& x, int64_t n, int64_t g, const ConvGeometry& G, bool direct, Tensor& buffer) {
+  if (direct) return image_matrix(x, n, g, G.Cg());
+  if (!buffer.defined()) buffer = empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
+  im2col<T>(x, n, 1, g, G, static_cast<T*>(buffer.data()));
+  return buffer;
+}
+
 // [nb, K, OHW] block of a contiguous NCHW tensor viewed as [K, nb * OHW] ([k, (n, p)]):
 // copies between that layout and a dense [K, nb * OHW] buffer.
 template <class T>
@@ -176,12 +186,11 @@ void conv2d_kernel(OpCall& c) {
     auto weights = [&](int64_t g) { return matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()); };
     if (chunk == 1) {
       const bool direct = columns_are_input(G, x);
-      Tensor cols = direct ? Tensor() : empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
+      Tensor buffer;
       for (int64_t n = 0; n < G.N; ++n) {
         for (int64_t g = 0; g < G.groups; ++g) {
-          if (!direct) im2col<T>(x, n, 1, g, G, static_cast<T*>(cols.data()));
           Tensor yg = image_matrix(y, n, g, G.Kg());
-          gemm(weights(g), direct ? image_matrix(x, n, g, G.Cg()) : cols, yg, 1.0, has_bias ? 1.0 : 0.0);
+          gemm(weights(g), image_columns<T>(x, n, g, G, direct, buffer), yg, 1.0, has_bias ? 1.0 : 0.0);
         }
       }
       return;
@@ -262,11 +271,10 @@ void conv2d_backward_weight_kernel(OpCall& c) {
     const int64_t chunk = chunk_images(G, x.element_size());
     if (chunk == 1) {
       const bool direct = columns_are_input(G, x);
-      Tensor cols = direct ? Tensor() : empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
+      Tensor buffer;
       for (int64_t n = 0; n < G.N; ++n) {
         for (int64_t g = 0; g < G.groups; ++g) {
-          if (!direct) im2col<T>(x, n, 1, g, G, static_cast<T*>(cols.data()));
-          const Tensor cm = direct ? image_matrix(x, n, g, G.Cg()) : cols;  // [rows, OH * OW]
+          const Tensor cm = image_columns<T>(x, n, g, G, direct, buffer);  // [rows, OH * OW]
           const Tensor cm_t = make_view(cm, {G.cols(), G.rows()}, {1, cm.stride(0)}, cm.storage_offset());
           Tensor dwg = grad(g);
           gemm(image_matrix(gy, n, g, G.Kg()), cm_t, dwg, 1.0, 1.0);

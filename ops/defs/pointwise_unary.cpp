@@ -31,6 +31,22 @@ OpDef unary(const char* name, InferFn infer, BackwardFn bw, uint32_t save_in, ui
   return d;
 }
 
+// The derivative op of a unary pointwise op, (gradient, a saved input or output) -> input
+// gradient in one pass; the saved tensor has the gradient's shape.
+OpDef unary_backward(const char* name) {
+  OpDef d;
+  d.name = name;
+  d.tags = kPointwise;
+  d.infer = [](OpCall& c) {
+    check_floating(c.in(0), "gradient");
+    PACER_CHECK(c.in(0).sizes() == c.in(1).sizes(), "expected the gradient and the saved tensor to have one shape, got {} and {}",
+                c.in(0).sizes(), c.in(1).sizes());
+    cast_inputs(c, c.in(0).dtype());
+    same_shape_output(c, c.in(0).dtype());
+  };
+  return d;
+}
+
 Tensor mask_like(const Tensor& mask, const Tensor& like) { return cast(mask, like.dtype()); }
 
 }  // namespace
@@ -75,16 +91,7 @@ PACER_OP(relu) {
 // relu_backward(g, y) = g where y > 0, else 0 (a NaN gradient where y <= 0 becomes 0, as in
 // PyTorch). Linear in g, so its own gradient w.r.t. g is itself; y gets none.
 PACER_OP(relu_backward) {
-  OpDef d;
-  d.name = "relu_backward";
-  d.tags = kPointwise;
-  d.infer = [](OpCall& c) {
-    check_floating(c.in(0), "gradient");
-    PACER_CHECK(c.in(0).sizes() == c.in(1).sizes(), "expected the gradient and relu's output to have one shape, got {} and {}",
-                c.in(0).sizes(), c.in(1).sizes());
-    cast_inputs(c, c.in(0).dtype());
-    same_shape_output(c, c.in(0).dtype());
-  };
+  OpDef d = unary_backward("relu_backward");
   d.backward = [](const GradCall& g) -> std::vector<Tensor> {
     return {call1(find_op("relu_backward"), {g.grad(), g.inputs[1]}), Tensor()};
   };
@@ -113,14 +120,7 @@ PACER_OP(gelu) {
   return d;
 }
 PACER_OP(gelu_backward) {
-  OpDef d;
-  d.name = "gelu_backward";
-  d.tags = kPointwise;
-  d.infer = [](OpCall& c) {
-    check_floating(c.in(0), "gradient");
-    cast_inputs(c, c.in(0).dtype());
-    same_shape_output(c, c.in(0).dtype());
-  };
+  OpDef d = unary_backward("gelu_backward");
   d.not_differentiable = true;  // second derivative of gelu: not offered yet
   return d;
 }

@@ -78,7 +78,7 @@ std::vector<OpCase> pointwise_rows() {
     OpCase c = unary("relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, -2, 2,
                      {{[] { relu(ones({2}).to(DType::Bool)); }, "expected a numeric tensor, got bool"},
                       {[] { ops::call1(ops::find_op("relu_backward"), {ones({2}), ones({3})}); },
-                       "expected the gradient and relu's output to have one shape, got [2] and [3]"},
+                       "expected the gradient and the saved tensor to have one shape, got [2] and [3]"},
                       {[] { ops::call1(ops::find_op("relu_backward"), {ones({2}, {.dtype = DType::I64}), ones({2})}); },
                        "gradient"}});
     c.covers = {"relu", "relu_backward"};
