@@ -39,6 +39,15 @@ void check_config(const ResnetTrainConfig& c) {
               c.crop_min_scale);
   PACER_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1, "train resnet: expected 0 <= label smoothing < 1, got {}",
               c.label_smoothing);
+  // A fresh run never overwrites another run's checkpoint or appends to its MLPerf log.
+  if (!c.out_dir.empty() && c.resume.empty()) {
+    for (const char* file : {"checkpoint.safetensors", "mlperf.log"}) {
+      const std::filesystem::path p = std::filesystem::path(c.out_dir) / file;
+      PACER_CHECK(!std::filesystem::exists(p),
+                  "train resnet: '{}' already holds a run ({} exists); continue it with --resume {}, or choose a new --out",
+                  c.out_dir, file, (std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string());
+    }
+  }
 }
 
 // Top-1 and top-5 accuracy over a loader's epoch (evaluation transforms, folder order).

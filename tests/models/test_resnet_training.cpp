@@ -12,6 +12,7 @@
 
 #include "data/jpeg.h"
 #include "models/resnet_training.h"
+#include "tests/test_util.h"
 
 namespace pacer {
 
@@ -80,6 +81,11 @@ TEST_CASE("resnet workload: learns a two-class folder, counts a corrupt JPEG, wr
     events = events || e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
   CHECK(events);
   CHECK(fs::exists(c.out_dir + "/checkpoint.safetensors"));
+  // A second fresh run into the same folder is refused before it touches anything.
+  const auto written = fs::last_write_time(c.out_dir + "/checkpoint.safetensors");
+  const std::string err = test::error_of([&] { models::train_resnet(c); });
+  CHECK(err.find("already holds a run (checkpoint.safetensors exists); continue it with --resume") != std::string::npos);
+  CHECK(fs::last_write_time(c.out_dir + "/checkpoint.safetensors") == written);
   fs::remove_all(data);
 }
 
