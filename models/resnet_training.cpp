@@ -39,13 +39,24 @@ void check_config(const ResnetTrainConfig& c) {
               c.crop_min_scale);
   PACER_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1, "train resnet: expected 0 <= label smoothing < 1, got {}",
               c.label_smoothing);
-  // A fresh run never overwrites another run's checkpoint or appends to its MLPerf log.
-  if (!c.out_dir.empty() && c.resume.empty()) {
-    for (const char* file : {"checkpoint.safetensors", "mlperf.log"}) {
-      const std::filesystem::path p = std::filesystem::path(c.out_dir) / file;
-      PACER_CHECK(!std::filesystem::exists(p),
-                  "train resnet: '{}' already holds a run ({} exists); continue it with --resume {}, or choose a new --out",
-                  c.out_dir, file, (std::filesystem::path(c.out_dir) / "checkpoint.safetensors").string());
+  // A run never overwrites another run's checkpoint or appends to its MLPerf log: --out must
+  // be new, or the folder of the checkpoint being resumed.
+  if (!c.out_dir.empty()) {
+    namespace fs = std::filesystem;
+    const fs::path out(c.out_dir), checkpoint = out / "checkpoint.safetensors";
+    std::error_code ec;
+    const bool continuing = !c.resume.empty() && fs::equivalent(fs::path(c.resume).parent_path().empty()
+                                                                     ? fs::path(".")
+                                                                     : fs::path(c.resume).parent_path(),
+                                                                 out, ec);
+    if (!continuing) {
+      PACER_CHECK(!fs::exists(checkpoint),
+                  "train resnet: '{}' already holds another run (checkpoint.safetensors exists); continue it with "
+                  "--resume {}, or choose a new --out",
+                  c.out_dir, checkpoint.string());
+      PACER_CHECK(!fs::exists(out / "mlperf.log"),
+                  "train resnet: '{}' already holds another run's mlperf.log; choose a new --out (or remove it)",
+                  c.out_dir);
     }
   }
 }

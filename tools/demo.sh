@@ -20,6 +20,8 @@ if [ ! -f "$data/complete" ]; then
 fi
 device=cpu
 if [ ${#cuda_args[@]} -gt 0 ] && nvidia-smi -L > /dev/null 2>&1; then device=cuda; fi
-rm -rf build/demo-run  # a fresh run each time (a run directory's mlperf.log is appended to)
+# A fresh run each time (pacer refuses to start a new run in a folder holding one), unless
+# the arguments resume the last one.
+case " $* " in *" --resume "* | *" --resume="*) ;; *) rm -rf build/demo-run ;; esac
 exec build/pacer train resnet50 --data "$data" --device "$device" --image-size 32 --batch 64 \
   --crop-min-scale 0.35 --warmup-epochs 0.5 --epochs 1 --out build/demo-run "$@"

@@ -23,10 +23,11 @@ struct GeluBackward {
   PACER_HOST_DEVICE C operator()(C g, C x) const { return g * Grad{}(x); }
 };
 
-// g where y > 0, else 0 (relu's derivative given its output y).
+// 0 where y <= 0, else g (relu's derivative given its output y; a NaN y passes g, as in
+// PyTorch's threshold_backward).
 struct ReluBackward {
   template <class C>
-  PACER_HOST_DEVICE C operator()(C g, C y) const { return y > C(0) ? g : C(0); }
+  PACER_HOST_DEVICE C operator()(C g, C y) const { return y <= C(0) ? C(0) : g; }
 };
 
 struct Square {

@@ -30,12 +30,13 @@ ConvGeometry geometry(const Attrs& a, const Shape& x, const Shape& w, const Shap
 // Images are processed in chunks of `nb`, with the column buffer of a chunk laid out as
 // [C/g * kh * kw, nb * OH * OW]: one GEMM per (chunk, group) instead of one per image keeps
 // BLAS efficient for small feature maps. Chunks bound the buffer to ~kColumnBytes. From
-// kDirectColumns output pixels on, one image alone makes a wide enough GEMM.
+// kDirectColumns output pixels on, one image alone makes a wide enough GEMM; not for f16 /
+// bf16, whose weight gradient would then be rounded to half precision once per image.
 constexpr int64_t kColumnBytes = int64_t(64) << 20;
 constexpr int64_t kDirectColumns = 784;  // 28 x 28
 
 int64_t chunk_images(const ConvGeometry& G, size_t element_size) {
-  if (G.cols() >= kDirectColumns) return 1;
+  if (G.cols() >= kDirectColumns && element_size >= 4) return 1;
   const int64_t per_image = G.rows() * G.cols() * int64_t(element_size);
   return std::max<int64_t>(1, std::min<int64_t>(G.N, kColumnBytes / std::max<int64_t>(per_image, 1)));
 }
@@ -127,10 +128,11 @@ Tensor image_matrix(const Tensor& t, int64_t n, int64_t g, int64_t per_group) {
 }
 
 // True when the column matrix of an image is the image itself ([C/g, H * W]): a 1x1,
-// stride-1, unpadded convolution of a contiguous NCHW input.
+// stride-1, unpadded convolution of a contiguous NCHW input whose output has the input's
+// size (a transposed convolution's output_padding can make it larger).
 bool columns_are_input(const ConvGeometry& G, const Tensor& x) {
-  return G.kh == 1 && G.kw == 1 && G.sh == 1 && G.sw == 1 && G.ph == 0 && G.pw == 0 && x.stride(3) == 1 &&
-         x.stride(2) == G.W && x.stride(1) == G.H * G.W;
+  return G.kh == 1 && G.kw == 1 && G.sh == 1 && G.sw == 1 && G.ph == 0 && G.pw == 0 && G.OH == G.H &&
+         G.OW == G.W && x.stride(3) == 1 && x.stride(2) == G.W && x.stride(1) == G.H * G.W;
 }
 
 // The [C/g * kh * kw, OH * OW] column matrix of image n, group g: the image itself when

@@ -13,7 +13,8 @@ namespace {
 // OpenBLAS runs single-threaded and the pool splits large products between its threads
 // (DESIGN §2: one owner of CPU parallelism). With OpenBLAS's own threads, its workers spin
 // (sched_yield) for a while after every GEMM, taking a core from the im2col, batch-norm and
-// pointwise work that follows: 18% of a ResNet-50 CPU step went to that spinning.
+// pointwise work that follows: 18% of a ResNet-50 CPU step went to that spinning. This
+// applies to the whole process (OPENBLAS_NUM_THREADS is overridden; PACER_NUM_THREADS rules).
 struct BlasThreads {
   BlasThreads() { openblas_set_num_threads(1); }
 } g_blas_threads;

@@ -13,8 +13,8 @@ Tensor matrix(const Tensor& t, int64_t batch) {
 
 void mm_kernel(OpCall& c) { gemm(c.in(0), c.in(1), c.out(0), 1.0, 0.0); }
 
-// Batches run one after another so that BLAS keeps the threads (never BLAS inside a
-// parallel region).
+// Batches run one after another; each GEMM splits itself across the pool when it is large
+// enough (ops/cpu/gemm.cpp).
 void bmm_kernel(OpCall& c) {
   for (int64_t i = 0; i < c.out(0).size(0); ++i) {
     Tensor o = matrix(c.out(0), i);

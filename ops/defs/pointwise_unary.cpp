@@ -88,8 +88,9 @@ PACER_OP(relu) {
     return {call1(find_op("relu_backward"), {g.grad(), g.outputs[0]})};
   }, 0, 1);
 }
-// relu_backward(g, y) = g where y > 0, else 0 (a NaN gradient where y <= 0 becomes 0, as in
-// PyTorch). Linear in g, so its own gradient w.r.t. g is itself; y gets none.
+// relu_backward(g, y) = 0 where y <= 0, else g (PyTorch's threshold_backward: a NaN gradient
+// where y <= 0 becomes 0, a NaN y passes g). Linear in g, so its own gradient w.r.t. g is
+// itself; y gets none.
 PACER_OP(relu_backward) {
   OpDef d = unary_backward("relu_backward");
   d.backward = [](const GradCall& g) -> std::vector<Tensor> {

@@ -258,6 +258,10 @@ TEST_CASE("relu's gradient is differentiable in the incoming gradient (relu_back
   w.set_grad(Tensor());
   sum(g * from_vector<double>({7.0, 8.0, 9.0})).backward();
   CHECK(w.grad().to_vector<double>() == std::vector<double>{7.0, 0.0, 9.0});
+  // As PyTorch: relu(NaN) is NaN and passes the gradient; at 0 the gradient is 0.
+  Tensor z = from_vector<double>({std::nan(""), 0.0, -1.0, 2.0}, {}, {.dtype = f64, .requires_grad = true});
+  sum(relu(z)).backward();
+  CHECK(z.grad().to_vector<double>() == std::vector<double>{1.0, 0.0, 0.0, 1.0});
 }
 
 TEST_CASE("gradcheck passes correct gradients and fails a wrong one") {

@@ -84,7 +84,8 @@ TEST_CASE("resnet workload: learns a two-class folder, counts a corrupt JPEG, wr
   // A second fresh run into the same folder is refused before it touches anything.
   const auto written = fs::last_write_time(c.out_dir + "/checkpoint.safetensors");
   const std::string err = test::error_of([&] { models::train_resnet(c); });
-  CHECK(err.find("already holds a run (checkpoint.safetensors exists); continue it with --resume") != std::string::npos);
+  CHECK(err.find("already holds another run (checkpoint.safetensors exists); continue it with --resume") !=
+        std::string::npos);
   CHECK(fs::last_write_time(c.out_dir + "/checkpoint.safetensors") == written);
   fs::remove_all(data);
 }

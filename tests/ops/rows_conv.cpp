@@ -96,6 +96,38 @@ std::vector<OpCase> conv_rows() {
   rows.push_back(conv_row("conv2d_1x1_per_image", {2, 4, 28, 28}, {6, 2, 1, 1}, false, {1, 1, 0, 0, 1, 1, 2}));
   rows.push_back(conv_row("conv2d_3x3_per_image_bias", {2, 2, 29, 30}, {3, 2, 3, 3}, true, {1, 1, 1, 1, 1, 1, 1}));
   rows.push_back(conv_row("conv2d_1x1_per_image_channels_last", {1, 3, 28, 29}, {2, 3, 1, 1}, true, {1, 1, 0, 0, 1, 1, 1}, true));
+  {
+    // A 1x1 transposed convolution with dilation 2 and output_padding 1 grows 28x28 to 29x29:
+    // not the "columns are the input" case, though kernel, stride and padding say so.
+    OpCase c;
+    c.name = "conv_transpose2d_1x1_output_padding_per_image";
+    c.covers = {"conv_transpose2d", "conv2d", "conv2d_backward_weight"};
+    c.inputs = [] {
+      return std::vector<Tensor>{uniform({1, 2, 28, 28}, -1, 1, 87), uniform({2, 3, 1, 1}, -1, 1, 88),
+                                 uniform({3}, -1, 1, 89)};
+    };
+    c.run = [](const std::vector<Tensor>& in) {
+      return conv_transpose2d(in[0], in[1], in[2], {1, 1}, {0, 0}, {1, 1}, {2, 2}, 1);
+    };
+    c.reference = [](const std::vector<ref::Arr>& in) {
+      const ref::Arr &x = in[0], &w = in[1], &b = in[2];
+      ref::Arr y{{1, 3, 29, 29}, std::vector<double>(3 * 29 * 29, 0.0)};
+      for (int64_t co = 0; co < 3; ++co)
+        for (int64_t h = 0; h < 29; ++h)
+          for (int64_t ww = 0; ww < 29; ++ww) {
+            double acc = b.v[size_t(co)];
+            if (h < 28 && ww < 28)
+              for (int64_t ci = 0; ci < 2; ++ci) acc += x.v[size_t((ci * 28 + h) * 28 + ww)] * w.v[size_t(ci * 3 + co)];
+            y.v[size_t((co * 29 + h) * 29 + ww)] = acc;
+          }
+      return y;
+    };
+    c.tol_f16 = 2e-2;
+    c.tol_bf16 = 6e-2;
+    c.errors = {{[] { conv_transpose2d(ones({1, 2, 4, 4}), ones({2, 3, 1, 1}), Tensor(), {1, 1}, {0, 0}, {2, 2}, {2, 2}); },
+                 "must be smaller than stride"}};
+    rows.push_back(c);
+  }
   for (bool with_groups : {false, true}) {
     // x [2, 4, 3, 4]; weight [4, Cout/g, 3, 2]; stride (2, 1), padding (1, 0), output_padding (1, opw), dilation
     // (1, 2). opw = 1 (no groups) is output padding >= stride, allowed below the dilation: the
