@@ -25,6 +25,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
       .option("lr", "X", "base learning rate (0 = the recipe's: LARS 5*B/1664, SGD 0.128*B/256)", "0")
       .option("weight-decay", "X", "weight decay, not on batch norm or biases (-1 = LARS 2e-4, SGD 1e-4)", "-1")
       .option("label-smoothing", "X", "label smoothing", "0.1")
+      .option("eval-resize", "N", "evaluation: short side before the center crop (0 = image-size * 256 / 224)", "0")
       .option("crop-min-scale", "X", "random-resized crop: smallest area fraction (small images want more)", "0.05")
       .option("zero-init-residual", "on|off", "start each block's last batch-norm scale at 0 (each block the identity)", "on")
       .option("warmup-epochs", "X", "linear warmup epochs before the poly-2 decay", "5")
@@ -58,6 +59,10 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
   c.weight_decay = a.number("weight-decay");
   c.label_smoothing = a.number("label-smoothing");
   c.crop_min_scale = a.number("crop-min-scale");
+  c.eval_resize = a.integer("eval-resize");
+  if (c.eval_resize != 0 && c.eval_resize < c.image_size)
+    throw UsageError("--eval-resize must be 0 or at least --image-size (the center crop), got " +
+                     std::to_string(c.eval_resize));
   c.warmup_epochs = a.number("warmup-epochs");
   const std::string zero_init = a.str("zero-init-residual");
   if (zero_init != "on" && zero_init != "off")
