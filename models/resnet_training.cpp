@@ -111,13 +111,13 @@ std::shared_ptr<ResNet> load_resnet(int depth, const std::vector<std::pair<std::
 }
 
 std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data_dir, int64_t image_size, int64_t batch,
-                                          const std::string& precision, Device device) {
+                                          const std::string& precision, Device device, int64_t eval_resize) {
   data::ImageLoaderOptions vo;
   vo.batch = batch;
   vo.size = image_size;
   vo.train = false;
   vo.shuffle = false;
-  vo.eval_resize = image_size * 256 / 224;
+  vo.eval_resize = eval_resize > 0 ? eval_resize : image_size * 256 / 224;
   data::ImageLoader val(data::scan_image_folder((std::filesystem::path(data_dir) / "val").string()), vo);
   return evaluate(model, val, plan_for(parse_precision(precision)), device);
 }

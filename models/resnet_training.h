@@ -69,8 +69,10 @@ std::shared_ptr<ResNet> load_resnet(int depth, const std::vector<std::pair<std::
 
 /// Top-1 and top-5 of `model` over DIR/val (evaluation transforms: resize to `image_size`
 /// * 256 / 224, center crop `image_size`).
+/// `eval_resize`: the short side before the center crop; 0 = image_size * 256 / 224.
 std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data_dir, int64_t image_size, int64_t batch,
-                                          const std::string& precision = "32", Device device = kCPU);
+                                          const std::string& precision = "32", Device device = kCPU,
+                                          int64_t eval_resize = 0);
 
 /// Wall times (ms) of `repeat` training steps (after `warmup`) of ResNet-`depth` on one
 /// synthetic batch [batch, 3, size, size] with 1000 classes, LARS, at `precision` on `device`

@@ -33,6 +33,7 @@ int run_eval(const std::vector<std::string>& args) {
   p.option("data", "DIR", "folder holding val/<class>/*.jpg", "")
       .option("checkpoint", "CKPT", "a training checkpoint or a torchvision-style state_dict (safetensors)", "")
       .option("image-size", "N", "center-crop size (resize to N * 256 / 224 first)", "224")
+      .option("eval-resize", "N", "short side before the center crop (0 = image-size * 256 / 224)", "0")
       .option("batch", "N", "evaluation batch", "64")
       .option("device", "D", "cpu, cuda or cuda:N", "cpu")
       .option("precision", "P", "32, 16-mixed, bf16-mixed or 16-O2", "32");
@@ -47,7 +48,8 @@ int run_eval(const std::vector<std::string>& args) {
   auto model = models::load_resnet(depth, nn::load_safetensors(a.str("checkpoint")));
   if (!device.is_cpu()) model->to(device);
   const auto [top1, top5] =
-      models::evaluate_resnet(*model, a.str("data"), a.integer("image-size"), a.integer("batch"), a.str("precision"), device);
+      models::evaluate_resnet(*model, a.str("data"), a.integer("image-size"), a.integer("batch"), a.str("precision"), device,
+                              a.integer("eval-resize"));
   JsonLine j;
   j.add("workload", args[0]).add("top1", top1).add("top5", top5).add("checkpoint", a.str("checkpoint"));
   std::printf("%s\n", j.str().c_str());

@@ -24,4 +24,4 @@ if [ ${#cuda_args[@]} -gt 0 ] && nvidia-smi -L > /dev/null 2>&1; then device=cud
 # the arguments resume the last one.
 case " $* " in *" --resume "* | *" --resume="*) ;; *) rm -rf build/demo-run ;; esac
 exec build/pacer train resnet50 --data "$data" --device "$device" --image-size 32 --batch 64 \
-  --crop-min-scale 0.35 --warmup-epochs 0.5 --epochs 1 --out build/demo-run "$@"
+  --crop-min-scale 1 --eval-resize 32 --warmup-epochs 0.5 --epochs 1 --out build/demo-run "$@"
