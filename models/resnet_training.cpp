@@ -44,12 +44,10 @@ void check_config(const ResnetTrainConfig& c) {
   if (!c.out_dir.empty()) {
     namespace fs = std::filesystem;
     const fs::path out(c.out_dir), checkpoint = out / "checkpoint.safetensors";
-    std::error_code ec;
-    const bool continuing = !c.resume.empty() && fs::equivalent(fs::path(c.resume).parent_path().empty()
-                                                                     ? fs::path(".")
-                                                                     : fs::path(c.resume).parent_path(),
-                                                                 out, ec);
-    if (!continuing) {
+    fs::path resumed_dir = fs::path(c.resume).parent_path();
+    if (resumed_dir.empty()) resumed_dir = ".";
+    std::error_code ec;  // a missing folder is simply not the same folder
+    if (c.resume.empty() || !fs::equivalent(resumed_dir, out, ec)) {
       PACER_CHECK(!fs::exists(checkpoint),
                   "train resnet: '{}' already holds another run (checkpoint.safetensors exists); continue it with "
                   "--resume {}, or choose a new --out",
@@ -59,6 +57,11 @@ void check_config(const ResnetTrainConfig& c) {
                   c.out_dir);
     }
   }
+}
+
+// The evaluation resize before the center crop: `eval_resize`, or ImageNet's 256 / 224 ratio.
+int64_t eval_resize_or_default(int64_t eval_resize, int64_t image_size) {
+  return eval_resize > 0 ? eval_resize : image_size * 256 / 224;
 }
 
 // Top-1 and top-5 accuracy over a loader's epoch (evaluation transforms, folder order).
@@ -117,7 +120,7 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
   vo.size = image_size;
   vo.train = false;
   vo.shuffle = false;
-  vo.eval_resize = eval_resize > 0 ? eval_resize : image_size * 256 / 224;
+  vo.eval_resize = eval_resize_or_default(eval_resize, image_size);
   data::ImageLoader val(data::scan_image_folder((std::filesystem::path(data_dir) / "val").string()), vo);
   return evaluate(model, val, plan_for(parse_precision(precision)), device);
 }
@@ -183,7 +186,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
   vo.train = false;
   vo.shuffle = false;
   vo.drop_last = false;
-  vo.eval_resize = c.eval_resize > 0 ? c.eval_resize : c.image_size * 256 / 224;
+  vo.eval_resize = eval_resize_or_default(c.eval_resize, c.image_size);
   data::ImageLoader val(std::move(val_set), vo);
   const int64_t steps_per_epoch = train.batches_per_epoch();
   PACER_CHECK(steps_per_epoch >= 1, "train resnet: {} training images make no batch of {}", train_size, c.batch);

@@ -59,8 +59,7 @@ void blas(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta
   const T* pa = A.t.template data_ptr<T>();
   const T* pb = B.t.template data_ptr<T>();
   T* pc = c.template data_ptr<T>();
-  const int threads = num_threads();
-  if (threads == 1 || in_parallel_region() || m * n * k < kSplitMacs) {
+  if (num_threads() == 1 || in_parallel_region() || m * n * k < kSplitMacs) {
     blas_call<T>(A.trans, B.trans, m, n, k, alpha, pa, A.ld, pb, B.ld, beta, pc, ldc);
     return;
   }
