@@ -1,5 +1,6 @@
 #include "core/allocator.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -9,6 +10,16 @@
 namespace pacer {
 
 namespace {
+
+std::atomic<size_t> g_allocated{0};
+std::atomic<size_t> g_peak{0};
+
+void note_allocated(size_t nbytes) {
+  const size_t now = g_allocated.fetch_add(nbytes, std::memory_order_relaxed) + nbytes;
+  size_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
 
 // Large blocks are cached and reused: glibc returns them to the OS (munmap) on free, and
 // every fresh mmap costs a page fault per 4 KiB on first touch, which would make a 64 MiB
@@ -21,6 +32,19 @@ class CpuAllocator final : public Allocator {
 
   void* allocate(size_t nbytes) override {
     if (nbytes == 0) return nullptr;
+    void* p = take(nbytes);
+    note_allocated(nbytes);
+    return p;
+  }
+
+  void deallocate(void* p, size_t nbytes) override {
+    if (p == nullptr) return;
+    g_allocated.fetch_sub(nbytes, std::memory_order_relaxed);
+    give_back(p, nbytes);
+  }
+
+ private:
+  void* take(size_t nbytes) {
     const size_t rounded = round(nbytes);
     if (rounded >= kCacheFrom) {
       std::lock_guard<std::mutex> g(m_);
@@ -45,7 +69,7 @@ class CpuAllocator final : public Allocator {
     return p;
   }
 
-  void deallocate(void* p, size_t nbytes) override {
+  void give_back(void* p, size_t nbytes) {
     size_t rounded = round(nbytes);
     if (rounded >= kCacheFrom) {
       std::lock_guard<std::mutex> g(m_);
@@ -62,7 +86,6 @@ class CpuAllocator final : public Allocator {
     std::free(p);
   }
 
- private:
   static constexpr size_t kCacheFrom = size_t(1) << 16;     // 64 KiB (glibc mmaps from 128 KiB)
   static constexpr size_t kCacheLimit = size_t(1) << 31;    // 2 GiB kept at most
   static size_t round(size_t n) {
@@ -92,6 +115,12 @@ Allocator* cpu_allocator() {
   static CpuAllocator a;
   return &a;
 }
+
+MemoryStats cpu_memory_stats() {
+  return {g_allocated.load(std::memory_order_relaxed), g_peak.load(std::memory_order_relaxed)};
+}
+
+void reset_cpu_peak_memory() { g_peak.store(g_allocated.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
 Allocator* allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();

@@ -20,6 +20,16 @@ inline constexpr size_t kCpuAlignment = 64;
 /// The process-wide CPU allocator.
 Allocator* cpu_allocator();
 
+/// Bytes the CPU allocator has handed out (as requested) and not taken back, and the most
+/// at any moment since the last reset_cpu_peak_memory(): eager vs planned peak memory.
+struct MemoryStats {
+  size_t allocated = 0;
+  size_t peak = 0;
+};
+MemoryStats cpu_memory_stats();
+/// Starts a new peak measurement at the current allocation.
+void reset_cpu_peak_memory();
+
 /// The allocator for `device`; throws a clear error for a device this build cannot serve.
 Allocator* allocator_for(Device device);
 

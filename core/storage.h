@@ -23,6 +23,10 @@ class StorageImpl final : public RefCounted {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 
+  /// A number no other storage of this process has had: identifies the storage even after
+  /// it is freed and its address reused (graph capture keys tensors by it).
+  uint64_t serial() const { return serial_; }
+
   uint32_t version() const { return version_; }
   void bump_version() { ++version_; }
 
@@ -33,6 +37,7 @@ class StorageImpl final : public RefCounted {
   Allocator* allocator_ = nullptr;
   std::function<void(void*)> deleter_;
   uint32_t version_ = 0;
+  uint64_t serial_;
 };
 
 using Storage = IntrusivePtr<StorageImpl>;

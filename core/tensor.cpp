@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/autograd_meta.h"
+#include "core/host_reads.h"
 
 namespace pacer {
 
@@ -38,6 +39,7 @@ void store_from_double(void* p, DType dtype, double v) {
 
 Scalar Tensor::scalar_item() const {
   PACER_CHECK(defined(), "item: the tensor is undefined");
+  check_host_read("item");
   PACER_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {}", sizes());
   PACER_CHECK(is_cpu(), "item: expected a CPU tensor, got one on {}; move it with .to(kCPU)", device());
   return dispatch_dtype(dtype(), [&]<class T>() -> Scalar {
@@ -51,6 +53,7 @@ Scalar Tensor::scalar_item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   PACER_CHECK(defined(), "to_vector: the tensor is undefined");
+  check_host_read("to_vector");
   PACER_CHECK(is_cpu(), "to_vector: expected a CPU tensor, got one on {}", device());
   std::vector<T> out;
   out.reserve(size_t(numel()));

@@ -8,12 +8,14 @@
 #include "core/cuda/runtime.h"
 #include "core/generator.h"
 #include "data/image_loader.h"
+#include "models/graph_workloads.h"
 #include "models/mlperf_log.h"
 #include "models/precision_step.h"
 #include "models/resnet.h"
 #include "models/tensorboard.h"
 #include "models/training_checkpoint.h"
 #include "ops/api.h"
+#include "ops/graph/compiled_step.h"
 #include "optim/lars.h"
 #include "optim/schedules.h"
 #include "optim/sgd.h"
@@ -126,33 +128,26 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
 }
 
 std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
-                                      Device device, int64_t warmup, int64_t repeat, bool channels_last) {
+                                      Device device, int64_t warmup, int64_t repeat, bool channels_last,
+                                      const std::string& mode) {
   PACER_CHECK(batch >= 1 && image_size >= 16 && repeat >= 1 && warmup >= 0,
               "time_resnet_steps: expected batch >= 1, image size >= 16, repeat >= 1, warmup >= 0");
-  const PrecisionPlan plan = plan_for(parse_precision(precision));
-  manual_seed(0);
-  ResNet model({.depth = depth, .num_classes = 1000});
-  if (!device.is_cpu()) model.to(device);
-  if (plan.half_model) model.to(plan.lower, is_norm_layer);
-  std::vector<Tensor> decay, no_decay;
-  for (const Tensor& p : model.parameters()) (p.dim() > 1 ? decay : no_decay).push_back(p);
-  optim::Lars opt(std::vector<optim::ParamGroup<optim::LarsOptions>>{
-      {decay, {.lr = 0.1, .momentum = 0.9, .weight_decay = 2e-4}},
-      {no_decay, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0, .exclude_from_lars = true}}});
-  if (plan.master_weights) opt.use_master_weights();
-  std::unique_ptr<optim::LossScaler> scaler;
-  if (plan.loss_scaling) scaler = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{}, device);
-  Tensor x = randn({batch, 3, image_size, image_size}).to(device);
-  // NHWC memory, logical NCHW: on CUDA the layout then flows through every conv and
-  // pointwise op (ops/defs/common.h suggested_strides), as channels_last does in PyTorch.
-  if (channels_last) x = permute(contiguous(permute(x, {0, 2, 3, 1})), {0, 3, 1, 2});
-  const Tensor y = randint(0, 1000, {batch}).to(device);
+  PACER_CHECK(mode == "eager" || mode == "graph", "time_resnet_steps: expected mode eager or graph, got '{}'", mode);
+  GraphWorkload w = make_graph_workload("resnet", {.depth = depth, .batch = batch, .image_size = image_size,
+                                                   .precision = precision, .device = device,
+                                                   .channels_last = channels_last});
+  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> step = w.step;
+  std::shared_ptr<graph::CompiledStep> compiled;
+  if (mode == "graph") {
+    compiled = std::make_shared<graph::CompiledStep>(w.step, graph::CompileOptions{.capture = {.params = w.params}});
+    step = [compiled](const std::vector<Tensor>& in) { return (*compiled)(in); };
+    step(w.inputs);  // eager: the optimizer makes its state
+    step(w.inputs);  // captured
+  }
   std::vector<double> ms;
   for (int64_t i = 0; i < warmup + repeat; ++i) {
     const auto t0 = Clock::now();
-    const Tensor logits = forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan,
-                                               device.type);
-    backward_and_step(cross_entropy(logits, y, "mean", -100, 0.1), opt, scaler.get());
+    step(w.inputs);
     if (device.is_cuda()) cuda::synchronize(device.index);
     if (i >= warmup) ms.push_back(seconds_since(t0) * 1e3);
   }

@@ -8,9 +8,11 @@
 #include "autograd/saved_tensor.h"
 #include "core/autograd_meta.h"
 #include "core/cuda/runtime.h"
+#include "core/host_reads.h"
 #include "ops/api.h"
 #include "ops/autocast.h"
 #include "ops/autocast_apply.h"
+#include "ops/graph/capture.h"
 
 namespace pacer::ops {
 
@@ -126,12 +128,18 @@ void record(const OpDef& op, OpCall& c) {
 
 uint64_t kernel_launch_count() { return g_launches.load(std::memory_order_relaxed); }
 
+void note_kernel_launches(uint64_t n) { g_launches.fetch_add(n, std::memory_order_relaxed); }
+
 std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attrs) {
   if (autocast_active()) apply_autocast(op, inputs, attrs);
   if (op.decompose) return op.decompose(inputs, attrs);
 
   OpCall c{op, std::move(inputs), std::move(attrs), {}, {}, kCPU};
+  const bool recording = graph::detail::recording();
   try {
+    if (recording) graph::detail::check_capturable(op);
+    // An op's own checks and kernel may read values on the host; a captured step may not.
+    AllowHostReads host_reads;
     // One device per call; a 0-dim CPU tensor may join any device (as a scalar).
     bool have = false;
     for (size_t i = 0; i < c.inputs.size(); ++i) {
@@ -172,6 +180,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
       // differentiated program: the op's own backward covers them.
       NoGradGuard no_grad;
       AutocastSuspend no_autocast;
+      graph::detail::KernelScope in_kernel;
       kernel(c);
     }
     g_launches.fetch_add(1, std::memory_order_relaxed);
@@ -179,6 +188,7 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
     rethrow_named(op, e);
   }
   if (op.has(kInplace)) c.inputs[0].bump_version();
+  if (recording) graph::detail::record_call(c);
   if (autograd::grad_enabled() && !op.has(kFactory)) record(op, c);
   return std::move(c.outputs);
 }

@@ -15,5 +15,7 @@ Tensor call1(const OpDef& op, std::vector<Tensor> inputs, Attrs attrs = {});
 
 /// Counts kernel launches made through the dispatcher (bench and graph statistics).
 uint64_t kernel_launch_count();
+/// Adds `n` to that count: for kernels run outside the dispatcher (the graph executor).
+void note_kernel_launches(uint64_t n);
 
 }  // namespace pacer::ops

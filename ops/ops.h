@@ -3,3 +3,4 @@
 #include "ops/api.h"
 #include "ops/dispatch.h"
 #include "ops/registry.h"
+#include "ops/graph/compiled_step.h"

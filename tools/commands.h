@@ -13,6 +13,7 @@ int run_inspect(const std::vector<std::string>& args);
 int run_prepare(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_forward(const std::vector<std::string>& args);
+int run_graph(const std::vector<std::string>& args);
 /// `pacer train resnet50|resnet34|resnet18` (tools/cmd_train_resnet.cpp).
 int train_resnet_command(const std::string& workload, const std::vector<std::string>& argv);
 

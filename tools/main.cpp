@@ -21,6 +21,7 @@ constexpr Command kCommands[] = {
     {"prepare", "convert a data set for a workload (fashion-mnist -> ImageFolder JPEGs)", pacer::cli::run_prepare},
     {"eval", "top-1 / top-5 of a ResNet checkpoint on an ImageFolder val/ tree", pacer::cli::run_eval},
     {"forward", "a ResNet's logits for a tensor (check a model against PyTorch)", pacer::cli::run_forward},
+    {"graph", "capture a training step, run the fusion passes, report what each did", pacer::cli::run_graph},
     {"inspect", "list the tensors of a safetensors file", pacer::cli::run_inspect},
 };
 

@@ -4,6 +4,7 @@
 // f32 (DESIGN §6) and the result is returned in the inputs' promoted dtype.
 #include <string>
 
+#include "core/host_reads.h"
 #include "ops/defs/common.h"
 
 namespace pacer {
@@ -57,6 +58,9 @@ std::pair<Tensor, Tensor> nll_elements(const Tensor& logp, const Tensor& target,
               want, logp.sizes(), target.sizes());
   const int64_t C = logp.size(cdim);
   if (target.is_cpu()) {
+    // A check, not part of the result: allowed while a graph is captured (its replays
+    // skip it; the gather kernel still refuses an index out of range).
+    AllowHostReads check_only;
     for (int64_t k : target.to_vector<int64_t>())
       PACER_CHECK(k == ignore_index || (k >= 0 && k < C),
                   "{}: target {} is out of range for {} classes (expected 0 <= target < {} or ignore_index {})", fn, k,

@@ -1,5 +1,6 @@
 // Layer normalization and embedding lookup. Both decompose into other ops (mean, rsqrt,
 // index_select, where), so they are differentiable without kernels of their own.
+#include "core/host_reads.h"
 #include "ops/defs/common.h"
 
 namespace pacer {
@@ -47,6 +48,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
   PACER_CHECK(padding_idx == -1 || (padding_idx >= 0 && padding_idx < V),
               "embedding: expected padding_idx in [0, {}) or -1 (none), got {}", V, padding_idx);
   if (indices.is_cpu()) {
+    // A check, not part of the result: allowed while a graph is captured (its replays
+    // skip it; the gather kernel still refuses an index out of range).
+    AllowHostReads check_only;
     for (int64_t k : indices.to_vector<int64_t>())
       PACER_CHECK(k >= 0 && k < V, "embedding: index {} is out of range for a weight of {} rows (expected 0 <= index < {})",
                   k, V, V);

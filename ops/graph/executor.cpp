@@ -1,0 +1,275 @@
+#include "ops/graph/executor.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+
+#include "autograd/grad_mode.h"
+#include "core/cuda/runtime.h"
+#include "ops/api.h"
+#include "ops/autocast.h"
+#include "ops/dispatch.h"
+#include "ops/graph/alias.h"
+#include "ops/graph/capture.h"
+
+namespace pacer::graph {
+
+namespace {
+
+size_t bytes_of(const ops::TensorMeta& m) {
+  const Shape strides = m.strides.empty() ? contiguous_strides(m.sizes) : m.strides;
+  int64_t span = 1;
+  for (size_t i = 0; i < m.sizes.size(); ++i) {
+    if (m.sizes[i] == 0) return 0;
+    span += (m.sizes[i] - 1) * strides[i];
+  }
+  return size_t(span) * element_size(m.dtype);
+}
+
+// CUDA kernels like 256-byte aligned buffers (cuDNN, vector loads); CPU ones a cache line.
+size_t alignment_for(Device d) { return d.is_cuda() ? 256 : kCpuAlignment; }
+
+size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+struct Block {
+  int value;
+  size_t bytes;
+  int first, last;  // node positions: the producer and the last reader (inclusive)
+  size_t offset = 0;
+};
+
+// Places each block at the lowest offset where no block whose lifetime overlaps it sits;
+// largest first, which keeps the big activations packed and lets small ones fill gaps.
+size_t place(std::vector<Block>& blocks) {
+  std::vector<size_t> order(blocks.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return blocks[a].bytes > blocks[b].bytes; });
+  std::vector<size_t> placed;
+  size_t total = 0;
+  std::vector<const Block*> conflicts;
+  for (size_t i : order) {
+    Block& b = blocks[i];
+    conflicts.clear();
+    for (size_t j : placed) {
+      const Block& q = blocks[j];
+      if (q.first <= b.last && b.first <= q.last) conflicts.push_back(&q);
+    }
+    std::sort(conflicts.begin(), conflicts.end(), [](const Block* x, const Block* y) { return x->offset < y->offset; });
+    size_t off = 0;
+    for (const Block* q : conflicts) {
+      if (off + b.bytes <= q->offset) break;
+      off = std::max(off, q->offset + q->bytes);
+    }
+    b.offset = off;
+    total = std::max(total, off + b.bytes);
+    placed.push_back(i);
+  }
+  return total;
+}
+
+double tolerance_for(DType t) {
+  switch (t) {
+    case DType::F64: return 1e-9;
+    case DType::F32: return 1e-4;
+    case DType::F16:
+    case DType::BF16: return 2e-2;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(graph)), options_(options) {
+  graph_.rebuild_uses();
+  verify(graph_, "executor setup");
+  plan();
+  stats_.nodes = int64_t(graph_.nodes.size());
+  stats_.launches = graph_.launches();
+}
+
+void Executor::plan() {
+  const size_t nv = graph_.values.size();
+  const std::vector<int> root = memory_roots(graph_);
+  std::vector<int> last(nv, -1);
+  for (size_t p = 0; p < graph_.nodes.size(); ++p) {
+    const Node& n = graph_.nodes[p];
+    for (int in : n.inputs)
+      if (in >= 0) last[size_t(in)] = int(p);
+    for (int out : n.outputs) last[size_t(out)] = int(p);
+  }
+  std::vector<bool> escapes(nv, false), root_escapes(nv, false);
+  for (int v : graph_.escaping_values()) {
+    escapes[size_t(v)] = true;
+    root_escapes[size_t(root[size_t(v)])] = true;
+  }
+  std::vector<int> root_last(nv, -1);
+  for (size_t v = 0; v < nv; ++v) root_last[size_t(root[v])] = std::max(root_last[size_t(root[v])], last[v]);
+
+  release_after_.assign(graph_.nodes.size(), {});
+  for (size_t v = 0; v < nv; ++v)
+    if (graph_.values[v].kind == ValueKind::Internal && !escapes[v] && last[v] >= 0)
+      release_after_[size_t(last[v])].push_back(int(v));
+
+  arena_of_.assign(nv, -1);
+  offset_of_.assign(nv, 0);
+  std::vector<std::vector<Block>> per_arena;
+  for (size_t p = 0; p < graph_.nodes.size(); ++p) {
+    const Node& n = graph_.nodes[p];
+    if (!n.allocates() || (n.op && (n.op->has(ops::kView) || n.op->has(ops::kDynamicShape)))) continue;
+    for (int out : n.outputs) {
+      const Value& v = graph_.values[size_t(out)];
+      const size_t bytes = bytes_of(v.meta);
+      stats_.unplanned_bytes += bytes;
+      if (!options_.plan_memory || root_escapes[size_t(out)] || bytes == 0) continue;
+      size_t a = 0;
+      while (a < arenas_.size() && arenas_[a].device != v.meta.device) ++a;
+      if (a == arenas_.size()) {
+        arenas_.push_back({v.meta.device, 0, {}});
+        per_arena.emplace_back();
+      }
+      per_arena[a].push_back({out, round_up(bytes, alignment_for(v.meta.device)), int(p), root_last[size_t(out)]});
+    }
+  }
+  for (size_t a = 0; a < arenas_.size(); ++a) {
+    arenas_[a].bytes = place(per_arena[a]);
+    for (const Block& b : per_arena[a]) {
+      arena_of_[size_t(b.value)] = int(a);
+      offset_of_[size_t(b.value)] = b.offset;
+      ++stats_.planned_tensors;
+    }
+    stats_.planned_bytes += arenas_[a].bytes;
+  }
+}
+
+Tensor Executor::planned_tensor(int value) {
+  const Value& v = graph_.values[size_t(value)];
+  Arena& a = arenas_[size_t(arena_of_[size_t(value)])];
+  if (!a.storage) a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
+  char* p = static_cast<char*>(a.storage->data()) + offset_of_[size_t(value)];
+  // Each tensor gets a storage of its own over its arena range (own version counter, own
+  // identity for kernels that compare storages), which keeps the arena alive.
+  auto storage = make_intrusive<StorageImpl>(p, bytes_of(v.meta), a.device, [keep = a.storage](void*) {});
+  const Shape strides = v.meta.strides.empty() ? contiguous_strides(v.meta.sizes) : v.meta.strides;
+  return Tensor(make_intrusive<TensorImpl>(std::move(storage), v.meta.dtype, v.meta.sizes, strides, 0));
+}
+
+std::vector<Tensor> Executor::allocate_outputs(const Node& n) {
+  std::vector<Tensor> out;
+  out.reserve(n.outputs.size());
+  for (int id : n.outputs) {
+    if (id < int(arena_of_.size()) && arena_of_[size_t(id)] >= 0) {
+      out.push_back(planned_tensor(id));
+      continue;
+    }
+    const ops::TensorMeta& m = graph_.values[size_t(id)].meta;
+    const Options o{.dtype = m.dtype, .device = m.device};
+    out.push_back(m.strides.empty() ? empty(m.sizes, o) : empty_strided(m.sizes, m.strides, o));
+  }
+  return out;
+}
+
+void Executor::run_node(const Node& n, std::vector<Tensor>& env) {
+  std::vector<Tensor> inputs;
+  inputs.reserve(n.inputs.size());
+  for (int in : n.inputs) inputs.push_back(in >= 0 ? env[size_t(in)] : Tensor());
+  std::vector<Tensor> outputs;
+  NoGradGuard no_grad;
+  AutocastSuspend no_autocast;
+  detail::KernelScope in_kernel;
+  std::optional<cuda::DeviceGuard> device_guard;
+  if (n.device.is_cuda()) device_guard.emplace(n.device.index);
+  if (n.fused) {
+    outputs = allocate_outputs(n);
+    n.fused->run(inputs, outputs);
+  } else {
+    const ops::OpDef& op = *n.op;
+    ops::OpCall c{op, std::move(inputs), n.attrs, {}, {}, n.device};
+    c.output_meta.reserve(n.outputs.size());
+    for (int id : n.outputs) c.output_meta.push_back(graph_.values[size_t(id)].meta);
+    if (op.has(ops::kInplace)) c.outputs.push_back(c.inputs[0]);
+    else if (!op.has(ops::kView) && !op.has(ops::kDynamicShape)) c.outputs = allocate_outputs(n);
+    op.kernels[int(n.device.type)](c);
+    if (op.has(ops::kInplace)) c.inputs[0].bump_version();
+    outputs = std::move(c.outputs);
+  }
+  ops::note_kernel_launches(uint64_t(n.fused ? n.fused->launches() : 1));
+  PACER_CHECK(outputs.size() == n.outputs.size(), "produced {} outputs, the graph expects {}", outputs.size(),
+              n.outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) env[size_t(n.outputs[i])] = std::move(outputs[i]);
+}
+
+void Executor::verify_fused(const Node& n, const std::vector<Tensor>& env) {
+  for (const Node& r : n.reference)
+    if (r.is_inplace()) return;  // running it twice would apply its update twice
+  std::vector<Tensor> scratch = env;
+  for (int out : n.outputs) scratch[size_t(out)] = Tensor();
+  const std::vector<int> saved_arena = arena_of_;
+  std::fill(arena_of_.begin(), arena_of_.end(), -1);  // the reference gets memory of its own
+  try {
+    for (const Node& r : n.reference) run_node(r, scratch);
+  } catch (...) {
+    arena_of_ = saved_arena;
+    throw;
+  }
+  arena_of_ = saved_arena;
+  for (size_t i = 0; i < n.outputs.size(); ++i) {
+    const Tensor& got = env[size_t(n.outputs[i])];
+    const Tensor& want = scratch[size_t(n.outputs[i])];
+    const std::vector<double> a = got.to(kCPU).to(DType::F64).to_vector<double>();
+    const std::vector<double> b = want.to(kCPU).to(DType::F64).to_vector<double>();
+    const double tol = tolerance_for(got.dtype());
+    for (size_t k = 0; k < a.size(); ++k) {
+      const bool same = (std::isnan(a[k]) && std::isnan(b[k])) || std::abs(a[k] - b[k]) <= tol * (1 + std::abs(b[k]));
+      PACER_CHECK(same,
+                  "PACER_VERIFY_FUSION: fused node {} ({}: {}) output {} differs from its unfused reference at element "
+                  "{}: {} vs {} (tolerance {} for {})",
+                  n.id, n.kind(), n.fused->describe(), i, k, a[k], b[k], tol, got.dtype());
+    }
+  }
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
+  PACER_CHECK(inputs.size() == graph_.inputs.size(), "graph run: expected {} inputs (as captured), got {}",
+              graph_.inputs.size(), inputs.size());
+  std::vector<Tensor> env(graph_.values.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = graph_.values[size_t(graph_.inputs[i])];
+    const Tensor& t = inputs[i];
+    PACER_CHECK(t.defined() && t.sizes() == v.meta.sizes && t.dtype() == v.meta.dtype && t.device() == v.meta.device,
+                "graph run: input {} must be {} {} on {} (as captured), got {}", i, v.meta.dtype, v.meta.sizes,
+                v.meta.device,
+                t.defined() ? fmt::format("{} {} on {}", t.dtype(), t.sizes(), t.device()) : std::string("undefined"));
+    env[size_t(v.id)] = t;
+  }
+  for (const Value& v : graph_.values)
+    if (v.kind == ValueKind::State) env[size_t(v.id)] = v.state;
+  // The step set these gradients from nothing when it was captured (zero_grad first), and
+  // will again: last run's gradients can go now rather than after this run.
+  for (const auto& [param, v] : graph_.grad_outputs) {
+    Tensor p = param;
+    p.set_grad(Tensor());
+  }
+  for (size_t p = 0; p < graph_.nodes.size(); ++p) {
+    const Node& n = graph_.nodes[p];
+    try {
+      run_node(n, env);
+      if (n.fused && options_.verify_fusion) verify_fused(n, env);
+    } catch (const Error& e) {
+      throw Error(fmt::format("graph run: node {} ({}): {}", n.id, n.kind(), e.what()));
+    }
+    for (int v : release_after_[p]) env[size_t(v)] = Tensor();
+  }
+  std::vector<Tensor> out;
+  out.reserve(graph_.outputs.size());
+  for (int v : graph_.outputs) out.push_back(env[size_t(v)]);
+  for (const auto& [param, v] : graph_.grad_outputs) {
+    Tensor p = param;
+    p.set_grad(env[size_t(v)]);
+  }
+  return out;
+}
+
+}  // namespace pacer::graph

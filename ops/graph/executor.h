@@ -1,0 +1,67 @@
+#pragma once
+/// The static executor (DESIGN §5): runs a graph's nodes in their order, with the memory
+/// of every intermediate planned ahead of time. Planning: each tensor a node allocates
+/// (with the views and in-place versions that share it) lives from its producer to its
+/// last reader; tensors whose lifetimes overlap get disjoint ranges of one arena per
+/// device, placed largest first at the lowest free offset. The arena is allocated once and
+/// reused by every run; the step's outputs and rebound gradients, which outlive the run,
+/// are allocated fresh.
+
+#include <cstddef>
+#include <vector>
+
+#include "ops/graph/graph.h"
+
+namespace pacer::graph {
+
+struct ExecutorOptions {
+  /// Place intermediates in the planned arena (off: each is allocated as eager would).
+  bool plan_memory = true;
+  /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 sets it).
+  bool verify_fusion = false;
+};
+
+struct ExecutorStats {
+  int64_t nodes = 0;
+  int64_t launches = 0;
+  /// Bytes of the planned arenas (all devices): the peak of the planned intermediates.
+  size_t planned_bytes = 0;
+  /// What the same tensors would take with no reuse at all (each its own memory).
+  size_t unplanned_bytes = 0;
+  /// Tensors placed in the arena.
+  int64_t planned_tensors = 0;
+};
+
+class Executor {
+ public:
+  explicit Executor(Graph graph, ExecutorOptions options = {});
+
+  /// Runs the graph on `inputs` (the shapes, dtypes and devices it was captured with);
+  /// returns its outputs and rebinds the parameters' gradients.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+
+  const Graph& graph() const { return graph_; }
+  const ExecutorStats& stats() const { return stats_; }
+
+ private:
+  struct Arena {
+    Device device;
+    size_t bytes = 0;
+    Storage storage;
+  };
+  void plan();
+  Tensor planned_tensor(int value);
+  std::vector<Tensor> allocate_outputs(const Node& n);
+  void run_node(const Node& n, std::vector<Tensor>& env);
+  void verify_fused(const Node& n, const std::vector<Tensor>& env);
+
+  Graph graph_;
+  ExecutorOptions options_;
+  ExecutorStats stats_;
+  std::vector<Arena> arenas_;
+  std::vector<int> arena_of_;            // per value: arena index, -1 when not planned
+  std::vector<size_t> offset_of_;        // per value: byte offset in its arena
+  std::vector<std::vector<int>> release_after_;  // per node position: values to drop after it
+};
+
+}  // namespace pacer::graph

@@ -1,0 +1,210 @@
+// Graph capture and the static executor (ops/graph): a replay equals the eager step, state
+// is read and updated by reference, the memory plan reuses memory, and what cannot be
+// captured is refused with a clear message.
+
+#include <doctest/doctest.h>
+#include <pacer/pacer.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "models/precision_step.h"
+#include "models/resnet.h"
+#include "ops/graph/compiled_step.h"
+#include "optim/sgd.h"
+#include "tests/test_util.h"
+
+using namespace pacer;
+using namespace pacer::graph;
+
+namespace {
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  const std::vector<double> x = a.to(DType::F64).to_vector<double>(), y = b.to(DType::F64).to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
+  return m;
+}
+
+int count_kind(const Graph& g, const std::string& kind) {
+  int n = 0;
+  for (const Node& node : g.nodes) n += node.kind() == kind ? 1 : 0;
+  return n;
+}
+
+// One training step of `block` (forward, loss, backward, SGD with momentum), as a step
+// function of (x, target).
+struct BlockTrainer {
+  std::shared_ptr<nn::UnaryModule> block;
+  std::unique_ptr<optim::Sgd> opt;
+
+  explicit BlockTrainer(std::shared_ptr<nn::UnaryModule> b) : block(std::move(b)) {
+    opt = std::make_unique<optim::Sgd>(block->parameters(),
+                                       optim::SgdOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
+  }
+  std::vector<Tensor> step(const std::vector<Tensor>& in) {
+    const Tensor d = block->forward(in[0]) - in[1];
+    const Tensor loss = mean(d * d);
+    models::backward_and_step(loss, *opt, nullptr);
+    return {loss};
+  }
+};
+
+std::shared_ptr<nn::UnaryModule> bottleneck(uint64_t seed) {
+  manual_seed(seed);
+  return std::make_shared<models::Bottleneck>(16, 4, 1, false);
+}
+
+}  // namespace
+
+TEST_CASE("capture records a forward: inputs, state, nodes; a replay on new inputs equals eager") {
+  Tensor w = randn({4, 3});
+  const Tensor b = randn({3});
+  auto f = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{relu(matmul(in[0], w) + b)}; };
+  const Tensor x0 = randn({5, 4});
+  Captured c = capture(f, {x0});
+  CHECK(c.graph.inputs.size() == 1);
+  CHECK(count_kind(c.graph, "matmul") + count_kind(c.graph, "mm") >= 1);
+  CHECK(count_kind(c.graph, "relu") == 1);
+  int states = 0;
+  for (const Value& v : c.graph.values) states += v.kind == ValueKind::State ? 1 : 0;
+  CHECK(states >= 2);  // w and b, read by reference
+  CHECK(max_abs_diff(c.outputs[0], f({x0})[0]) == 0);
+
+  Executor ex(c.graph);
+  const Tensor x1 = randn({5, 4});
+  CHECK(max_abs_diff(ex.run({x1})[0], f({x1})[0]) == 0);
+  // State is read by reference: a changed weight is seen by the next run.
+  {
+    NoGradGuard ng;
+    mul_(w, wrap(2.0));
+  }
+  CHECK(max_abs_diff(ex.run({x1})[0], f({x1})[0]) == 0);
+  // The text form names the ops and shapes.
+  const std::string text = to_text(c.graph);
+  CHECK(text.find("relu(") != std::string::npos);
+  CHECK(text.find("float32[5, 3]") != std::string::npos);
+  CHECK(to_dot(c.graph).find("digraph") != std::string::npos);
+}
+
+TEST_CASE("a captured training step of a ResNet bottleneck equals the eager step, step after step") {
+  BlockTrainer eager(bottleneck(7)), graphed(bottleneck(7));
+  CompiledStep step([&](const std::vector<Tensor>& in) { return graphed.step(in); },
+                    {.capture = {.params = graphed.block->parameters()}});
+  manual_seed(11);
+  for (int i = 0; i < 4; ++i) {
+    const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
+    const Tensor le = eager.step({x, t})[0];
+    const Tensor lg = step({x, t})[0];
+    INFO("step " << i);
+    CHECK(max_abs_diff(le, lg) <= 1e-6);
+  }
+  CHECK(step.captures() == 1);
+  REQUIRE(step.last_executor() != nullptr);
+  // Parameters, running statistics and gradients agree after replays.
+  const auto se = eager.block->state_dict(), sg = graphed.block->state_dict();
+  REQUIRE(se.size() == sg.size());
+  for (size_t i = 0; i < se.size(); ++i) {
+    INFO(se[i].first);
+    CHECK(max_abs_diff(se[i].second, sg[i].second) <= 1e-5);
+  }
+  const auto pe = eager.block->parameters(), pg = graphed.block->parameters();
+  for (size_t i = 0; i < pe.size(); ++i) {
+    REQUIRE(pg[i].grad().defined());
+    CHECK(max_abs_diff(pe[i].grad(), pg[i].grad()) <= 1e-5);
+  }
+}
+
+TEST_CASE("a new input shape captures again; replays check the captured signature") {
+  BlockTrainer t(bottleneck(3));
+  CompiledStep step([&](const std::vector<Tensor>& in) { return t.step(in); }, {.eager_warmup = 0});
+  step({randn({2, 16, 4, 4}), randn({2, 16, 4, 4})});
+  step({randn({2, 16, 4, 4}), randn({2, 16, 4, 4})});
+  CHECK(step.captures() == 1);
+  step({randn({1, 16, 5, 5}), randn({1, 16, 5, 5})});
+  CHECK(step.captures() == 2);
+
+  Executor ex(capture([](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * 2.0}; },
+                      {randn({3})}).graph);
+  CHECK(test::error_of([&] { ex.run({randn({4})}); }).find("input 0 must be float32 [3]") != std::string::npos);
+  CHECK(test::error_of([&] { ex.run({}); }).find("expected 1 inputs") != std::string::npos);
+}
+
+TEST_CASE("the memory plan reuses memory and gives the same results as unplanned memory") {
+  BlockTrainer a(bottleneck(5)), b(bottleneck(5));
+  const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
+  a.step({x, t});  // optimizer state first (eager warmup)
+  b.step({x, t});
+  Captured ca = capture([&](const std::vector<Tensor>& in) { return a.step(in); }, {x, t},
+                        {.params = a.block->parameters()});
+  Captured cb = capture([&](const std::vector<Tensor>& in) { return b.step(in); }, {x, t},
+                        {.params = b.block->parameters()});
+  Executor planned(ca.graph), unplanned(cb.graph, {.plan_memory = false});
+  CHECK(planned.stats().planned_tensors > 10);
+  CHECK(planned.stats().planned_bytes > 0);
+  CHECK(planned.stats().planned_bytes < planned.stats().unplanned_bytes / 2);
+  CHECK(unplanned.stats().planned_bytes == 0);
+  for (int i = 0; i < 3; ++i) {
+    const Tensor x2 = randn({2, 16, 6, 6}), t2 = randn({2, 16, 6, 6});
+    CHECK(max_abs_diff(planned.run({x2, t2})[0], unplanned.run({x2, t2})[0]) == 0);
+  }
+  const auto pa = a.block->parameters(), pb = b.block->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) CHECK(max_abs_diff(pa[i], pb[i]) == 0);
+}
+
+TEST_CASE("capture refuses host reads, random ops and nesting, naming the problem") {
+  const Tensor x = randn({3});
+  const std::string host = test::error_of([&] {
+    capture([](const std::vector<Tensor>& in) {
+      const double s = sum(in[0]).item<double>();
+      return std::vector<Tensor>{in[0] * s};
+    }, {x});
+  });
+  CHECK(host.find("item: reading a tensor's value on the host is not allowed during graph capture") !=
+        std::string::npos);
+  const std::string random = test::error_of([&] {
+    capture([](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] + randn({3})}; }, {x});
+  });
+  CHECK(random.find("randn: a random op cannot be captured") != std::string::npos);
+  const std::string nested = test::error_of([&] {
+    capture([&](const std::vector<Tensor>& in) {
+      capture([](const std::vector<Tensor>& i2) { return i2; }, in);
+      return in;
+    }, {x});
+  });
+  CHECK(nested.find("captures do not nest") != std::string::npos);
+  // After a refused capture, host reads work again.
+  CHECK(sum(x).item<double>() == doctest::Approx(sum(x).item<double>()));
+}
+
+TEST_CASE("the verifier catches a use before definition, a double definition and stale use lists") {
+  Captured c = capture([](const std::vector<Tensor>& in) { return std::vector<Tensor>{relu(neg(in[0]))}; },
+                       {randn({4})});
+  verify(c.graph, "test");
+  Graph swapped = c.graph;
+  std::swap(swapped.nodes[0], swapped.nodes[1]);
+  CHECK(test::error_of([&] { verify(swapped, "swap"); }).find("after swap") != std::string::npos);
+  CHECK(test::error_of([&] { verify(swapped, "swap"); }).find("read before any node defines it") != std::string::npos);
+  Graph twice = c.graph;
+  twice.nodes[1].outputs = twice.nodes[0].outputs;
+  twice.rebuild_uses();
+  CHECK(test::error_of([&] { verify(twice, "t"); }).find("defined twice") != std::string::npos);
+  Graph stale = c.graph;
+  stale.values[size_t(stale.nodes[1].inputs[0])].uses.clear();
+  CHECK(test::error_of([&] { verify(stale, "t"); }).find("use list") != std::string::npos);
+}
+
+TEST_CASE("capture refuses a step that accumulates into gradients left by an earlier step") {
+  Tensor w = randn({3}).set_requires_grad();
+  auto step = [&](const std::vector<Tensor>& in) {
+    const Tensor loss = sum(w * in[0]);
+    loss.backward();  // no zero_grad: accumulates into w.grad
+    return std::vector<Tensor>{loss};
+  };
+  step({randn({3})});
+  const std::string e = test::error_of([&] { capture(step, {randn({3})}, {.params = {w}}); });
+  CHECK(e.find("reads a gradient left in .grad by an earlier step") != std::string::npos);
+}

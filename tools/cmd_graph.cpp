@@ -1,0 +1,171 @@
+// `pacer graph <workload>`: captures one training step, runs the passes and shows what
+// each did (nodes, fused groups, launches, planned peak memory), then compares one replay
+// with an eager step: kernel launches and peak memory. --json prints one object per pass
+// and a final summary object.
+#include <fmt/core.h>
+
+#include <cstdio>
+
+#include "core/allocator.h"
+#include "core/cuda/caching_allocator.h"
+#include "core/cuda/runtime.h"
+#include "core/thread_pool.h"
+#include "models/graph_workloads.h"
+#include "ops/dispatch.h"
+#include "ops/graph/compiled_step.h"
+#include "tools/cli_args.h"
+#include "tools/commands.h"
+#include "tools/json_line.h"
+
+namespace pacer::cli {
+
+namespace {
+
+struct Measured {
+  uint64_t launches = 0;
+  size_t peak_bytes = 0;
+};
+
+// Launches and peak allocated bytes (absolute, on the step's device) of one call of `fn`.
+template <class F>
+Measured measure(Device device, F&& fn) {
+  if (device.is_cuda()) {
+    cuda::synchronize(device.index);
+    cuda::reset_peak_memory_stats(device.index);
+  } else {
+    reset_cpu_peak_memory();
+  }
+  const uint64_t before = ops::kernel_launch_count();
+  fn();
+  Measured m;
+  m.launches = ops::kernel_launch_count() - before;
+  if (device.is_cuda()) {
+    cuda::synchronize(device.index);
+    m.peak_bytes = cuda::memory_stats(device.index).peak_allocated;
+  } else {
+    m.peak_bytes = cpu_memory_stats().peak;
+  }
+  return m;
+}
+
+std::string mib(size_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / (1 << 20)); }
+
+}  // namespace
+
+int run_graph(const std::vector<std::string>& argv) {
+  Parser p("pacer graph <workload> [options]",
+           "Captures one training step of a workload (resnet50, resnet34, resnet18, transformer-layer, lstm-layer),\n"
+           "runs the graph passes, and reports per pass: nodes before/after, fused groups, launches and planned\n"
+           "peak memory; then eager vs graph launches and peak memory of one step.");
+  p.option("passes", "LIST", "comma-separated passes, 'default', or 'none'", "default")
+      .option("dump", "DIR", "write the graph (text + DOT) before and after each pass (none: no dump)", "none")
+      .option("batch", "N", "batch", "8")
+      .option("image-size", "N", "image height = width (ResNet)", "224")
+      .option("seq-len", "N", "sequence length (transformer-layer, lstm-layer)", "32")
+      .option("precision", "P", "32, 16-mixed, bf16-mixed or 16-O2", "32")
+      .option("device", "D", "cpu or cuda[:N]", "cpu")
+      .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
+      .flag("channels-last", "NHWC activations (ResNet)")
+      .flag("list-passes", "list the registered passes and exit")
+      .flag("json", "one JSON object per pass, then a summary object");
+  if (!argv.empty() && argv[0] == "--list-passes") {
+    for (const std::string& n : graph::registered_passes()) std::printf("%s\n", n.c_str());
+    return 0;
+  }
+  if (argv.empty() || argv[0].rfind("--", 0) == 0) {
+    if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) throw HelpRequested(p.help());
+    throw UsageError("expected a workload: resnet50, resnet34, resnet18, transformer-layer or lstm-layer\n\n" + p.help());
+  }
+  const std::string workload = argv[0];
+  Args a = p.parse(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  if (a.integer("threads") > 0) set_num_threads(int(a.integer("threads")));
+  models::GraphWorkloadOptions o;
+  std::string name = workload;
+  if (workload == "resnet50" || workload == "resnet34" || workload == "resnet18") {
+    o.depth = std::stoi(workload.substr(6));
+    name = "resnet";
+  } else if (workload != "transformer-layer" && workload != "lstm-layer") {
+    throw UsageError("unknown workload '" + workload +
+                     "'; expected resnet50, resnet34, resnet18, transformer-layer or lstm-layer");
+  }
+  o.batch = a.integer("batch");
+  o.image_size = a.integer("image-size");
+  o.seq_len = a.integer("seq-len");
+  o.precision = a.str("precision");
+  o.channels_last = a.flag("channels-last");
+  try {
+    o.device = Device(a.str("device"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+  if (o.batch < 1 || o.image_size < 16 || o.seq_len < 1)
+    throw UsageError("--batch and --seq-len must be >= 1 and --image-size >= 16");
+  const bool json = a.flag("json");
+
+  models::GraphWorkload w = models::make_graph_workload(name, o);
+  w.step(w.inputs);  // the optimizer makes its state
+  const Measured eager = measure(o.device, [&] { w.step(w.inputs); });
+  graph::Captured captured = graph::capture(w.step, w.inputs, {.params = w.params});
+  graph::Graph g = std::move(captured.graph);
+  const int64_t captured_nodes = int64_t(g.nodes.size());
+
+  graph::PassManager pm;
+  const std::string passes = a.str("passes");
+  if (passes == "default") {
+    for (const std::string& n : graph::default_passes()) pm.add(n);
+  } else if (passes != "none") {
+    try {
+      pm.add_list(passes);
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
+  if (a.str("dump") != "none") pm.dump_to(a.str("dump"));
+  const std::vector<graph::PassReport> reports = pm.run(g);
+  for (const graph::PassReport& r : reports) {
+    if (json) {
+      JsonLine j;
+      j.add("pass", r.pass).add("nodes_before", r.nodes_before).add("nodes_after", r.nodes_after);
+      j.add("launches_before", r.launches_before).add("launches_after", r.launches_after);
+      j.add("fused_groups", int64_t(r.fused_groups.size())).add("rejected", int64_t(r.rejected.size()));
+      j.add("planned_peak_bytes", int64_t(r.planned_bytes_after));
+      std::printf("%s\n", j.str().c_str());
+    } else {
+      std::printf("%-22s nodes %6lld -> %6lld   launches %6lld -> %6lld   fused groups %4zu   planned peak %s\n",
+                  r.pass.c_str(), static_cast<long long>(r.nodes_before), static_cast<long long>(r.nodes_after),
+                  static_cast<long long>(r.launches_before), static_cast<long long>(r.launches_after),
+                  r.fused_groups.size(), mib(r.planned_bytes_after).c_str());
+      for (const std::string& f : r.fused_groups) std::printf("    fused: %s\n", f.c_str());
+      for (const std::string& x : r.rejected) std::printf("    rejected: %s\n", x.c_str());
+    }
+  }
+  graph::Executor ex(std::move(g));
+  ex.run(w.inputs);  // the arena is allocated on the first run
+  const Measured replay = measure(o.device, [&] { ex.run(w.inputs); });
+  JsonLine s;
+  s.add("summary", true).add("workload", workload).add("device", o.device.str()).add("precision", o.precision);
+  s.add("batch", o.batch).add("captured_nodes", captured_nodes).add("nodes", ex.stats().nodes);
+  s.add("eager_launches", int64_t(eager.launches)).add("graph_launches", int64_t(replay.launches));
+  s.add("launch_ratio", double(replay.launches) / double(std::max<uint64_t>(eager.launches, 1)));
+  s.add("eager_peak_bytes", int64_t(eager.peak_bytes)).add("graph_peak_bytes", int64_t(replay.peak_bytes));
+  s.add("peak_ratio", double(replay.peak_bytes) / double(std::max<size_t>(eager.peak_bytes, 1)));
+  s.add("planned_bytes", int64_t(ex.stats().planned_bytes)).add("unplanned_bytes", int64_t(ex.stats().unplanned_bytes));
+  if (json) {
+    std::printf("%s\n", s.str().c_str());
+  } else {
+    std::printf("\n%s on %s, %s, batch %lld: %lld captured nodes -> %lld\n", workload.c_str(), o.device.str().c_str(),
+                o.precision.c_str(), static_cast<long long>(o.batch), static_cast<long long>(captured_nodes),
+                static_cast<long long>(ex.stats().nodes));
+    std::printf("kernel launches per step: eager %llu, graph %llu (%.2fx)\n",
+                static_cast<unsigned long long>(eager.launches), static_cast<unsigned long long>(replay.launches),
+                double(replay.launches) / double(std::max<uint64_t>(eager.launches, 1)));
+    std::printf("peak memory of a step:    eager %s, graph %s (%.2fx); planned intermediates %s (without reuse %s)\n",
+                mib(eager.peak_bytes).c_str(), mib(replay.peak_bytes).c_str(),
+                double(replay.peak_bytes) / double(std::max<size_t>(eager.peak_bytes, 1)),
+                mib(ex.stats().planned_bytes).c_str(), mib(ex.stats().unplanned_bytes).c_str());
+    std::printf("%s\n", s.str().c_str());
+  }
+  return 0;
+}
+
+}  // namespace pacer::cli
