@@ -67,6 +67,7 @@ int run_graph(const std::vector<std::string>& argv) {
       .option("threads", "N", "CPU threads (0 = PACER_NUM_THREADS or all cores)", "0")
       .flag("channels-last", "NHWC activations (ResNet)")
       .flag("list-passes", "list the registered passes and exit")
+      .flag("profile", "time the replay per node kind and list the slowest kinds")
       .flag("json", "one JSON object per pass, then a summary object");
   if (!argv.empty() && argv[0] == "--list-passes") {
     for (const std::string& n : graph::registered_passes()) std::printf("%s\n", n.c_str());
@@ -139,9 +140,19 @@ int run_graph(const std::vector<std::string>& argv) {
       for (const std::string& x : r.rejected) std::printf("    rejected: %s\n", x.c_str());
     }
   }
-  graph::Executor ex(std::move(g));
-  ex.run(w.inputs);  // the arena is allocated on the first run
+  graph::Executor ex(std::move(g), {.profile = a.flag("profile")});
+  ex.run(w.inputs);  // the arena is allocated (and its pages first touched) on the first run
+  ex.clear_profile();
   const Measured replay = measure(o.device, [&] { ex.run(w.inputs); });
+  if (a.flag("profile") && !json) {
+    double total = 0;
+    for (const graph::KindProfile& k : ex.profile()) total += k.seconds;
+    std::printf("\nreplay time per node kind (one run):\n");
+    for (const graph::KindProfile& k : ex.profile())
+      if (k.seconds >= 0.002 * total)
+        std::printf("  %-32s %6lld calls %9.1f ms  %5.1f%%\n", k.kind.c_str(), static_cast<long long>(k.calls),
+                    k.seconds * 1e3, 100 * k.seconds / total);
+  }
   JsonLine s;
   s.add("summary", true).add("workload", workload).add("device", o.device.str()).add("precision", o.precision);
   s.add("batch", o.batch).add("captured_nodes", captured_nodes).add("nodes", ex.stats().nodes);

@@ -29,10 +29,23 @@ void accumulate_pairs(const T* a, const T* b, int64_t n, double& s1, double& s2,
       s2 += double(y[l]);
     }
   }
+  // The rest (all of a 14x14 or 7x7 row) in lanes too: one f64 add per element would be
+  // a serial dependency chain, several times slower than the whole vectorized block loop.
+  C x[kLanes] = {}, y[kLanes] = {};
+  for (; k + kLanes <= n; k += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const auto [u, v] = f(C(a[k + l]), b ? C(b[k + l]) : C(0));
+      x[l] += u;
+      y[l] += v;
+    }
   for (; k < n; ++k) {
     const auto [u, v] = f(C(a[k]), b ? C(b[k]) : C(0));
-    s1 += double(u);
-    s2 += double(v);
+    x[0] += u;
+    y[0] += v;
+  }
+  for (int64_t l = 0; l < kLanes; ++l) {
+    s1 += double(x[l]);
+    s2 += double(y[l]);
   }
 }
 

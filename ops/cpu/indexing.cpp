@@ -113,6 +113,37 @@ void gather_kernel(OpCall& c) {
   });
 }
 
+// The common case of a scatter along the last dim of contiguous tensors whose other dims
+// agree (max-pool's backward: [N, C, OH*OW] gradients into [N, C, H*W]): rows are
+// independent, so they run in parallel with plain pointer walks. False when it does not apply.
+template <bool Add>
+bool scatter_rows(Tensor& out, const Tensor& idx, const Tensor& src, int64_t dim) {
+  const int64_t nd = idx.dim();
+  if (nd == 0 || dim != nd - 1 || idx.dtype() != DType::I64 || !idx.is_contiguous() || !src.is_contiguous() ||
+      !out.is_contiguous() || src.sizes() != idx.sizes() || out.dim() != nd)
+    return false;
+  for (int64_t d = 0; d + 1 < nd; ++d)
+    if (out.size(d) != idx.size(d)) return false;
+  const int64_t m = idx.size(nd - 1), n = out.size(nd - 1), rows = idx.numel() / std::max<int64_t>(m, 1);
+  const int64_t* pi = static_cast<const int64_t*>(idx.data());
+  dispatch_dtype(out.dtype(), [&]<class T>() {
+    T* po = static_cast<T*>(out.data());
+    const T* ps = static_cast<const T*>(src.data());
+    parallel_for(0, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(m, 1)), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        T* orow = po + r * n;
+        for (int64_t e = r * m; e < (r + 1) * m; ++e) {
+          const int64_t k = pi[e];
+          PACER_CHECK(k >= 0 && k < n, "index {} is out of range for dimension {} of size {}", k, dim, n);
+          if constexpr (Add) orow[k] = store_cast<T>(compute_t<T>(orow[k]) + compute_t<T>(ps[e]));
+          else orow[k] = ps[e];
+        }
+      }
+    });
+  });
+  return true;
+}
+
 template <bool Add>
 void scatter_kernel(OpCall& c) {
   const Tensor &x = c.in(0), &idx = c.in(1), &src = c.in(2);
@@ -120,6 +151,7 @@ void scatter_kernel(OpCall& c) {
   copy_into(out, x);
   const int64_t dim = x.dim() == 0 ? 0 : c.attrs.i("dim");
   const int64_t n = x.dim() == 0 ? 1 : x.size(dim), os = x.dim() == 0 ? 0 : out.stride(dim);
+  if (scatter_rows<Add>(out, idx, src, dim)) return;
   dispatch_dtype(x.dtype(), [&]<class T>() {
     T* po = static_cast<T*>(out.data());
     const T* ps = static_cast<const T*>(src.data());

@@ -2,6 +2,7 @@
 // read through its strides; outputs are contiguous.
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ops/cpu/loops.h"
 #include "ops/common/pool_geometry.h"
@@ -22,36 +23,51 @@ void max_pool_kernel(OpCall& c) {
     T* py = static_cast<T*>(y.data());
     int64_t* pi = static_cast<int64_t*>(ix.data());
     const int64_t sN = x.stride(0), sC = x.stride(1), sH = x.stride(2), sW = x.stride(3);
+    // Per output row, tap by tap across the whole row: each output keeps its running
+    // maximum and the number of the tap that holds it (i * kw + j), updated with selects
+    // that are independent across the row, so they vectorize. One chain of dependent
+    // selects per output, or the index computed per tap, ran ~10 cycles per tap.
+    const int64_t kh = P.kh, kw = P.kw, strh = P.sh, strw = P.sw, padh = P.ph, padw = P.pw, dilh = P.dh, dilw = P.dw;
     parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
+      std::vector<Cpt> best_row(static_cast<size_t>(OW));
+      std::vector<int32_t> tap_row(static_cast<size_t>(OW));
+      Cpt* __restrict bp = best_row.data();
+      int32_t* __restrict tp = tap_row.data();
       for (int64_t plane = b; plane < e; ++plane) {
         const T* in = px + (plane / C) * sN + (plane % C) * sC;
         for (int64_t oh = 0; oh < OH; ++oh) {
-          // The window's taps that fall inside the image: i in [i0, i1), likewise j below.
-          const int64_t h0 = oh * P.sh - P.ph;
-          const int64_t i0 = h0 >= 0 ? 0 : (-h0 + P.dh - 1) / P.dh;
-          const int64_t i1 = std::min<int64_t>(P.kh, H - h0 <= 0 ? 0 : (H - h0 + P.dh - 1) / P.dh);
+          const int64_t h0 = oh * strh - padh;
           for (int64_t ow = 0; ow < OW; ++ow) {
-            const int64_t w0 = ow * P.sw - P.pw;
-            const int64_t j0 = w0 >= 0 ? 0 : (-w0 + P.dw - 1) / P.dw;
-            const int64_t j1 = std::min<int64_t>(P.kw, W - w0 <= 0 ? 0 : (W - w0 + P.dw - 1) / P.dw);
-            Cpt best = -INFINITY;
-            int64_t at = -1;
-            // Branch-free selects: the first maximum wins ties (strict >), and the first NaN
-            // wins outright (!(v <= best) holds for a NaN v; nothing replaces a NaN best).
-            for (int64_t i = i0; i < i1; ++i) {
-              const int64_t h = h0 + i * P.dh;
-              const T* row = in + h * sH;
-              for (int64_t j = j0; j < j1; ++j) {
-                const int64_t w = w0 + j * P.dw;
-                const Cpt v = Cpt(row[w * sW]);
-                const bool take = at < 0 || (!(v <= best) && best == best);
-                best = take ? v : best;
-                at = take ? h * W + w : at;
+            bp[ow] = Cpt(-INFINITY);
+            tp[ow] = -1;
+          }
+          for (int64_t i = 0; i < kh; ++i) {
+            const int64_t h = h0 + i * dilh;
+            if (h < 0 || h >= H) continue;
+            const T* __restrict row = in + h * sH;
+            for (int64_t j = 0; j < kw; ++j) {
+              // Outputs whose tap j falls inside the row: w = ow * strw + off in [0, W).
+              const int64_t off = j * dilw - padw;
+              const int64_t lo = off >= 0 ? 0 : (-off + strw - 1) / strw;
+              const int64_t hi = std::min<int64_t>(OW, W - off <= 0 ? 0 : (W - 1 - off) / strw + 1);
+              const int32_t t = int32_t(i * kw + j);
+              for (int64_t ow = lo; ow < hi; ++ow) {
+                const Cpt v = Cpt(row[(ow * strw + off) * sW]);
+                const Cpt cur = bp[ow];
+                // The first tap wins (an empty best), then a larger value or the first NaN
+                // (which then stays); ties keep the earlier tap. Bitwise, not &&: branches
+                // would mispredict on half of random data.
+                const bool take = (tp[ow] < 0) | (((v > cur) | (v != v)) & (cur == cur));
+                bp[ow] = take ? v : cur;
+                tp[ow] = take ? t : tp[ow];
               }
             }
-            const int64_t o = (plane * OH + oh) * OW + ow;
-            py[o] = store_cast<T>(best);
-            pi[o] = at;
+          }
+          const int64_t o = (plane * OH + oh) * OW;
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const int32_t t = tp[ow];
+            py[o + ow] = store_cast<T>(bp[ow]);
+            pi[o + ow] = t < 0 ? -1 : (h0 + (t / kw) * dilh) * W + ow * strw - padw + (t % kw) * dilw;
           }
         }
       }

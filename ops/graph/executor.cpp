@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <optional>
 
@@ -231,6 +233,13 @@ void Executor::verify_fused(const Node& n, const std::vector<Tensor>& env) {
   }
 }
 
+std::vector<KindProfile> Executor::profile() const {
+  std::vector<KindProfile> out;
+  for (const auto& [kind, p] : profile_) out.push_back({kind, p.calls, p.seconds});
+  std::sort(out.begin(), out.end(), [](const KindProfile& a, const KindProfile& b) { return a.seconds > b.seconds; });
+  return out;
+}
+
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   PACER_CHECK(inputs.size() == graph_.inputs.size(), "graph run: expected {} inputs (as captured), got {}",
               graph_.inputs.size(), inputs.size());
@@ -255,7 +264,14 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     const Node& n = graph_.nodes[p];
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       run_node(n, env);
+      if (options_.profile) {
+        if (n.device.is_cuda()) cuda::synchronize(n.device.index);
+        KindProfile& k = profile_[std::getenv("PACER_PROFILE_SHAPES") ? n.kind() + fmt::format("{}", graph_.values[size_t(n.outputs[0])].meta.sizes) : n.kind()];
+        ++k.calls;
+        k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
       if (n.fused && options_.verify_fusion) verify_fused(n, env);
     } catch (const Error& e) {
       throw Error(fmt::format("graph run: node {} ({}): {}", n.id, n.kind(), e.what()));

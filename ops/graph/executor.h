@@ -8,6 +8,8 @@
 /// are allocated fresh.
 
 #include <cstddef>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "ops/graph/graph.h"
@@ -19,6 +21,15 @@ struct ExecutorOptions {
   bool plan_memory = true;
   /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 sets it).
   bool verify_fusion = false;
+  /// Time each node and add it up per node kind (profile()).
+  bool profile = false;
+};
+
+/// Wall time of one kind of node (op name or fused kernel) summed over runs.
+struct KindProfile {
+  std::string kind;
+  int64_t calls = 0;
+  double seconds = 0;
 };
 
 struct ExecutorStats {
@@ -42,6 +53,10 @@ class Executor {
 
   const Graph& graph() const { return graph_; }
   const ExecutorStats& stats() const { return stats_; }
+  /// Per node kind, slowest first (empty unless options.profile).
+  std::vector<KindProfile> profile() const;
+  /// Forgets the times so far (the first run pays for first touches of the arena).
+  void clear_profile() { profile_.clear(); }
 
  private:
   struct Arena {
@@ -62,6 +77,7 @@ class Executor {
   std::vector<int> arena_of_;            // per value: arena index, -1 when not planned
   std::vector<size_t> offset_of_;        // per value: byte offset in its arena
   std::vector<std::vector<int>> release_after_;  // per node position: values to drop after it
+  std::map<std::string, KindProfile> profile_;
 };
 
 }  // namespace pacer::graph
