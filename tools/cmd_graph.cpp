@@ -103,13 +103,6 @@ int run_graph(const std::vector<std::string>& argv) {
     throw UsageError("--batch and --seq-len must be >= 1 and --image-size >= 16");
   const bool json = a.flag("json");
 
-  models::GraphWorkload w = models::make_graph_workload(name, o);
-  w.step(w.inputs);  // the optimizer makes its state
-  const Measured eager = measure(o.device, [&] { w.step(w.inputs); });
-  graph::Captured captured = graph::capture(w.step, w.inputs, {.params = w.params});
-  graph::Graph g = std::move(captured.graph);
-  const int64_t captured_nodes = int64_t(g.nodes.size());
-
   graph::PassManager pm;
   const std::string passes = a.str("passes");
   if (passes == "default") {
@@ -122,6 +115,13 @@ int run_graph(const std::vector<std::string>& argv) {
     }
   }
   if (a.str("dump") != "none") pm.dump_to(a.str("dump"));
+  models::GraphWorkload w = models::make_graph_workload(name, o);
+  w.step(w.inputs);  // the optimizer makes its state
+  const Measured eager = measure(o.device, [&] { w.step(w.inputs); });
+  graph::Captured captured = graph::capture(w.step, w.inputs, {.params = w.params});
+  graph::Graph g = std::move(captured.graph);
+  const int64_t captured_nodes = int64_t(g.nodes.size());
+
   const std::vector<graph::PassReport> reports = pm.run(g);
   for (const graph::PassReport& r : reports) {
     if (json) {
