@@ -61,7 +61,7 @@ std::shared_ptr<nn::UnaryModule> bottleneck(uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("capture records a forward: inputs, state, nodes; a replay on new inputs equals eager") {
+TEST_CASE("capture records a forward (inputs, state, nodes) and a replay on new inputs equals eager") {
   Tensor w = randn({4, 3});
   const Tensor b = randn({3});
   auto f = [&](const std::vector<Tensor>& in) { return std::vector<Tensor>{relu(matmul(in[0], w) + b)}; };
@@ -119,7 +119,7 @@ TEST_CASE("a captured training step of a ResNet bottleneck equals the eager step
   }
 }
 
-TEST_CASE("a new input shape captures again; replays check the captured signature") {
+TEST_CASE("a new input shape captures again, and replays check the captured signature") {
   BlockTrainer t(bottleneck(3));
   CompiledStep step([&](const std::vector<Tensor>& in) { return t.step(in); }, {.eager_warmup = 0});
   step({randn({2, 16, 4, 4}), randn({2, 16, 4, 4})});
