@@ -104,15 +104,10 @@ int run_graph(const std::vector<std::string>& argv) {
   const bool json = a.flag("json");
 
   graph::PassManager pm;
-  const std::string passes = a.str("passes");
-  if (passes == "default") {
-    for (const std::string& n : graph::default_passes()) pm.add(n);
-  } else if (passes != "none") {
-    try {
-      pm.add_list(passes);
-    } catch (const Error& e) {
-      throw UsageError(e.what());
-    }
+  try {
+    pm.add_list(a.str("passes"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
   if (a.str("dump") != "none") pm.dump_to(a.str("dump"));
   models::GraphWorkload w = models::make_graph_workload(name, o);

@@ -25,11 +25,7 @@ bool verify_fusion_from_env() {
 
 std::vector<PassReport> run_passes(Graph& g, const std::string& names) {
   PassManager pm;
-  if (names == "default") {
-    for (const std::string& n : default_passes()) pm.add(n);
-  } else {
-    pm.add_list(names);
-  }
+  pm.add_list(names);
   return pm.run(g);
 }
 

@@ -24,7 +24,7 @@
 namespace pacer::graph {
 
 struct CompileOptions {
-  /// Comma-separated pass names; "default" is default_passes(), "" none.
+  /// Comma-separated pass names; "default" is default_passes(), "none" (or "") none.
   std::string passes = "default";
   int eager_warmup = 1;
   CaptureOptions capture = {};
@@ -57,7 +57,7 @@ class CompiledStep {
   int64_t captures_ = 0;
 };
 
-/// The pass list `names` ("default", "", or "a,b,c") applied to `g`.
+/// The pass list `names` ("default", "none", or "a,b,c") applied to `g`.
 std::vector<PassReport> run_passes(Graph& g, const std::string& names);
 
 }  // namespace pacer::graph

@@ -88,6 +88,7 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
   graph_.rebuild_uses();
   verify(graph_, "executor setup");
   plan();
+  profile_shapes_ = std::getenv("PACER_PROFILE_SHAPES") != nullptr;
   stats_.nodes = int64_t(graph_.nodes.size());
   stats_.launches = graph_.launches();
 }
@@ -158,11 +159,11 @@ Tensor Executor::planned_tensor(int value) {
   return Tensor(make_intrusive<TensorImpl>(std::move(storage), v.meta.dtype, v.meta.sizes, strides, 0));
 }
 
-std::vector<Tensor> Executor::allocate_outputs(const Node& n) {
+std::vector<Tensor> Executor::allocate_outputs(const Node& n, bool planned) {
   std::vector<Tensor> out;
   out.reserve(n.outputs.size());
   for (int id : n.outputs) {
-    if (id < int(arena_of_.size()) && arena_of_[size_t(id)] >= 0) {
+    if (planned && arena_of_[size_t(id)] >= 0) {
       out.push_back(planned_tensor(id));
       continue;
     }
@@ -173,7 +174,7 @@ std::vector<Tensor> Executor::allocate_outputs(const Node& n) {
   return out;
 }
 
-void Executor::run_node(const Node& n, std::vector<Tensor>& env) {
+void Executor::run_node(const Node& n, std::vector<Tensor>& env, bool planned) {
   std::vector<Tensor> inputs;
   inputs.reserve(n.inputs.size());
   for (int in : n.inputs) inputs.push_back(in >= 0 ? env[size_t(in)] : Tensor());
@@ -184,7 +185,7 @@ void Executor::run_node(const Node& n, std::vector<Tensor>& env) {
   std::optional<cuda::DeviceGuard> device_guard;
   if (n.device.is_cuda()) device_guard.emplace(n.device.index);
   if (n.fused) {
-    outputs = allocate_outputs(n);
+    outputs = allocate_outputs(n, planned);
     n.fused->run(inputs, outputs);
   } else {
     const ops::OpDef& op = *n.op;
@@ -192,7 +193,7 @@ void Executor::run_node(const Node& n, std::vector<Tensor>& env) {
     c.output_meta.reserve(n.outputs.size());
     for (int id : n.outputs) c.output_meta.push_back(graph_.values[size_t(id)].meta);
     if (op.has(ops::kInplace)) c.outputs.push_back(c.inputs[0]);
-    else if (!op.has(ops::kView) && !op.has(ops::kDynamicShape)) c.outputs = allocate_outputs(n);
+    else if (!op.has(ops::kView) && !op.has(ops::kDynamicShape)) c.outputs = allocate_outputs(n, planned);
     op.kernels[int(n.device.type)](c);
     if (op.has(ops::kInplace)) c.inputs[0].bump_version();
     outputs = std::move(c.outputs);
@@ -208,15 +209,7 @@ void Executor::verify_fused(const Node& n, const std::vector<Tensor>& env) {
     if (r.is_inplace()) return;  // running it twice would apply its update twice
   std::vector<Tensor> scratch = env;
   for (int out : n.outputs) scratch[size_t(out)] = Tensor();
-  const std::vector<int> saved_arena = arena_of_;
-  std::fill(arena_of_.begin(), arena_of_.end(), -1);  // the reference gets memory of its own
-  try {
-    for (const Node& r : n.reference) run_node(r, scratch);
-  } catch (...) {
-    arena_of_ = saved_arena;
-    throw;
-  }
-  arena_of_ = saved_arena;
+  for (const Node& r : n.reference) run_node(r, scratch, false);  // memory of its own
   for (size_t i = 0; i < n.outputs.size(); ++i) {
     const Tensor& got = env[size_t(n.outputs[i])];
     const Tensor& want = scratch[size_t(n.outputs[i])];
@@ -268,7 +261,9 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
       run_node(n, env);
       if (options_.profile) {
         if (n.device.is_cuda()) cuda::synchronize(n.device.index);
-        KindProfile& k = profile_[std::getenv("PACER_PROFILE_SHAPES") ? n.kind() + fmt::format("{}", graph_.values[size_t(n.outputs[0])].meta.sizes) : n.kind()];
+        const std::string key =
+            profile_shapes_ ? n.kind() + fmt::format("{}", graph_.values[size_t(n.outputs[0])].meta.sizes) : n.kind();
+        KindProfile& k = profile_[key];
         ++k.calls;
         k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }

@@ -66,8 +66,9 @@ class Executor {
   };
   void plan();
   Tensor planned_tensor(int value);
-  std::vector<Tensor> allocate_outputs(const Node& n);
-  void run_node(const Node& n, std::vector<Tensor>& env);
+  /// `planned`: outputs go to their arena ranges; false: fresh memory (a fused node's reference).
+  std::vector<Tensor> allocate_outputs(const Node& n, bool planned);
+  void run_node(const Node& n, std::vector<Tensor>& env, bool planned = true);
   void verify_fused(const Node& n, const std::vector<Tensor>& env);
 
   Graph graph_;
@@ -78,6 +79,7 @@ class Executor {
   std::vector<size_t> offset_of_;        // per value: byte offset in its arena
   std::vector<std::vector<int>> release_after_;  // per node position: values to drop after it
   std::map<std::string, KindProfile> profile_;
+  bool profile_shapes_ = false;  // PACER_PROFILE_SHAPES: profile keys add the output shape
 };
 
 }  // namespace pacer::graph

@@ -72,6 +72,11 @@ PassManager& PassManager::add(std::unique_ptr<Pass> pass) {
 }
 
 PassManager& PassManager::add_list(const std::string& names) {
+  if (names == "none") return *this;
+  if (names == "default") {
+    for (const std::string& n : default_passes()) add(n);
+    return *this;
+  }
   size_t start = 0;
   while (start <= names.size()) {
     size_t end = names.find(',', start);
