@@ -16,11 +16,6 @@ std::string signature_of(const std::vector<Tensor>& inputs) {
   return s;
 }
 
-bool verify_fusion_from_env() {
-  const char* v = std::getenv("PACER_VERIFY_FUSION");
-  return v != nullptr && std::strcmp(v, "0") != 0 && *v != '\0';
-}
-
 }  // namespace
 
 std::vector<PassReport> run_passes(Graph& g, const std::string& names) {
@@ -32,7 +27,6 @@ std::vector<PassReport> run_passes(Graph& g, const std::string& names) {
 CompiledStep::CompiledStep(StepFn fn, CompileOptions options) : fn_(std::move(fn)), options_(std::move(options)) {
   PACER_CHECK(fn_ != nullptr, "CompiledStep: the step function is empty");
   PACER_CHECK(options_.eager_warmup >= 0, "CompiledStep: expected eager_warmup >= 0, got {}", options_.eager_warmup);
-  if (verify_fusion_from_env()) options_.executor.verify_fusion = true;
 }
 
 std::vector<Tensor> CompiledStep::operator()(const std::vector<Tensor>& inputs) {

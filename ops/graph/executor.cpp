@@ -85,6 +85,8 @@ double tolerance_for(DType t) {
 }  // namespace
 
 Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(graph)), options_(options) {
+  if (const char* v = std::getenv("PACER_VERIFY_FUSION"); v != nullptr && *v != '\0' && std::string(v) != "0")
+    options_.verify_fusion = true;
   graph_.rebuild_uses();
   verify(graph_, "executor setup");
   plan();
@@ -122,7 +124,9 @@ void Executor::plan() {
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     const Node& n = graph_.nodes[p];
     if (!n.allocates() || (n.op && (n.op->has(ops::kView) || n.op->has(ops::kDynamicShape)))) continue;
-    for (int out : n.outputs) {
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      if (n.aliased_input(k) >= 0) continue;  // a fused node's in-place update
+      const int out = n.outputs[k];
       const Value& v = graph_.values[size_t(out)];
       const size_t bytes = bytes_of(v.meta);
       stats_.unplanned_bytes += bytes;
@@ -159,10 +163,15 @@ Tensor Executor::planned_tensor(int value) {
   return Tensor(make_intrusive<TensorImpl>(std::move(storage), v.meta.dtype, v.meta.sizes, strides, 0));
 }
 
-std::vector<Tensor> Executor::allocate_outputs(const Node& n, bool planned) {
+std::vector<Tensor> Executor::allocate_outputs(const Node& n, const std::vector<Tensor>& inputs, bool planned) {
   std::vector<Tensor> out;
   out.reserve(n.outputs.size());
-  for (int id : n.outputs) {
+  for (size_t k = 0; k < n.outputs.size(); ++k) {
+    const int id = n.outputs[k];
+    if (n.fused && n.aliased_input(k) >= 0) {  // updated in place
+      out.push_back(inputs[size_t(n.aliased_input(k))]);
+      continue;
+    }
     if (planned && arena_of_[size_t(id)] >= 0) {
       out.push_back(planned_tensor(id));
       continue;
@@ -185,15 +194,16 @@ void Executor::run_node(const Node& n, std::vector<Tensor>& env, bool planned) {
   std::optional<cuda::DeviceGuard> device_guard;
   if (n.device.is_cuda()) device_guard.emplace(n.device.index);
   if (n.fused) {
-    outputs = allocate_outputs(n, planned);
+    outputs = allocate_outputs(n, inputs, planned);
     n.fused->run(inputs, outputs);
+    for (int i : n.written_inputs()) inputs[size_t(i)].bump_version();
   } else {
     const ops::OpDef& op = *n.op;
     ops::OpCall c{op, std::move(inputs), n.attrs, {}, {}, n.device};
     c.output_meta.reserve(n.outputs.size());
     for (int id : n.outputs) c.output_meta.push_back(graph_.values[size_t(id)].meta);
     if (op.has(ops::kInplace)) c.outputs.push_back(c.inputs[0]);
-    else if (!op.has(ops::kView) && !op.has(ops::kDynamicShape)) c.outputs = allocate_outputs(n, planned);
+    else if (!op.has(ops::kView) && !op.has(ops::kDynamicShape)) c.outputs = allocate_outputs(n, c.inputs, planned);
     op.kernels[int(n.device.type)](c);
     if (op.has(ops::kInplace)) c.inputs[0].bump_version();
     outputs = std::move(c.outputs);
@@ -204,15 +214,22 @@ void Executor::run_node(const Node& n, std::vector<Tensor>& env, bool planned) {
   for (size_t i = 0; i < outputs.size(); ++i) env[size_t(n.outputs[i])] = std::move(outputs[i]);
 }
 
-void Executor::verify_fused(const Node& n, const std::vector<Tensor>& env) {
-  for (const Node& r : n.reference)
-    if (r.is_inplace()) return;  // running it twice would apply its update twice
+// Runs the reference of fused node `n` on copies of what it updates in place, before the
+// fused node runs; returns the reference's outputs (compared by check_fused afterwards).
+std::vector<Tensor> Executor::run_reference(const Node& n, const std::vector<Tensor>& env) {
   std::vector<Tensor> scratch = env;
+  for (int i : n.written_inputs()) scratch[size_t(n.inputs[size_t(i)])] = clone(env[size_t(n.inputs[size_t(i)])]);
   for (int out : n.outputs) scratch[size_t(out)] = Tensor();
   for (const Node& r : n.reference) run_node(r, scratch, false);  // memory of its own
+  std::vector<Tensor> out;
+  for (int v : n.outputs) out.push_back(scratch[size_t(v)]);
+  return out;
+}
+
+void Executor::check_fused(const Node& n, const std::vector<Tensor>& env, const std::vector<Tensor>& reference) {
   for (size_t i = 0; i < n.outputs.size(); ++i) {
     const Tensor& got = env[size_t(n.outputs[i])];
-    const Tensor& want = scratch[size_t(n.outputs[i])];
+    const Tensor& want = reference[i];
     const std::vector<double> a = got.to(kCPU).to(DType::F64).to_vector<double>();
     const std::vector<double> b = want.to(kCPU).to(DType::F64).to_vector<double>();
     const double tol = tolerance_for(got.dtype());
@@ -258,7 +275,10 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
     const Node& n = graph_.nodes[p];
     try {
       const auto t0 = std::chrono::steady_clock::now();
+      std::vector<Tensor> reference;
+      if (n.fused && options_.verify_fusion) reference = run_reference(n, env);
       run_node(n, env);
+      if (!reference.empty()) check_fused(n, env, reference);
       if (options_.profile) {
         if (n.device.is_cuda()) cuda::synchronize(n.device.index);
         const std::string key =
@@ -267,7 +287,6 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
         ++k.calls;
         k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
-      if (n.fused && options_.verify_fusion) verify_fused(n, env);
     } catch (const Error& e) {
       throw Error(fmt::format("graph run: node {} ({}): {}", n.id, n.kind(), e.what()));
     }

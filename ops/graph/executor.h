@@ -19,7 +19,7 @@ namespace pacer::graph {
 struct ExecutorOptions {
   /// Place intermediates in the planned arena (off: each is allocated as eager would).
   bool plan_memory = true;
-  /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 sets it).
+  /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 turns it on for every executor).
   bool verify_fusion = false;
   /// Time each node and add it up per node kind (profile()).
   bool profile = false;
@@ -67,9 +67,10 @@ class Executor {
   void plan();
   Tensor planned_tensor(int value);
   /// `planned`: outputs go to their arena ranges; false: fresh memory (a fused node's reference).
-  std::vector<Tensor> allocate_outputs(const Node& n, bool planned);
+  std::vector<Tensor> allocate_outputs(const Node& n, const std::vector<Tensor>& inputs, bool planned);
   void run_node(const Node& n, std::vector<Tensor>& env, bool planned = true);
-  void verify_fused(const Node& n, const std::vector<Tensor>& env);
+  std::vector<Tensor> run_reference(const Node& n, const std::vector<Tensor>& env);
+  void check_fused(const Node& n, const std::vector<Tensor>& env, const std::vector<Tensor>& reference);
 
   Graph graph_;
   ExecutorOptions options_;

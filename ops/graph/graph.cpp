@@ -12,6 +12,27 @@ std::string Node::kind() const { return op ? op->name : (fused ? fused->name() :
 
 bool Node::is_inplace() const { return op && op->has(ops::kInplace); }
 
+bool Node::allocates() const {
+  if (!fused) return alias_input < 0;
+  for (size_t k = 0; k < outputs.size(); ++k)
+    if (aliased_input(k) < 0) return true;
+  return false;
+}
+
+int Node::aliased_input(size_t k) const {
+  if (!fused) return alias_input;
+  return k < output_alias.size() ? output_alias[k] : -1;
+}
+
+std::vector<int> Node::written_inputs() const {
+  if (is_inplace()) return {0};
+  std::vector<int> out;
+  if (fused)
+    for (int a : output_alias)
+      if (a >= 0) out.push_back(a);
+  return out;
+}
+
 int Graph::add_value(ValueKind kind, const ops::TensorMeta& meta) {
   Value v;
   v.id = int(values.size());
@@ -50,6 +71,24 @@ int64_t Graph::launches() const {
 
 namespace {
 
+int max_id(const std::vector<Node>& nodes) {
+  int m = -1;
+  for (const Node& n : nodes) m = std::max({m, n.id, max_id(n.reference)});
+  return m;
+}
+
+}  // namespace
+
+int Graph::next_node_id() const { return max_id(nodes) + 1; }
+
+std::vector<int> Graph::positions() const {
+  std::vector<int> pos(size_t(next_node_id()), -1);
+  for (size_t p = 0; p < nodes.size(); ++p) pos[size_t(nodes[p].id)] = int(p);
+  return pos;
+}
+
+namespace {
+
 void verify_nodes(const Graph& g, const std::vector<Node>& nodes, std::vector<int>& defined_at,
                   const std::string& after, const std::string& where) {
   const int nv = int(g.values.size());
@@ -67,6 +106,12 @@ void verify_nodes(const Graph& g, const std::vector<Node>& nodes, std::vector<in
     }
     PACER_CHECK(!n.is_inplace() || (!n.inputs.empty() && n.inputs[0] >= 0 && !n.outputs.empty()),
                 "{}: an in-place op needs input 0 and output 0", who);
+    PACER_CHECK(n.output_alias.empty() || (n.fused && n.output_alias.size() == n.outputs.size()),
+                "{}: output_alias needs a fused node and one entry per output ({} entries, {} outputs)", who,
+                n.output_alias.size(), n.outputs.size());
+    for (int a : n.output_alias)
+      PACER_CHECK(a < int(n.inputs.size()) && (a < 0 || n.inputs[size_t(a)] >= 0),
+                  "{}: an output updates input {}, which the node does not have", who, a);
     for (int out : n.outputs) {
       PACER_CHECK(out >= 0 && out < nv, "{}: output {} is not a value of the graph", who, value_name(out));
       PACER_CHECK(g.values[size_t(out)].kind == ValueKind::Internal, "{}: output {} is a graph input or state",

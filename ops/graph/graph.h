@@ -56,14 +56,23 @@ struct Node {
   /// capture for an op that returned (a view of) an input although it is no view op;
   /// -1 when the outputs are fresh memory.
   int alias_input = -1;
+  /// Fused nodes only, one entry per output: the input whose memory that output updates in
+  /// place (the output is the new version of that tensor), or -1 for fresh memory.
+  std::vector<int> output_alias;
   /// The unfused nodes a fused node replaces (in order), over the same value ids.
   std::vector<Node> reference;
 
   std::string kind() const;
   /// Modifies its input 0 in place (output 0 is the new version of that tensor).
   bool is_inplace() const;
-  /// Whether the outputs are fresh memory (not a view or update of an input).
-  bool allocates() const { return alias_input < 0; }
+  /// Whether the outputs are fresh memory (not a view or update of an input); for a fused
+  /// node, whether any output is.
+  bool allocates() const;
+  /// The input (index) whose memory output `k` shares, or -1 when it is fresh memory.
+  int aliased_input(size_t k) const;
+  /// The inputs (indices) this node writes in place: {0} for an in-place op, the updated
+  /// inputs of a fused node.
+  std::vector<int> written_inputs() const;
 };
 
 class Graph {
@@ -84,6 +93,10 @@ class Graph {
   std::vector<int> escaping_values() const;
   /// Kernel launches one run of the graph makes.
   int64_t launches() const;
+  /// An id no node has used (fused nodes' references included), for a node a pass adds.
+  int next_node_id() const;
+  /// Per node id: its position in `nodes` (-1 for ids not in the list).
+  std::vector<int> positions() const;
 };
 
 /// Checks the SSA invariants: each value defined once, before its uses; ids in range; use

@@ -30,8 +30,9 @@ class DeadCodeElimination final : public Pass {
       const Node& n = g.nodes[p];
       bool live = false;
       for (int out : n.outputs) live = live || needed[size_t(out)];
-      if (!live && n.is_inplace()) {
-        const int root = roots[size_t(n.inputs[0])];
+      for (int i : n.written_inputs()) {
+        if (live) break;
+        const int root = roots[size_t(n.inputs[size_t(i)])];
         live = g.values[size_t(root)].kind != ValueKind::Internal || root_last_read[size_t(root)] > int(p);
       }
       if (!live) continue;

@@ -1,0 +1,30 @@
+#pragma once
+/// The fused kernel the pointwise passes build: a PwProgram run by one loop, over one set
+/// of tensors (pointwise_fusion) or over many sets at once (multi_tensor: a node's inputs
+/// and outputs are the members' lists one after another).
+
+#include "ops/graph/graph.h"
+#include "ops/graph/pointwise_program.h"
+
+namespace pacer::graph {
+
+class FusedPointwiseKernel final : public FusedKernel {
+ public:
+  FusedPointwiseKernel(PwProgram program, int members) : program_(std::move(program)), members_(members) {}
+
+  std::string name() const override { return members_ > 1 ? "multi_tensor_pointwise" : "fused_pointwise"; }
+  std::string describe() const override;
+  void run(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) const override;
+
+  const PwProgram& program() const { return program_; }
+  int members() const { return members_; }
+
+ private:
+  PwProgram program_;
+  int members_;
+};
+
+/// The pointwise kernel of a node, or null when it has none.
+const FusedPointwiseKernel* pointwise_kernel_of(const Node& n);
+
+}  // namespace pacer::graph
