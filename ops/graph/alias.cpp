@@ -79,7 +79,12 @@ std::string MemoryOrderCheck::hazard(const Graph& after) const {
   MemoryVersions a(after);
   std::vector<const Node*> readers;
   std::set<int> inside;
+  std::vector<bool> defined(after.values.size(), false);
+  for (const Value& v : after.values) defined[size_t(v.id)] = v.kind != ValueKind::Internal;
   for (const Node& n : after.nodes) {
+    for (int in : n.inputs)
+      if (in >= 0 && !defined[size_t(in)])
+        return fmt::format("node {} ({}) would read {} before it is computed", n.id, n.kind(), value_name(in));
     // A fused node reads, at its own place, what the nodes it replaces read from outside it.
     readers.clear();
     inside.clear();
@@ -99,6 +104,7 @@ std::string MemoryOrderCheck::hazard(const Graph& after) const {
       for (int out : r->outputs) inside.insert(out);
     }
     a.apply_writes(n);
+    for (int out : n.outputs) defined[size_t(out)] = true;
   }
   for (const Value& v : before_.values) {
     if (v.kind == ValueKind::Internal) continue;

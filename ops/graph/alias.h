@@ -19,16 +19,12 @@ std::vector<int> memory_roots(const Graph& g);
 /// Per value id: whether some in-place node modifies its root's memory.
 std::vector<bool> mutated_roots(const Graph& g, const std::vector<int>& roots);
 
-}  // namespace pacer::graph
-
-namespace pacer::graph {
-
-/// Whether `after`, a rewrite of `before` that fuses nodes (a fused node stands for the nodes
-/// of its reference, which carry their ids from `before`) or moves them, still reads every
-/// value when its memory holds the same version as in `before`, and leaves every input and
-/// state tensor at the same final version. Returns "" when it does, else what breaks.
-/// The versions `before` reads are worked out once, so that many candidate rewrites can
-/// be checked against it.
+/// Checks rewrites that fuse or move nodes against the graph before them. hazard(after)
+/// says what breaks, or returns "" when `after` still reads every value while its memory
+/// holds the version it held in `before`, reads nothing before it is computed, and leaves
+/// every input and state tensor at the same final version. A fused node of `after` stands
+/// for the nodes of its reference, which keep their ids from `before`. The versions
+/// `before` reads are worked out once, so many candidate rewrites can be checked cheaply.
 class MemoryOrderCheck {
  public:
   explicit MemoryOrderCheck(const Graph& before);

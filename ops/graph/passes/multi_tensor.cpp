@@ -1,0 +1,115 @@
+// Multi-tensor fusion (horizontal): fused pointwise nodes that run the same program over
+// different tensors (the optimizer's update of each parameter, each parameter's squared
+// norm, each trust ratio) become one node that runs them all in one parallel loop, the
+// way multi-tensor-apply kernels batch an optimizer step. A batch sits where its first
+// member was; a member joins only if moving it there changes nothing any node reads
+// (MemoryOrderCheck), else a new batch starts.
+#include <fmt/format.h>
+
+#include <map>
+
+#include "ops/graph/alias.h"
+#include "ops/graph/fused_pointwise.h"
+#include "ops/graph/pass.h"
+
+namespace pacer::graph {
+
+namespace {
+
+// Nodes with the same key run the same program on tensors of the same kinds.
+std::string batch_key(const Graph& g, const Node& n, const FusedPointwiseKernel& k) {
+  std::string s = fmt::format("{}|{}|", n.device, k.program().text());
+  for (int in : n.inputs) {
+    const ops::TensorMeta& m = g.values[size_t(in)].meta;
+    s += fmt::format("{}{},", m.dtype, m.sizes.empty() ? "s" : "t");
+  }
+  s += "|";
+  for (size_t o = 0; o < n.outputs.size(); ++o)
+    s += fmt::format("{}@{},", g.values[size_t(n.outputs[o])].meta.dtype, n.aliased_input(o));
+  return s;
+}
+
+class MultiTensorFusion final : public Pass {
+ public:
+  std::string name() const override { return "multi_tensor"; }
+  std::string summary() const override {
+    return "batches fused pointwise nodes that run one program over different tensors into one loop";
+  }
+
+  void run(Graph& g, PassContext& ctx) override {
+    const Graph before = g;
+    const MemoryOrderCheck check(before);
+    std::vector<std::vector<size_t>> batches;  // positions of members, in order
+    std::map<std::string, size_t> open;        // key -> its open batch
+    int next_id = before.next_node_id();
+    std::vector<int> batch_id;
+    Graph after = before;
+    for (size_t p = 0; p < before.nodes.size(); ++p) {
+      const Node& n = before.nodes[p];
+      const FusedPointwiseKernel* k = pointwise_kernel_of(n);
+      if (!k || k->members() != 1) continue;
+      const std::string key = batch_key(before, n, *k);
+      auto it = open.find(key);
+      if (it != open.end()) {
+        batches[it->second].push_back(p);
+        after.nodes = assemble(before, batches, batch_id);
+        if (check.hazard(after).empty()) continue;
+        batches[it->second].pop_back();
+      }
+      open[key] = batches.size();
+      batches.push_back({p});
+      batch_id.push_back(next_id++);
+    }
+    after.nodes = assemble(before, batches, batch_id);
+    const std::string hazard = check.hazard(after);
+    PACER_CHECK(hazard.empty(), "multi_tensor: the batched graph is inconsistent: {}", hazard);
+    for (const std::vector<size_t>& b : batches)
+      if (b.size() > 1)
+        ctx.fused(fmt::format("{} x {}", b.size(), pointwise_kernel_of(before.nodes[b[0]])->program().text()));
+    after.rebuild_uses();
+    g = std::move(after);
+  }
+
+ private:
+  // The node list with each batch of two or more in one node at its first member's place.
+  static std::vector<Node> assemble(const Graph& before, const std::vector<std::vector<size_t>>& batches,
+                                    const std::vector<int>& ids) {
+    std::vector<int> batch_at(before.nodes.size(), -1);  // -2: a member that is not first
+    for (size_t b = 0; b < batches.size(); ++b) {
+      if (batches[b].size() < 2) continue;
+      for (size_t m : batches[b]) batch_at[m] = -2;
+      batch_at[batches[b][0]] = int(b);
+    }
+    std::vector<Node> nodes;
+    nodes.reserve(before.nodes.size());
+    for (size_t p = 0; p < before.nodes.size(); ++p) {
+      if (batch_at[p] == -1) nodes.push_back(before.nodes[p]);
+      else if (batch_at[p] >= 0) nodes.push_back(merge(before, batches[size_t(batch_at[p])], ids[size_t(batch_at[p])]));
+    }
+    return nodes;
+  }
+
+  static Node merge(const Graph& before, const std::vector<size_t>& members, int id) {
+    const Node& first = before.nodes[members[0]];
+    Node f;
+    f.id = id;
+    f.device = first.device;
+    for (size_t m : members) {
+      const Node& n = before.nodes[m];
+      const int offset = int(f.inputs.size());
+      f.inputs.insert(f.inputs.end(), n.inputs.begin(), n.inputs.end());
+      f.outputs.insert(f.outputs.end(), n.outputs.begin(), n.outputs.end());
+      for (size_t o = 0; o < n.outputs.size(); ++o)
+        f.output_alias.push_back(n.aliased_input(o) < 0 ? -1 : n.aliased_input(o) + offset);
+      f.reference.push_back(n);
+    }
+    f.fused = std::make_shared<FusedPointwiseKernel>(pointwise_kernel_of(first)->program(), int(members.size()));
+    return f;
+  }
+};
+
+PACER_REGISTER_PASS(MultiTensorFusion);
+
+}  // namespace
+
+}  // namespace pacer::graph
