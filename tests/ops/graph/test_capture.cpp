@@ -105,6 +105,9 @@ TEST_CASE("a captured training step of a ResNet bottleneck equals the eager step
   }
   CHECK(step.captures() == 1);
   REQUIRE(step.last_executor() != nullptr);
+  // The default passes fused it: the optimizer's updates run as one multi-tensor loop.
+  CHECK(count_kind(step.last_executor()->graph(), "multi_tensor_pointwise") >= 1);
+  CHECK(count_kind(step.last_executor()->graph(), "mul_") == 0);
   // Parameters, running statistics and gradients agree after replays.
   const auto se = eager.block->state_dict(), sg = graphed.block->state_dict();
   REQUIRE(se.size() == sg.size());

@@ -1,0 +1,236 @@
+// The fusion passes: cast_elim, pointwise_fusion and multi_tensor. Each: the pattern is
+// matched, left alone where it must be (an intermediate read outside the group, memory
+// updated in place in between), and the fused graph computes what the unfused one does.
+
+#include <doctest/doctest.h>
+#include <pacer/pacer.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tests/test_util.h"
+
+using namespace pacer;
+using namespace pacer::graph;
+
+namespace {
+
+int count_kind(const Graph& g, const std::string& kind) {
+  int n = 0;
+  for (const Node& node : g.nodes) n += node.kind() == kind ? 1 : 0;
+  return n;
+}
+
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  const std::vector<double> x = a.to(DType::F64).to_vector<double>(), y = b.to(DType::F64).to_vector<double>();
+  double m = 0;
+  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]) / (1 + std::abs(y[i])));
+  return m;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += x + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("pointwise_fusion turns a chain into one loop with the unfused numerics, in f32, bf16 and f16") {
+  auto f = [](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{relu(in[0] * in[1] + 2.0) - sigmoid(in[0])};
+  };
+  for (DType t : {DType::F32, DType::BF16, DType::F16}) {
+    INFO(dtype_name(t));
+    const Tensor x = randn({37, 53}).to(t), y = randn({37, 53}).to(t);
+    Captured c = capture(f, {x, y});
+    Graph unfused = c.graph;
+    const auto reports = PassManager().add_list("cast_elim,pointwise_fusion").run(c.graph);
+    CHECK(c.graph.nodes.size() == 1);
+    CHECK(count_kind(c.graph, "fused_pointwise") == 1);
+    const std::string what = joined(reports[1].fused_groups);
+    for (const char* op : {"mul", "add", "relu", "sigmoid", "sub"}) CHECK_MESSAGE(what.find(op) != std::string::npos, op);
+    const Tensor want = Executor(unfused).run({x, y})[0], got = Executor(c.graph).run({x, y})[0];
+    CHECK(got.dtype() == t);
+    // The fused loop keeps intermediates in float where the unfused ops round them to t.
+    CHECK(max_rel_diff(got, want) <= (t == DType::F32 ? 1e-6 : 2e-2));
+  }
+}
+
+TEST_CASE("pointwise_fusion does not fuse across an intermediate that is also read outside the group") {
+  auto f = [](const std::vector<Tensor>& in) {
+    Tensor a = in[0] * in[1];                        // read by relu (pointwise) and by a row sum (not)
+    return std::vector<Tensor>{relu(a), sum(a, {1})};
+  };
+  const Tensor x = randn({4, 6}), y = randn({4, 6});
+  Captured c = capture(f, {x, y});
+  PassManager().add("pointwise_fusion").run(c.graph);
+  CHECK(count_kind(c.graph, "fused_pointwise") == 0);
+  CHECK(count_kind(c.graph, "mul") == 1);
+  CHECK(count_kind(c.graph, "relu") == 1);
+
+  // Two readers that both join: the intermediate stays inside the loop.
+  auto g = [](const std::vector<Tensor>& in) {
+    Tensor a = in[0] * in[1];
+    return std::vector<Tensor>{relu(a) + neg(a)};
+  };
+  Captured c2 = capture(g, {x, y});
+  PassManager().add("pointwise_fusion").run(c2.graph);
+  CHECK(c2.graph.nodes.size() == 1);
+  CHECK(max_rel_diff(Executor(c2.graph).run({x, y})[0], g({x, y})[0]) <= 1e-6);
+}
+
+TEST_CASE("pointwise_fusion ends a chain with its full sum (a squared norm) and keeps partial sums apart") {
+  auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{sqrt(sum(in[0] * in[0]))}; };
+  const Tensor x = randn({300, 257});
+  Captured c = capture(f, {x});
+  PassManager().add("pointwise_fusion").run(c.graph);
+  REQUIRE(count_kind(c.graph, "fused_pointwise") == 1);
+  CHECK(count_kind(c.graph, "sum") == 0);
+  CHECK(max_rel_diff(Executor(c.graph).run({x})[0], f({x})[0]) <= 1e-5);
+}
+
+TEST_CASE("pointwise_fusion writes in-place updates of state in place (an SGD momentum step)") {
+  Tensor p = randn({1000}), buf = randn({1000});
+  Tensor p_eager = clone(p), buf_eager = clone(buf);
+  auto step_on = [](Tensor& param, Tensor& momentum) {
+    return [&param, &momentum](const std::vector<Tensor>& in) {
+      NoGradGuard ng;
+      mul_(momentum, wrap(0.9));
+      add_(momentum, in[0] + param * 1e-4);
+      add_(param, momentum, -0.1);
+      return std::vector<Tensor>{};
+    };
+  };
+  const Tensor g0 = randn({1000});
+  Captured c = capture(step_on(p, buf), {g0});  // the capture runs one step
+  step_on(p_eager, buf_eager)({g0});
+  PassManager().add_list("cast_elim,pointwise_fusion").run(c.graph);
+  REQUIRE(c.graph.nodes.size() == 1);
+  const Node& n = c.graph.nodes[0];
+  CHECK(n.kind() == "fused_pointwise");
+  CHECK(n.written_inputs().size() == 2);  // the momentum buffer and the parameter
+  Executor ex(c.graph, {.verify_fusion = true});  // the reference runs on copies: no double update
+  for (int i = 0; i < 3; ++i) {
+    const Tensor g = randn({1000});
+    ex.run({g});
+    step_on(p_eager, buf_eager)({g});
+  }
+  CHECK(max_rel_diff(p, p_eager) <= 1e-6);
+  CHECK(max_rel_diff(buf, buf_eager) <= 1e-6);
+}
+
+TEST_CASE("pointwise_fusion refuses a group that would read memory after an update made between its ops") {
+  Tensor s = randn({8});
+  auto f = [&](const std::vector<Tensor>& in) {
+    Tensor u = s * 2.0;  // reads s before the copy_ below ...
+    NoGradGuard ng;
+    copy_(s, in[0]);     // (copy_ is not fused)
+    return std::vector<Tensor>{relu(u) + in[0]};  // ... so u's loop cannot move after it
+  };
+  Tensor s_keep = clone(s);
+  const Tensor x = randn({8});
+  Captured c = capture(f, {x});
+  copy_(s, s_keep);
+  PassContext ctx;
+  auto pass = make_pass("pointwise_fusion");
+  pass->run(c.graph, ctx);
+  CHECK(count_kind(c.graph, "copy_") == 1);
+  CHECK(joined(ctx.rejections()).find("would read") != std::string::npos);
+  const Tensor got = Executor(c.graph).run({x})[0];
+  copy_(s, s_keep);
+  CHECK(max_rel_diff(got, f({x})[0]) <= 1e-6);
+}
+
+TEST_CASE("cast_elim folds casts of numbers and drops casts that undo each other") {
+  auto f = [](const std::vector<Tensor>& in) {
+    Tensor back = cast(cast(in[0], DType::F32), DType::F16);  // f16 -> f32 -> f16 is x
+    return std::vector<Tensor>{back * 3.0 + 1.0};
+  };
+  const Tensor x = randn({5}).to(DType::F16);
+  Captured c = capture(f, {x});
+  const int casts = count_kind(c.graph, "cast");
+  REQUIRE(casts >= 4);  // two explicit, one per number
+  const auto reports = PassManager().add_list("cast_elim,dce").run(c.graph);
+  CHECK(count_kind(c.graph, "cast") == 0);
+  CHECK(joined(reports[0].fused_groups).find("2 casts of numbers folded") != std::string::npos);
+  CHECK(max_rel_diff(Executor(c.graph).run({x})[0], f({x})[0]) == 0);
+
+  // f32 -> f16 -> f32 loses precision: kept.
+  auto g = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{cast(cast(in[0], DType::F16), DType::F32)}; };
+  Captured c2 = capture(g, {randn({3})});
+  PassManager().add("cast_elim").run(c2.graph);
+  CHECK(count_kind(c2.graph, "cast") == 2);
+}
+
+TEST_CASE("multi_tensor runs an optimizer's per-parameter updates in one loop, equal to eager") {
+  manual_seed(3);
+  auto make = [] {
+    manual_seed(3);
+    return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::UnaryModule>>{
+        std::make_shared<nn::Linear>(6, 9), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(9, 4)});
+  };
+  auto eager_model = make(), graph_model = make();
+  optim::Sgd eager_opt(eager_model->parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3});
+  optim::Sgd graph_opt(graph_model->parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3});
+  auto step = [](nn::UnaryModule& m, optim::Optimizer& opt) {
+    return [&m, &opt](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      const Tensor d = m.forward(in[0]) - in[1];
+      const Tensor loss = mean(d * d);
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  CompiledStep compiled(step(*graph_model, graph_opt), {.capture = {.params = graph_model->parameters()}});
+  for (int i = 0; i < 4; ++i) {
+    const Tensor x = randn({5, 6}), t = randn({5, 4});
+    const Tensor le = step(*eager_model, eager_opt)({x, t})[0];
+    const Tensor lg = compiled({x, t})[0];
+    CHECK(max_rel_diff(lg, le) <= 1e-6);
+  }
+  REQUIRE(compiled.last_executor() != nullptr);
+  const Graph& g = compiled.last_executor()->graph();
+  CHECK(count_kind(g, "multi_tensor_pointwise") == 1);  // the four parameters' updates
+  CHECK(count_kind(g, "add_") == 0);
+  CHECK(count_kind(g, "mul_") == 0);
+  const auto pe = eager_model->parameters(), pg = graph_model->parameters();
+  for (size_t i = 0; i < pe.size(); ++i) CHECK(max_rel_diff(pg[i], pe[i]) <= 1e-6);
+}
+
+TEST_CASE("PACER_VERIFY_FUSION names a fused node whose result differs from its reference") {
+  // A deliberately wrong kernel: relu(x) computed as x.
+  struct WrongRelu final : FusedKernel {
+    std::string name() const override { return "wrong_relu"; }
+    std::string describe() const override { return "relu, wrongly"; }
+    void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override { copy_(out[0], in[0]); }
+  };
+  struct FuseWrong final : Pass {
+    std::string name() const override { return "fuse_wrong"; }
+    void run(Graph& g, PassContext&) override {
+      Node& n = g.nodes.back();
+      Node f;
+      f.id = g.next_node_id();
+      f.fused = std::make_shared<WrongRelu>();
+      f.inputs = n.inputs;
+      f.outputs = n.outputs;
+      f.reference = {n};
+      n = f;
+      g.rebuild_uses();
+    }
+  };
+  const Tensor x = randn({16});
+  Captured c = capture([](const std::vector<Tensor>& in) { return std::vector<Tensor>{relu(in[0])}; }, {x});
+  PassManager pm;
+  pm.add(std::make_unique<FuseWrong>());
+  pm.run(c.graph);
+  Executor quiet(c.graph);
+  CHECK(max_rel_diff(quiet.run({x})[0], x) == 0);  // the wrong result goes unnoticed ...
+  Executor checked(c.graph, {.verify_fusion = true});
+  const std::string e = test::error_of([&] { checked.run({x}); });  // ... unless verified
+  CHECK(e.find("differs from its unfused reference") != std::string::npos);
+  CHECK(e.find("wrong_relu") != std::string::npos);
+}
