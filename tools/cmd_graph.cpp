@@ -169,6 +169,14 @@ int run_graph(const std::vector<std::string>& argv) {
                 mib(eager.peak_bytes).c_str(), mib(replay.peak_bytes).c_str(),
                 double(replay.peak_bytes) / double(std::max<size_t>(eager.peak_bytes, 1)),
                 mib(ex.stats().planned_bytes).c_str(), mib(ex.stats().unplanned_bytes).c_str());
+    const graph::ExecutorStats& st = ex.stats();
+    if (st.peak_position >= 0) {
+      std::printf("held at the planned peak (node %lld of %lld):", static_cast<long long>(st.peak_position),
+                  static_cast<long long>(st.nodes));
+      for (size_t i = 0; i < st.peak_holders.size() && i < 6; ++i)
+        std::printf("%s %s %s", i ? "," : "", st.peak_holders[i].first.c_str(), mib(st.peak_holders[i].second).c_str());
+      std::printf("\n");
+    }
     std::printf("%s\n", s.str().c_str());
   }
   return 0;

@@ -140,6 +140,31 @@ void Executor::plan() {
       per_arena[a].push_back({out, round_up(bytes, alignment_for(v.meta.device)), int(p), root_last[size_t(out)]});
     }
   }
+  // The position where the most planned bytes are alive at once, and who made them.
+  std::vector<int64_t> live_delta(graph_.nodes.size() + 1, 0);
+  for (const std::vector<Block>& blocks : per_arena)
+    for (const Block& b : blocks) {
+      live_delta[size_t(b.first)] += int64_t(b.bytes);
+      live_delta[size_t(b.last) + 1] -= int64_t(b.bytes);
+    }
+  int64_t live = 0, most = 0;
+  for (size_t p = 0; p < graph_.nodes.size(); ++p) {
+    live += live_delta[p];
+    if (live > most) {
+      most = live;
+      stats_.peak_position = int64_t(p);
+    }
+  }
+  if (stats_.peak_position >= 0) {
+    std::map<std::string, size_t> by_kind;
+    for (const std::vector<Block>& blocks : per_arena)
+      for (const Block& b : blocks)
+        if (b.first <= stats_.peak_position && stats_.peak_position <= b.last)
+          by_kind[graph_.nodes[size_t(b.first)].kind()] += b.bytes;
+    stats_.peak_holders.assign(by_kind.begin(), by_kind.end());
+    std::sort(stats_.peak_holders.begin(), stats_.peak_holders.end(),
+              [](const auto& x, const auto& y) { return x.second > y.second; });
+  }
   for (size_t a = 0; a < arenas_.size(); ++a) {
     arenas_[a].bytes = place(per_arena[a]);
     for (const Block& b : per_arena[a]) {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ops/graph/graph.h"
@@ -41,6 +42,10 @@ struct ExecutorStats {
   size_t unplanned_bytes = 0;
   /// Tensors placed in the arena.
   int64_t planned_tensors = 0;
+  /// Where the planned tensors alive at once add up to the most (a node position), and what
+  /// holds that memory: bytes per kind of the node that made each tensor, largest first.
+  int64_t peak_position = -1;
+  std::vector<std::pair<std::string, size_t>> peak_holders;
 };
 
 class Executor {
