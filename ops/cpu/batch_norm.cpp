@@ -1,6 +1,9 @@
 // CPU training batch norm: one task per channel; x is read as [N, C, S] (S = spatial size),
 // sums in f64, so two passes forward (statistics, normalize) and two backward.
 #include <cmath>
+#include <vector>
+
+#include "ops/cpu/batch_norm.h"
 
 #include "ops/cpu/loops.h"
 #include "ops/registry.h"
@@ -49,8 +52,11 @@ void accumulate_pairs(const T* a, const T* b, int64_t n, double& s1, double& s2,
   }
 }
 
+// The normalize loop can end in `+ residual` and a ReLU (the fused bn_relu kernel of the
+// graph passes); the sum rounds to T first, as the unfused ops store y before adding.
 template <class T, class S>
-void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean, Tensor& invstd,
+             const Tensor& residual = Tensor(), bool relu = false) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   const double M = double(N * Sz);
   const T* px = static_cast<const T*>(x.data());
@@ -59,6 +65,7 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tens
   const T* pb = b.defined() ? static_cast<const T*>(b.data()) : nullptr;
   S* pm = static_cast<S*>(mean.data());
   S* pi = static_cast<S*>(invstd.data());
+  const T* pr = residual.defined() ? static_cast<const T*>(residual.data()) : nullptr;
   parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       double s = 0, ss = 0;
@@ -75,15 +82,27 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tens
       for (int64_t n = 0; n < N; ++n) {
         const T* row = px + (n * C + c) * Sz;
         T* out = py + (n * C + c) * Sz;
-        for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(Cpt(row[k]) * fs + ft);
+        if (!pr && !relu) {
+          for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(Cpt(row[k]) * fs + ft);
+          continue;
+        }
+        const T* res = pr ? pr + (n * C + c) * Sz : nullptr;
+        for (int64_t k = 0; k < Sz; ++k) {
+          Cpt v = Cpt(row[k]) * fs + ft;
+          if (res) v = Cpt(store_cast<T>(v)) + Cpt(res[k]);
+          if (relu) v = v < Cpt(0) ? Cpt(0) : v;
+          out[k] = store_cast<T>(v);
+        }
       }
     }
   });
 }
 
+// With `relu_out` (the fused bn_relu backward), the gradient used is dy where relu_out > 0
+// and 0 elsewhere, ReLU's backward applied on the fly instead of in a pass of its own.
 template <class T, class S>
 void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& invstd, Tensor& dx,
-              Tensor& dw, Tensor& db) {
+              Tensor& dw, Tensor& db, const Tensor& relu_out = Tensor()) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   const double M = double(N * Sz);
   const T* pdy = static_cast<const T*>(dy.data());
@@ -94,26 +113,43 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& 
   T* pdx = static_cast<T*>(dx.data());
   T* pdw = static_cast<T*>(dw.data());
   T* pdb = static_cast<T*>(db.data());
+  const T* pz = relu_out.defined() ? static_cast<const T*>(relu_out.data()) : nullptr;
+  using Cpt = compute_t<T>;
+  // ReLU's backward: 0 where its output is <= 0, the gradient elsewhere (NaN passes it).
+  auto masked = [](Cpt g, Cpt z) { return z <= Cpt(0) ? Cpt(0) : g; };
   parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> row_dy(pz ? size_t(Sz) : 0);
     for (int64_t c = lo; c < hi; ++c) {
       const double mu = double(pm[c]), inv = double(pi[c]);
       double sdy = 0, sdyx = 0;  // sum(dy), sum(dy * (x - mu))
-      const compute_t<T> m = compute_t<T>(mu);
-      for (int64_t n = 0; n < N; ++n)
-        accumulate_pairs(pdy + (n * C + c) * Sz, px + (n * C + c) * Sz, Sz, sdy, sdyx,
-                         [m](compute_t<T> g, compute_t<T> v) { return std::pair{g, g * (v - m)}; });
+      const Cpt m = Cpt(mu);
+      for (int64_t n = 0; n < N; ++n) {
+        const T* g = pdy + (n * C + c) * Sz;
+        if (pz) {
+          const T* z = pz + (n * C + c) * Sz;
+          for (int64_t k = 0; k < Sz; ++k) row_dy[size_t(k)] = T(masked(Cpt(g[k]), Cpt(z[k])));
+          g = row_dy.data();
+        }
+        accumulate_pairs(g, px + (n * C + c) * Sz, Sz, sdy, sdyx,
+                         [m](Cpt gv, Cpt v) { return std::pair{gv, gv * (v - m)}; });
+      }
       pdw[c] = store_cast<T>(sdyx * inv);
       pdb[c] = store_cast<T>(sdy);
       // dx = w * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mu) * inv
       const double k1 = (pw ? double(compute_t<T>(pw[c])) : 1.0) * inv;
       const double mdy = sdy / M, k2 = sdyx * inv * inv / M;
-      using Cpt = compute_t<T>;
       const Cpt a = Cpt(k1), bb = Cpt(mdy), cc = Cpt(k2);
       for (int64_t n = 0; n < N; ++n) {
         const T* g = pdy + (n * C + c) * Sz;
         const T* row = px + (n * C + c) * Sz;
         T* out = pdx + (n * C + c) * Sz;
-        for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(a * (Cpt(g[k]) - bb - (Cpt(row[k]) - m) * cc));
+        if (pz) {
+          const T* z = pz + (n * C + c) * Sz;
+          for (int64_t k = 0; k < Sz; ++k)
+            out[k] = store_cast<T>(a * (masked(Cpt(g[k]), Cpt(z[k])) - bb - (Cpt(row[k]) - m) * cc));
+        } else {
+          for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(a * (Cpt(g[k]) - bb - (Cpt(row[k]) - m) * cc));
+        }
       }
     }
   });
@@ -140,6 +176,22 @@ void backward_kernel(OpCall& c) {
 }
 
 }  // namespace
+
+void batch_norm_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, double eps,
+                             Tensor& out, Tensor& mean, Tensor& invstd) {
+  dispatch_floating(x.dtype(), "bn_relu", [&]<class T>() {
+    if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, out, mean, invstd, residual, true);
+    else forward<T, float>(x, w, b, eps, out, mean, invstd, residual, true);
+  });
+}
+
+void batch_norm_relu_backward(const Tensor& dout, const Tensor& out, const Tensor& x, const Tensor& w,
+                              const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db) {
+  dispatch_floating(x.dtype(), "bn_relu_backward", [&]<class T>() {
+    if (x.dtype() == DType::F64) backward<T, double>(dout, x, w, mean, invstd, dx, dw, db, out);
+    else backward<T, float>(dout, x, w, mean, invstd, dx, dw, db, out);
+  });
+}
 
 PACER_KERNEL(batch_norm_train, CPU, forward_kernel);
 PACER_KERNEL(batch_norm_train_backward, CPU, backward_kernel);

@@ -75,7 +75,7 @@ MemoryOrderCheck::MemoryOrderCheck(const Graph& before) : before_(before) {
   for (size_t v = 0; v < final_.size(); ++v) final_[v] = b.version_of(int(v));
 }
 
-std::string MemoryOrderCheck::hazard(const Graph& after) const {
+Hazard MemoryOrderCheck::hazard(const Graph& after) const {
   MemoryVersions a(after);
   std::vector<const Node*> readers;
   std::set<int> inside;
@@ -84,7 +84,8 @@ std::string MemoryOrderCheck::hazard(const Graph& after) const {
   for (const Node& n : after.nodes) {
     for (int in : n.inputs)
       if (in >= 0 && !defined[size_t(in)])
-        return fmt::format("node {} ({}) would read {} before it is computed", n.id, n.kind(), value_name(in));
+        return {fmt::format("node {} ({}) would read {} before it is computed", n.id, n.kind(), value_name(in)), n.id,
+                in};
     // A fused node reads, at its own place, what the nodes it replaces read from outside it.
     readers.clear();
     inside.clear();
@@ -98,8 +99,9 @@ std::string MemoryOrderCheck::hazard(const Graph& after) const {
         if (it == seen_.end()) continue;  // a node `before` does not have: nothing to compare
         const int now = a.version_of(in);
         if (now != it->second)
-          return fmt::format("node {} ({}) would read {} when its memory holds {} instead of {}", r->id, r->kind(),
-                             value_name(in), value_name(now), value_name(it->second));
+          return {fmt::format("node {} ({}) would read {} when its memory holds {} instead of {}", r->id, r->kind(),
+                              value_name(in), value_name(now), value_name(it->second)),
+                  r->id, in};
       }
       for (int out : r->outputs) inside.insert(out);
     }
@@ -109,10 +111,11 @@ std::string MemoryOrderCheck::hazard(const Graph& after) const {
   for (const Value& v : before_.values) {
     if (v.kind == ValueKind::Internal) continue;
     if (final_[size_t(v.id)] != a.version_of(v.id))
-      return fmt::format("{} {} would end at version {} instead of {}", v.kind == ValueKind::State ? "state" : "input",
-                         value_name(v.id), value_name(a.version_of(v.id)), value_name(final_[size_t(v.id)]));
+      return {fmt::format("{} {} would end at version {} instead of {}", v.kind == ValueKind::State ? "state" : "input",
+                          value_name(v.id), value_name(a.version_of(v.id)), value_name(final_[size_t(v.id)])),
+              -1, a.version_of(v.id)};
   }
-  return "";
+  return {};
 }
 
 }  // namespace pacer::graph

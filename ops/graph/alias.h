@@ -20,15 +20,22 @@ std::vector<int> memory_roots(const Graph& g);
 std::vector<bool> mutated_roots(const Graph& g, const std::vector<int>& roots);
 
 /// Checks rewrites that fuse or move nodes against the graph before them. hazard(after)
-/// says what breaks, or returns "" when `after` still reads every value while its memory
+/// says what breaks (and which node would read which value wrongly), or nothing when `after` still reads every value while its memory
 /// holds the version it held in `before`, reads nothing before it is computed, and leaves
 /// every input and state tensor at the same final version. A fused node of `after` stands
 /// for the nodes of its reference, which keep their ids from `before`. The versions
 /// `before` reads are worked out once, so many candidate rewrites can be checked cheaply.
+struct Hazard {
+  std::string what;  // empty: none
+  int node = -1;     // the node (of `before`, or a fused node's reference) that would misread
+  int value = -1;    // the value it would misread
+  explicit operator bool() const { return !what.empty(); }
+};
+
 class MemoryOrderCheck {
  public:
   explicit MemoryOrderCheck(const Graph& before);
-  std::string hazard(const Graph& after) const;
+  Hazard hazard(const Graph& after) const;
 
  private:
   const Graph& before_;

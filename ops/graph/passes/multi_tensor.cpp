@@ -53,7 +53,7 @@ class MultiTensorFusion final : public Pass {
       if (it != open.end()) {
         batches[it->second].push_back(p);
         after.nodes = assemble(before, batches, batch_id);
-        if (check.hazard(after).empty()) continue;
+        if (!check.hazard(after)) continue;
         batches[it->second].pop_back();
       }
       open[key] = batches.size();
@@ -61,8 +61,8 @@ class MultiTensorFusion final : public Pass {
       batch_id.push_back(next_id++);
     }
     after.nodes = assemble(before, batches, batch_id);
-    const std::string hazard = check.hazard(after);
-    PACER_CHECK(hazard.empty(), "multi_tensor: the batched graph is inconsistent: {}", hazard);
+    const Hazard hazard = check.hazard(after);
+    PACER_CHECK(!hazard, "multi_tensor: the batched graph is inconsistent: {}", hazard.what);
     for (const std::vector<size_t>& b : batches)
       if (b.size() > 1)
         ctx.fused(fmt::format("{} x {}", b.size(), pointwise_kernel_of(before.nodes[b[0]])->program().text()));

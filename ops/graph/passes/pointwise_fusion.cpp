@@ -17,7 +17,7 @@
 
 #include "ops/graph/alias.h"
 #include "ops/graph/fused_pointwise.h"
-#include "ops/graph/pass.h"
+#include "ops/graph/fusion.h"
 
 namespace pacer::graph {
 
@@ -190,50 +190,12 @@ class PointwiseFusion final : public Pass {
                                  why));
     }
 
-    // Place each group at its last member; drop groups that would change what a node reads.
-    const Graph before = g;
-    const MemoryOrderCheck check(before);
-    while (true) {
-      Graph after = assemble(before, groups);
-      const std::string hazard = check.hazard(after);
-      if (hazard.empty()) {
-        g = std::move(after);
-        break;
-      }
-      // The message names a node id: drop the group that holds it (or, if none, all groups).
-      size_t bad = groups.size();
-      for (size_t k = 0; k < groups.size() && bad == groups.size(); ++k)
-        for (size_t m : groups[k].members)
-          if (hazard.find(fmt::format("node {} ", before.nodes[m].id)) == 0) bad = k;
-      if (bad == groups.size()) {
-        for (const Group& grp : groups) ctx.rejected(fmt::format("{}: {}", grp.what, hazard));
-        groups.clear();
-      } else {
-        ctx.rejected(fmt::format("{}: {}", groups[bad].what, hazard));
-        groups.erase(groups.begin() + long(bad));
-      }
-    }
-    for (const Group& grp : groups) ctx.fused(grp.what);
-    g.rebuild_uses();
+    std::vector<Fusion> fusions;
+    for (Group& grp : groups) fusions.push_back({grp.members, std::move(grp.fused), grp.what});
+    apply_fusions(g, std::move(fusions), ctx);
   }
 
  private:
-  static Graph assemble(const Graph& before, const std::vector<Group>& groups) {
-    Graph after = before;
-    std::vector<int> group_at(before.nodes.size(), -1);  // -2: a member that is not last
-    for (size_t k = 0; k < groups.size(); ++k) {
-      for (size_t m : groups[k].members) group_at[m] = -2;
-      group_at[groups[k].members.back()] = int(k);
-    }
-    after.nodes.clear();
-    for (size_t p = 0; p < before.nodes.size(); ++p) {
-      if (group_at[p] == -1) after.nodes.push_back(before.nodes[p]);
-      else if (group_at[p] >= 0) after.nodes.push_back(groups[size_t(group_at[p])].fused);
-    }
-    after.rebuild_uses();
-    return after;
-  }
-
   // Makes the fused node of a group, or says why not (with split_at > 0: the position of a
   // node outside the group that reads one of its results before the group's last op).
   static bool build(const Graph& g, Group& grp, const std::vector<int>& roots, const std::vector<bool>& escaping,

@@ -234,3 +234,70 @@ TEST_CASE("PACER_VERIFY_FUSION names a fused node whose result differs from its 
   CHECK(e.find("differs from its unfused reference") != std::string::npos);
   CHECK(e.find("wrong_relu") != std::string::npos);
 }
+
+namespace {
+
+// relu(bn(x)) and relu(bn(x) + r), with their backward, as one step: loss and gradients out.
+struct BnUnit {
+  Tensor w = randn({6}).set_requires_grad(), b = randn({6}).set_requires_grad();
+  Tensor s = full({1, 6, 1, 1}, 1.5).set_requires_grad();  // its gradient checks the input's
+  Tensor rm = zeros({6}), rv = ones({6});
+  bool residual = false;
+  bool two_readers = false;  // the batch norm's output also read by a second op
+  void to(DType t) {
+    for (Tensor* p : {&w, &b, &s}) *p = detach(*p).to(t).set_requires_grad();
+  }
+  std::vector<Tensor> operator()(const std::vector<Tensor>& in) {
+    for (Tensor* p : {&w, &b, &s}) p->set_grad(Tensor());
+    Tensor y = batch_norm(in[0] * s, w, b, rm, rv, true);
+    Tensor z = relu(residual ? in[1] + y : y);
+    Tensor loss = sum(z * in[2]);
+    if (two_readers) loss = loss + sum(y);
+    loss.backward();
+    return {loss, z, s.grad(), w.grad(), b.grad()};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("bn_relu fuses batch norm with add + ReLU, forward and backward, with the unfused numerics") {
+  for (DType t : {DType::F32, DType::BF16, DType::F64}) {
+    for (bool residual : {false, true}) {
+      const std::string label = std::string(dtype_name(t)) + (residual ? " residual" : "");
+      INFO(label);
+      manual_seed(5);
+      BnUnit unit;
+      unit.residual = residual;
+      unit.to(t);
+      const std::vector<Tensor> in = {randn({4, 6, 5, 7}).to(t), randn({4, 6, 5, 7}).to(t), randn({4, 6, 5, 7}).to(t)};
+      Captured c = capture([&](const std::vector<Tensor>& v) { return unit(v); }, in);
+      const Graph unfused = c.graph;
+      const auto reports = PassManager().add("bn_relu").run(c.graph);
+      CHECK(count_kind(c.graph, residual ? "bn_add_relu" : "bn_relu") == 1);
+      CHECK(count_kind(c.graph, "relu") == 0);
+      // ReLU's backward joins batch norm's (the residual here is an input: no gradient).
+      CHECK(count_kind(c.graph, "bn_relu_backward") == 1);
+      CHECK(count_kind(c.graph, "batch_norm_train") == 0);
+      const Tensor rm0 = clone(unit.rm), rv0 = clone(unit.rv);
+      const std::vector<Tensor> want = Executor(unfused).run(in);
+      copy_(unit.rm, rm0);
+      copy_(unit.rv, rv0);
+      const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+      for (size_t i = 0; i < want.size(); ++i) {
+        INFO("output " << i);
+        CHECK(max_rel_diff(got[i], want[i]) == 0);  // the same loops, the same roundings
+      }
+    }
+  }
+}
+
+TEST_CASE("bn_relu leaves a batch norm whose output has a second reader") {
+  BnUnit unit;
+  unit.two_readers = true;
+  const std::vector<Tensor> in = {randn({2, 6, 3, 3}), randn({2, 6, 3, 3}), randn({2, 6, 3, 3})};
+  Captured c = capture([&](const std::vector<Tensor>& v) { return unit(v); }, in);
+  PassManager().add("bn_relu").run(c.graph);
+  CHECK(count_kind(c.graph, "bn_relu") == 0);
+  CHECK(count_kind(c.graph, "batch_norm_train") == 1);
+  CHECK(count_kind(c.graph, "relu") == 1);
+}

@@ -1,0 +1,138 @@
+// BN-apply + (add) + ReLU fusion, forward and backward (CPU). Forward: batch_norm_train's
+// output read only by relu, or by an add (the residual) read only by relu, becomes one
+// kernel whose normalize loop adds and clamps: the normalized tensor and the sum are never
+// written. Backward: batch_norm_train_backward of a relu_backward read only by it takes
+// the ReLU output as its mask and applies ReLU's backward on the fly: the masked gradient
+// is never written. (The residual unit's masked gradient also feeds the shortcut, so it is
+// kept and its backward is left alone.)
+#include <fmt/format.h>
+
+#include "ops/api.h"
+#include "ops/cpu/batch_norm.h"
+#include "ops/graph/fusion.h"
+
+namespace pacer::graph {
+
+namespace {
+
+class BatchNormReluKernel final : public FusedKernel {
+ public:
+  BatchNormReluKernel(double eps, bool residual) : eps_(eps), residual_(residual) {}
+  std::string name() const override { return residual_ ? "bn_add_relu" : "bn_relu"; }
+  std::string describe() const override {
+    return fmt::format("relu(batch_norm_train(x, weight, bias; eps={}){})", eps_, residual_ ? " + residual" : "");
+  }
+  // inputs: x, weight, bias (either may be undefined), [residual]; outputs: out, mean, invstd.
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    ops::cpu::batch_norm_relu_forward(contiguous(in[0]), in[1], in[2], residual_ ? contiguous(in[3]) : Tensor(), eps_,
+                                      out[0], out[1], out[2]);
+  }
+
+ private:
+  double eps_;
+  bool residual_;
+};
+
+class BatchNormReluBackwardKernel final : public FusedKernel {
+ public:
+  std::string name() const override { return "bn_relu_backward"; }
+  std::string describe() const override {
+    return "batch_norm_train_backward(relu_backward(dout, out), x, weight, mean, invstd)";
+  }
+  // inputs: dout, out, x, weight (may be undefined), mean, invstd; outputs: dx, dweight, dbias.
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    ops::cpu::batch_norm_relu_backward(contiguous(in[0]), contiguous(in[1]), contiguous(in[2]), in[3], in[4], in[5],
+                                       out[0], out[1], out[2]);
+  }
+};
+
+bool contiguous(const ops::TensorMeta& m) { return m.strides.empty() || m.strides == contiguous_strides(m.sizes); }
+
+class BatchNormReluFusion final : public Pass {
+ public:
+  std::string name() const override { return "bn_relu"; }
+  std::string summary() const override {
+    return "fuses batch norm with the add and ReLU after it, and ReLU's backward into batch norm's (CPU)";
+  }
+
+  void run(Graph& g, PassContext& ctx) override {
+    const std::vector<int> pos = g.positions();
+    std::vector<bool> escaping(g.values.size(), false);
+    for (int v : g.escaping_values()) escaping[size_t(v)] = true;
+    // The single reader of a value (its position), or -1.
+    auto only_reader = [&](int v) {
+      const Value& val = g.values[size_t(v)];
+      if (val.uses.size() != 1 || escaping[size_t(v)]) return -1;
+      return pos[size_t(val.uses[0])];
+    };
+    auto is = [&](int p, const char* kind) { return p >= 0 && g.nodes[size_t(p)].kind() == kind; };
+    int next_id = g.next_node_id();
+    std::vector<Fusion> fusions;
+    for (size_t p = 0; p < g.nodes.size(); ++p) {
+      const Node& n = g.nodes[p];
+      if (!n.device.is_cpu()) continue;
+      if (n.kind() == "batch_norm_train" && contiguous(g.values[size_t(n.outputs[0])].meta)) {
+        const int r = only_reader(n.outputs[0]);
+        std::vector<size_t> members = {p};
+        int residual = -1;
+        if (is(r, "add")) {
+          const Node& add = g.nodes[size_t(r)];
+          residual = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
+          const ops::TensorMeta& rm = g.values[size_t(residual)].meta;
+          const ops::TensorMeta& ym = g.values[size_t(n.outputs[0])].meta;
+          const int r2 = only_reader(add.outputs[0]);
+          if (add.inputs[0] == add.inputs[1] || rm.sizes != ym.sizes || rm.dtype != ym.dtype || !is(r2, "relu")) continue;
+          // A residual computed after this batch norm (the downsampling shortcut's batch norm):
+          // that batch norm is fused with the add instead, this one's output being its residual.
+          const Value& res = g.values[size_t(residual)];
+          if (res.kind == ValueKind::Internal && pos[size_t(res.producer)] > int(p)) continue;
+          members.push_back(size_t(r));
+          members.push_back(size_t(r2));
+        } else if (is(r, "relu")) {
+          members.push_back(size_t(r));
+        } else {
+          continue;
+        }
+        Fusion f;
+        f.members = members;
+        f.node.id = next_id++;
+        f.node.device = n.device;
+        f.node.fused = std::make_shared<BatchNormReluKernel>(n.attrs.f("eps"), residual >= 0);
+        f.node.inputs = {n.inputs[0], n.inputs.size() > 1 ? n.inputs[1] : -1, n.inputs.size() > 2 ? n.inputs[2] : -1};
+        if (residual >= 0) f.node.inputs.push_back(residual);
+        f.node.outputs = {g.nodes[members.back()].outputs[0], n.outputs[1], n.outputs[2]};
+        for (size_t m : members) f.node.reference.push_back(g.nodes[m]);
+        // At the batch norm's place: the running statistics' update right after it reads
+        // the mean and variance. (A residual computed later moves it to the ReLU's place.)
+        f.at_first = true;
+        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
+        fusions.push_back(std::move(f));
+      } else if (n.kind() == "batch_norm_train_backward" && n.inputs[0] >= 0) {
+        const Value& dy = g.values[size_t(n.inputs[0])];
+        if (dy.kind != ValueKind::Internal) continue;
+        const int q = pos[size_t(dy.producer)];
+        if (!is(q, "relu_backward") || only_reader(n.inputs[0]) != int(p)) continue;
+        const Node& rb = g.nodes[size_t(q)];
+        Fusion f;
+        f.members = {size_t(q), p};
+        f.node.id = next_id++;
+        f.node.device = n.device;
+        f.node.fused = std::make_shared<BatchNormReluBackwardKernel>();
+        f.node.inputs = {rb.inputs[0], rb.inputs[1], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4]};
+        f.node.outputs = n.outputs;
+        f.node.reference = {rb, n};
+        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
+        fusions.push_back(std::move(f));
+      }
+    }
+    apply_fusions(g, std::move(fusions), ctx);
+  }
+};
+
+PACER_REGISTER_PASS(BatchNormReluFusion);
+
+}  // namespace
+
+}  // namespace pacer::graph
