@@ -16,6 +16,7 @@ namespace {
 
 constexpr int64_t kBlock = 256;     // elements per register
 constexpr int64_t kChunk = 16384;   // elements per work item
+constexpr int64_t kSumSplit = 65536;  // the sum op sums longer rows in one part per thread
 
 float load_scalar(const Tensor& t) {
   return dispatch_dtype(t.dtype(), [&]<class T>() { return float(compute_t<T>(*static_cast<const T*>(t.data()))); });
@@ -138,7 +139,11 @@ double run_item(const PwProgram& p, const PwBinding& b, const WorkItem& item, st
     scalar[size_t(i)] = t.dim() == 0;
     if (scalar[size_t(i)]) std::fill(reg(i), reg(i) + kBlock, load_scalar(t));
   }
-  double sum = 0;
+  // A reduction adds up as the sum op's row loop does (8 float accumulators across the
+  // part, combined pairwise, then the last < 8 elements), so that the fused sum is bit for
+  // bit the unfused one.
+  float acc[8] = {}, rest[8] = {};
+  int n_rest = 0;
   for (int64_t at = item.begin; at < item.end; at += kBlock) {
     const int64_t n = std::min(kBlock, item.end - at);
     for (int i = 0; i < p.num_inputs; ++i)
@@ -150,14 +155,18 @@ double run_item(const PwProgram& p, const PwBinding& b, const WorkItem& item, st
     }
     if (p.reduce_sum) {
       const float* r = reg(p.outputs[0]);
-      float block_sum = 0;
-      for (int64_t i = 0; i < n; ++i) block_sum += r[i];
-      sum += double(block_sum);
+      int64_t i = 0;
+      for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; ++k) acc[k] += r[i + k];
+      for (; i < n; ++i) rest[n_rest++] = r[i];  // only in the part's last block
     } else {
       for (size_t o = 0; o < p.outputs.size(); ++o) store_block(b.outputs[o], at, n, reg(p.outputs[o]));
     }
   }
-  return sum;
+  if (!p.reduce_sum) return 0;
+  float total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (int k = 0; k < n_rest; ++k) total += rest[k];
+  return double(total);
 }
 
 // The number of elements a binding's loop runs over: its outputs' (or, for a reduction, its
@@ -185,7 +194,14 @@ void run_pointwise_program(const PwProgram& p, const std::vector<PwBinding>& bin
       PACER_CHECK(t.is_cpu() && (t.dim() == 0 || (t.numel() == n && t.is_contiguous())),
                   "fused pointwise loop: an input must be a CPU 0-d tensor or contiguous with {} elements, got {} {}",
                   n, t.device(), t.sizes());
-    for (int64_t at = 0; at < n; at += kChunk) items.push_back({k, at, std::min(n, at + kChunk)});
+    if (!p.reduce_sum) {
+      for (int64_t at = 0; at < n; at += kChunk) items.push_back({k, at, std::min(n, at + kChunk)});
+    } else if (n <= kSumSplit) {  // the parts the sum op splits a full reduction into
+      items.push_back({k, 0, n});
+    } else {
+      const int nt = num_threads();
+      for (int t = 0; t < nt; ++t) items.push_back({k, n * t / nt, n * (t + 1) / nt});
+    }
     total += n;
   }
   std::vector<double> partial(items.size(), 0.0);

@@ -304,6 +304,17 @@ class PointwiseFusion final : public Pass {
       for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) *operand[k] = reg.at(n.inputs[k]);
       reg[n.outputs[0]] = prog.num_registers();
       prog.code.push_back(in);
+      // A half-precision result is rounded as the unfused op stores it: the fused loop then
+      // gives the unfused graph's numbers bit for bit.
+      const DType t = g.values[size_t(n.outputs[0])].meta.dtype;
+      if ((t == DType::F16 || t == DType::BF16) && in.op != PwOp::Round) {
+        PwInstr round;
+        round.op = PwOp::Round;
+        round.dtype = t;
+        round.a = reg[n.outputs[0]];
+        reg[n.outputs[0]] = prog.num_registers();
+        prog.code.push_back(round);
+      }
     }
     if (!prog.reduce_sum)
       for (int out : f.outputs) prog.outputs.push_back(reg.at(out));

@@ -101,7 +101,7 @@ TEST_CASE("a captured training step of a ResNet bottleneck equals the eager step
     const Tensor le = eager.step({x, t})[0];
     const Tensor lg = step({x, t})[0];
     INFO("step " << i);
-    CHECK(max_abs_diff(le, lg) <= 1e-6);
+    CHECK(max_abs_diff(le, lg) == 0);
   }
   CHECK(step.captures() == 1);
   REQUIRE(step.last_executor() != nullptr);
@@ -113,12 +113,12 @@ TEST_CASE("a captured training step of a ResNet bottleneck equals the eager step
   REQUIRE(se.size() == sg.size());
   for (size_t i = 0; i < se.size(); ++i) {
     INFO(se[i].first);
-    CHECK(max_abs_diff(se[i].second, sg[i].second) <= 1e-5);
+    CHECK(max_abs_diff(se[i].second, sg[i].second) == 0);
   }
   const auto pe = eager.block->parameters(), pg = graphed.block->parameters();
   for (size_t i = 0; i < pe.size(); ++i) {
     REQUIRE(pg[i].grad().defined());
-    CHECK(max_abs_diff(pe[i].grad(), pg[i].grad()) <= 1e-5);
+    CHECK(max_abs_diff(pe[i].grad(), pg[i].grad()) == 0);
   }
 }
 
@@ -224,10 +224,10 @@ TEST_CASE("captured steps equal eager steps for a Transformer encoder layer and 
       for (int i = 0; i < 4; ++i) {  // eager, captured, two replays
         const Tensor le = eager.step(eager.inputs)[0];
         const Tensor lg = step(graphed.inputs)[0];
-        CHECK(max_abs_diff(le, lg) <= 1e-6);
+        CHECK(max_abs_diff(le, lg) == 0);
       }
       CHECK(step.captures() == 1);
-      for (size_t i = 0; i < eager.params.size(); ++i) CHECK(max_abs_diff(eager.params[i], graphed.params[i]) <= 1e-6);
+      for (size_t i = 0; i < eager.params.size(); ++i) CHECK(max_abs_diff(eager.params[i], graphed.params[i]) == 0);
     }
   }
 }
