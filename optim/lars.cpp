@@ -55,7 +55,8 @@ void Lars::update() {
         }
         d = buf;
       }
-      add_(p, d, -o.lr);
+      if (const Tensor& neg_lr = neg_lr_tensor(group); neg_lr.defined()) add_(p, d * neg_lr);
+      else add_(p, d, -o.lr);
     }
   }
 }

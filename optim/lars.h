@@ -49,6 +49,7 @@ class Lars final : public TypedOptimizer<LarsOptions> {
   Lars(std::vector<Tensor> params, LarsOptions options);
   explicit Lars(const std::vector<ParamGroup<LarsOptions>>& groups);
   void update() override;
+  bool supports_lr_tensors() const override { return true; }
 };
 
 }  // namespace pacer::optim

@@ -143,8 +143,35 @@ void Optimizer::run_update() {
   }
 }
 
+void Optimizer::use_lr_tensors() {
+  PACER_CHECK(supports_lr_tensors(), "{}: the learning rate as a tensor (for graph capture) is supported by SGD and "
+              "LARS only", name_);
+  if (uses_lr_tensors()) return;
+  for (size_t g = 0; g < num_groups(); ++g) {
+    const Tensor& first = params_[group_begin(g)];
+    const DType t = first.dtype() == DType::F64 ? DType::F64 : DType::F32;
+    neg_lr_.push_back(full({}, -lr(g), {.dtype = t, .device = first.device()}));
+    neg_lr_value_.push_back(-lr(g));
+  }
+}
+
+const Tensor& Optimizer::neg_lr_tensor(size_t g) const {
+  static const Tensor none;
+  return g < neg_lr_.size() ? neg_lr_[g] : none;
+}
+
+void Optimizer::sync_lr_tensors() {
+  NoGradGuard no_grad;
+  for (size_t g = 0; g < neg_lr_.size(); ++g) {
+    if (neg_lr_value_[g] == -lr(g)) continue;
+    fill_(neg_lr_[g], -lr(g));
+    neg_lr_value_[g] = -lr(g);
+  }
+}
+
 void Optimizer::step() {
   NoGradGuard no_grad;
+  sync_lr_tensors();  // changes made through options(); inside a captured step there are none
   if (found_inf_.defined()) {
     PACER_CHECK(found_inf_.numel() == 1, "{}: the found-inf flag must have one element, got shape {}", name_,
                 found_inf_.sizes());

@@ -95,6 +95,13 @@ class Optimizer {
   virtual double lr(size_t group = 0) const = 0;
   virtual void set_lr(double lr) = 0;
   virtual void set_group_lr(size_t group, double lr) = 0;
+  /// For graph capture (ops/graph): every group's learning rate enters the update as a 0-d
+  /// tensor on the parameters' device, kept equal to lr(g) by set_lr / set_group_lr (and
+  /// by step(), for changes made through options()), instead of as a number a captured
+  /// step would keep forever. Replays then follow an LR schedule that calls set_lr between
+  /// steps. SGD and LARS support it; the others refuse.
+  void use_lr_tensors();
+  bool uses_lr_tensors() const { return !neg_lr_.empty(); }
   /// "SGD", "Adam", "AdamW", "LARS": the prefix of this optimizer's error messages.
   const std::string& name() const { return name_; }
 
@@ -126,6 +133,12 @@ class Optimizer {
   virtual std::vector<Setting> settings(size_t group) = 0;
   /// Throws pacer::Error when the options of a group are invalid.
   virtual void check_options() const = 0;
+  /// Whether update() reads neg_lr_tensor (use_lr_tensors is refused otherwise).
+  virtual bool supports_lr_tensors() const { return false; }
+  /// -lr of group g as a 0-d tensor (with use_lr_tensors), else undefined.
+  const Tensor& neg_lr_tensor(size_t g) const;
+  /// Brings the LR tensors to -lr(g) where they differ (nothing when they are not used).
+  void sync_lr_tensors();
 
   std::vector<Tensor> params_;
 
@@ -135,6 +148,8 @@ class Optimizer {
   std::vector<Tensor> model_params_;
   std::vector<bool> masters_;  // per parameter: params_[i] is an f32 master (empty: none)
   Tensor found_inf_;
+  std::vector<Tensor> neg_lr_;        // per group, with use_lr_tensors
+  std::vector<double> neg_lr_value_;  // what each holds
   std::string name_;
   std::vector<size_t> group_start_;  // num_groups() + 1 offsets into params_
   std::vector<std::string> slots_;
@@ -161,8 +176,12 @@ class TypedOptimizer : public Optimizer {
   double lr(size_t group = 0) const override { return options(group).lr; }
   void set_lr(double lr) override {
     for (Options& o : options_) o.lr = lr;
+    sync_lr_tensors();
   }
-  void set_group_lr(size_t group, double lr) override { options(group).lr = lr; }
+  void set_group_lr(size_t group, double lr) override {
+    options(group).lr = lr;
+    sync_lr_tensors();
+  }
 
  protected:
   TypedOptimizer(std::string name, const std::vector<ParamGroup<Options>>& groups, std::vector<std::string> state_slots)

@@ -50,7 +50,8 @@ void Sgd::update() {
         }
         g = o.nesterov ? g + buf * o.momentum : buf;
       }
-      add_(p, g, -o.lr);
+      if (const Tensor& neg_lr = neg_lr_tensor(group); neg_lr.defined()) add_(p, g * neg_lr);
+      else add_(p, g, -o.lr);
     }
   }
 }

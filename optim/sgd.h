@@ -27,6 +27,7 @@ class Sgd final : public TypedOptimizer<SgdOptions> {
   Sgd(std::vector<Tensor> params, SgdOptions options);
   explicit Sgd(const std::vector<ParamGroup<SgdOptions>>& groups);
   void update() override;
+  bool supports_lr_tensors() const override { return true; }
 };
 
 }  // namespace pacer::optim

@@ -231,3 +231,41 @@ TEST_CASE("captured steps equal eager steps for a Transformer encoder layer and 
     }
   }
 }
+
+TEST_CASE("with use_lr_tensors a captured step follows the learning rate set between replays") {
+  BlockTrainer eager(bottleneck(9)), graphed(bottleneck(9));
+  eager.opt->use_lr_tensors();
+  graphed.opt->use_lr_tensors();
+  CompiledStep step([&](const std::vector<Tensor>& in) { return graphed.step(in); },
+                    {.capture = {.params = graphed.block->parameters()}});
+  manual_seed(4);
+  for (int i = 0; i < 5; ++i) {
+    const double lr = 0.1 / (1 + i);  // a schedule, set outside the step
+    eager.opt->set_lr(lr);
+    graphed.opt->set_lr(lr);
+    const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
+    eager.step({x, t});
+    step({x, t});
+  }
+  CHECK(step.captures() == 1);
+  const auto pe = eager.block->parameters(), pg = graphed.block->parameters();
+  for (size_t i = 0; i < pe.size(); ++i) CHECK(max_abs_diff(pe[i], pg[i]) == 0);
+
+  // Without it the replays would keep the captured rate: the results differ.
+  BlockTrainer fixed(bottleneck(9));
+  CompiledStep frozen([&](const std::vector<Tensor>& in) { return fixed.step(in); },
+                      {.capture = {.params = fixed.block->parameters()}});
+  manual_seed(4);
+  for (int i = 0; i < 5; ++i) {
+    fixed.opt->set_lr(0.1 / (1 + i));
+    frozen({randn({2, 16, 6, 6}), randn({2, 16, 6, 6})});
+  }
+  double diff = 0;
+  const auto pf = fixed.block->parameters();
+  for (size_t i = 0; i < pe.size(); ++i) diff = std::max(diff, max_abs_diff(pe[i], pf[i]));
+  CHECK(diff > 1e-4);
+
+  Tensor w = randn({3}).set_requires_grad();
+  optim::Adam adam({w}, {});
+  CHECK(test::error_of([&] { adam.use_lr_tensors(); }).find("supported by SGD and LARS only") != std::string::npos);
+}
