@@ -252,6 +252,31 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
   }
 
   ResnetResult r;
+  // Graph mode: the whole step (forward, loss, backward, optimizer) captured once per batch
+  // shape, then replayed through the default passes; the LR reaches replays as a tensor.
+  auto train_step = [&](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    const Tensor logits = forward_in_precision([&](const Tensor& t) { return model.forward(t); }, in[0], plan,
+                                               c.device.type);
+    const Tensor loss = cross_entropy(logits, in[1], "mean", -100, c.label_smoothing);
+    backward_and_step(loss, *opt, scaler.get());
+    return {loss};
+  };
+  // The LR enters the update as a tensor in eager steps too, so that --graph on and off
+  // compute the same numbers bit for bit (a replay can only read it from a tensor).
+  opt->use_lr_tensors();
+  std::unique_ptr<graph::CompiledStep> compiled;
+  if (c.graph) {
+    if (!c.device.is_cpu()) {
+      r.graph_note = "graph mode has not run on a GPU yet (no CUDA-graph replay); the steps run eagerly";
+    } else if (scaler) {
+      r.graph_note = "graph mode on the CPU cannot capture dynamic loss scaling (the skip test reads the overflow "
+                     "flag on the host); the steps run eagerly";
+    } else {
+      compiled = std::make_unique<graph::CompiledStep>(train_step,
+                                                       graph::CompileOptions{.capture = {.params = model.parameters()}});
+      r.graph = true;
+    }
+  }
   int64_t run_steps = 0;
   double images = 0, train_time = 0, wait_time = 0;
   bool done = false;
@@ -274,10 +299,7 @@ ResnetResult train_resnet(const ResnetTrainConfig& c, const std::function<void(c
       if (!more) break;
       const Tensor x = b.images.to(c.device), y = b.labels.to(c.device);
       opt->set_lr(schedule.lr());
-      const Tensor logits = forward_in_precision([&](const Tensor& in) { return model.forward(in); }, x, plan,
-                                                 c.device.type);
-      const Tensor loss = cross_entropy(logits, y, "mean", -100, c.label_smoothing);
-      backward_and_step(loss, *opt, scaler.get());
+      const Tensor loss = compiled ? (*compiled)({x, y})[0] : train_step({x, y})[0];
       schedule.step();
       ++step;
       ++run_steps;

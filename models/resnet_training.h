@@ -44,6 +44,10 @@ struct ResnetTrainConfig {
   uint64_t seed = 0;
   int loader_threads = 0;         // 0 = all cores
   int64_t stop_after_steps = 0;   // > 0: stop after this many steps (tests, budgets)
+  /// Capture the training step and replay it through the fusion passes (ops/graph) where
+  /// supported: on the CPU, without dynamic loss scaling (whose skip test reads the flag on
+  /// the host there). Elsewhere the step runs eagerly and ResnetResult.graph says so.
+  bool graph = true;
 };
 
 struct ResnetProgress {
@@ -58,6 +62,8 @@ struct ResnetResult {
   int64_t skipped_images = 0;  // corrupt JPEGs skipped
   double data_wait_fraction = 0;  // of training time spent waiting for the loader's next batch
   bool reached_target = false, stopped_early = false;
+  bool graph = false;        // whether the steps ran as a captured graph
+  std::string graph_note;    // why not, when graph was asked for
   std::vector<double> step_losses;  // of this run's steps
 };
 

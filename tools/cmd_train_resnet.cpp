@@ -38,6 +38,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
       .option("loader-threads", "N", "JPEG decode threads (0 = all cores)", "0")
       .option("threads", "N", "compute threads (0 = PACER_NUM_THREADS or all cores)", "0")
       .option("stop-after-steps", "N", "stop after N steps of this run (0 = never)", "0")
+      .option("graph", "on|off", "capture the step and replay it through the fusion passes, where supported", "on")
       .flag("quiet", "no progress output");
   Args a = p.parse(argv);
   models::ResnetTrainConfig c;
@@ -76,6 +77,9 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
   c.seed = uint64_t(a.integer("seed"));
   c.loader_threads = int(a.integer("loader-threads"));
   c.stop_after_steps = a.integer("stop-after-steps");
+  const std::string graph = a.str("graph");
+  if (graph != "on" && graph != "off") throw UsageError("--graph must be on or off, got '" + graph + "'");
+  c.graph = graph == "on";
   if (c.batch < 1) throw UsageError("--batch must be at least 1");
   if (c.epochs < 1) throw UsageError("--epochs must be at least 1");
   if (c.optimizer != "sgd" && c.optimizer != "lars") throw UsageError("--optimizer must be sgd or lars");
@@ -94,6 +98,7 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
     if (!quiet) std::fprintf(stderr, "\nepoch %lld: val top-1 %.4f  top-5 %.4f\n", (long long)epoch + 1, top1, top5);
   };
   models::ResnetResult r = models::train_resnet(c, progress, on_eval);
+  if (!r.graph_note.empty() && !quiet) std::fprintf(stderr, "note: %s\n", r.graph_note.c_str());
   JsonLine j;
   j.add("workload", workload)
       .add("eval_accuracy", r.top1)
@@ -105,7 +110,8 @@ int train_resnet_command(const std::string& workload, const std::vector<std::str
       .add("device", c.device.str())
       .add("skipped_images", r.skipped_images)
       .add("data_wait_fraction", r.data_wait_fraction)
-      .add("reached_target", r.reached_target);
+      .add("reached_target", r.reached_target)
+      .add("graph", r.graph);
   std::printf("%s\n", j.str().c_str());
   return 0;
 }
