@@ -124,13 +124,13 @@ int run_graph(const std::vector<std::string>& argv) {
       j.add("pass", r.pass).add("nodes_before", r.nodes_before).add("nodes_after", r.nodes_after);
       j.add("launches_before", r.launches_before).add("launches_after", r.launches_after);
       j.add("fused_groups", int64_t(r.fused_groups.size())).add("rejected", int64_t(r.rejected.size()));
-      j.add("planned_peak_bytes", int64_t(r.planned_bytes_after));
+      j.add("planned_peak_bytes", int64_t(r.planned_bytes_after)).add("seconds", r.seconds);
       std::printf("%s\n", j.str().c_str());
     } else {
-      std::printf("%-22s nodes %6lld -> %6lld   launches %6lld -> %6lld   fused groups %4zu   planned peak %s\n",
+      std::printf("%-18s nodes %5lld -> %5lld   launches %5lld -> %5lld   fused groups %4zu   planned peak %s   %.0f ms\n",
                   r.pass.c_str(), static_cast<long long>(r.nodes_before), static_cast<long long>(r.nodes_after),
                   static_cast<long long>(r.launches_before), static_cast<long long>(r.launches_after),
-                  r.fused_groups.size(), mib(r.planned_bytes_after).c_str());
+                  r.fused_groups.size(), mib(r.planned_bytes_after).c_str(), r.seconds * 1e3);
       for (const std::string& f : r.fused_groups) std::printf("    fused: %s\n", f.c_str());
       for (const std::string& x : r.rejected) std::printf("    rejected: %s\n", x.c_str());
     }

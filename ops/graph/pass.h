@@ -67,6 +67,7 @@ struct PassReport {
   int64_t nodes_before = 0, nodes_after = 0;
   int64_t launches_before = 0, launches_after = 0;
   size_t planned_bytes_after = 0;
+  double seconds = 0;  // the pass's own run time
   std::vector<std::string> fused_groups;
   std::vector<std::string> rejected;
 };

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -124,11 +125,13 @@ std::vector<PassReport> PassManager::run(Graph& g) const {
     r.launches_before = g.launches();
     dump(i + 1, "before", r.pass, nullptr);
     PassContext ctx(options_);
+    const auto t0 = std::chrono::steady_clock::now();
     try {
       pass.run(g, ctx);
     } catch (const Error& e) {
       throw Error(fmt::format("graph pass '{}': {}", r.pass, e.what()));
     }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     g.rebuild_uses();
     verify(g, "pass '" + r.pass + "'");
     dump(i + 1, "after", r.pass, &ctx);
