@@ -13,16 +13,24 @@ void FusedPointwiseKernel::run(const std::vector<Tensor>& inputs, std::vector<Te
   PACER_CHECK(inputs.size() == ni * size_t(members_) && outputs.size() == no * size_t(members_),
               "{}: expected {} inputs and {} outputs, got {} and {}", name(), ni * size_t(members_),
               no * size_t(members_), inputs.size(), outputs.size());
-  for (const Tensor& t : inputs)
-    PACER_CHECK(t.is_cpu(), "{}: runs on CPU tensors only (a CUDA code generator is not written yet), got {}", name(),
-                t.device());
   std::vector<PwBinding> bindings(static_cast<size_t>(members_));
   for (size_t m = 0; m < bindings.size(); ++m) {
     bindings[m].inputs.assign(inputs.begin() + long(m * ni), inputs.begin() + long((m + 1) * ni));
     bindings[m].outputs.assign(outputs.begin() + long(m * no), outputs.begin() + long((m + 1) * no));
   }
-  run_pointwise_program(program_, bindings);
+  const bool on_cuda = !outputs.empty() && outputs[0].device().is_cuda();
+  if (!on_cuda) return run_pointwise_program(program_, bindings);
+  PACER_CHECK(cuda_pointwise_available(), "{}: this build has no CUDA backend to run it on {}", name(),
+              outputs[0].device());
+  detail::cuda_pointwise_runner()(program_, bindings);
 }
+
+namespace detail {
+CudaPointwiseRunner& cuda_pointwise_runner() {
+  static CudaPointwiseRunner runner = nullptr;
+  return runner;
+}
+}  // namespace detail
 
 const FusedPointwiseKernel* pointwise_kernel_of(const Node& n) {
   return dynamic_cast<const FusedPointwiseKernel*>(n.fused.get());

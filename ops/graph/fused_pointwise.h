@@ -27,4 +27,14 @@ class FusedPointwiseKernel final : public FusedKernel {
 /// The pointwise kernel of a node, or null when it has none.
 const FusedPointwiseKernel* pointwise_kernel_of(const Node& n);
 
+namespace detail {
+/// Runs a program over CUDA bindings (NVRTC-generated kernel): registered by the CUDA
+/// backend (ops/cuda/fused_pointwise.cpp); null in a build without it.
+using CudaPointwiseRunner = void (*)(const PwProgram&, const std::vector<PwBinding>&);
+CudaPointwiseRunner& cuda_pointwise_runner();
+}  // namespace detail
+
+/// Whether fused pointwise loops can run on CUDA tensors in this build.
+inline bool cuda_pointwise_available() { return detail::cuda_pointwise_runner() != nullptr; }
+
 }  // namespace pacer::graph

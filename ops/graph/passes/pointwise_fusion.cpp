@@ -50,7 +50,8 @@ bool is_full_sum(const Graph& g, const Node& n) {
 // The shape a node's loop would run over, when the fused loop can compute the node.
 std::optional<Shape> loop_domain(const Graph& g, const Node& n, bool& is_sum) {
   is_sum = false;
-  if (!n.op || !n.device.is_cpu() || n.outputs.size() != 1) return std::nullopt;
+  if (!n.op || n.outputs.size() != 1) return std::nullopt;
+  if (!n.device.is_cpu() && !(n.device.is_cuda() && cuda_pointwise_available())) return std::nullopt;
   if (is_full_sum(g, n)) {
     is_sum = true;
     return g.values[size_t(n.inputs[0])].meta.sizes;
@@ -63,8 +64,8 @@ std::optional<Shape> loop_domain(const Graph& g, const Node& n, bool& is_sum) {
   for (int in : n.inputs) {
     if (in < 0) return std::nullopt;
     const ops::TensorMeta& m = g.values[size_t(in)].meta;
-    if (m.sizes.empty() && m.device.is_cpu()) continue;  // a scalar, broadcast
-    if (m.sizes != out.sizes || !contiguous(m) || !pointwise_dtype(m.dtype) || !m.device.is_cpu())
+    if (m.sizes.empty() && (m.device.is_cpu() || m.device == n.device)) continue;  // a scalar, broadcast
+    if (m.sizes != out.sizes || !contiguous(m) || !pointwise_dtype(m.dtype) || m.device != n.device)
       return std::nullopt;
   }
   return out.sizes;
@@ -103,11 +104,10 @@ class PointwiseFusion final : public Pass {
       domain[p] = loop_domain(g, g.nodes[p], s);
       is_sum[p] = s;
       const Node& n = g.nodes[p];
-      if (n.op && n.device.is_cuda() && n.op->has(ops::kPointwise)) ++on_cuda;
+      if (n.op && n.device.is_cuda() && n.op->has(ops::kPointwise) && !cuda_pointwise_available()) ++on_cuda;
     }
     if (on_cuda > 0)
-      ctx.rejected(fmt::format("{} CUDA pointwise nodes left unfused: the CUDA code generator (NVRTC) is not written yet",
-                               on_cuda));
+      ctx.rejected(fmt::format("{} CUDA pointwise nodes left unfused: this build has no CUDA backend", on_cuda));
     const std::vector<int> pos = g.positions();
     std::vector<bool> escaping(g.values.size(), false);
     for (int v : g.escaping_values()) escaping[size_t(v)] = true;
@@ -124,7 +124,8 @@ class PointwiseFusion final : public Pass {
         bool all_join = true;
         for (int u : val.uses) {
           const size_t pu = size_t(pos[size_t(u)]);
-          all_join = all_join && domain[pu] && *domain[pu] == *domain[q] && !is_sum[pu];
+          all_join = all_join && domain[pu] && *domain[pu] == *domain[q] && !is_sum[pu] &&
+                     g.nodes[pu].device == g.nodes[size_t(p)].device;
         }
         if (all_join) uf.unite(size_t(p), q);
       }
@@ -141,7 +142,7 @@ class PointwiseFusion final : public Pass {
       const Value& val = g.values[size_t(v)];
       if (val.kind != ValueKind::Internal || escaping[size_t(v)] || val.uses.size() != 1) continue;
       const int p = pos[size_t(val.producer)];
-      if (p < 0 || !domain[size_t(p)] || is_sum[size_t(p)]) continue;
+      if (p < 0 || !domain[size_t(p)] || is_sum[size_t(p)] || g.nodes[size_t(p)].device != g.nodes[q].device) continue;
       sum_of.emplace(uf.find(size_t(p)), q);
     }
 
