@@ -4,3 +4,5 @@
 #include "ops/dispatch.h"
 #include "ops/registry.h"
 #include "ops/graph/compiled_step.h"
+#include "ops/graph/alias.h"
+#include "ops/graph/fusion.h"

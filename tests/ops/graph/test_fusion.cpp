@@ -301,3 +301,41 @@ TEST_CASE("bn_relu leaves a batch norm whose output has a second reader") {
   CHECK(count_kind(c.graph, "batch_norm_train") == 1);
   CHECK(count_kind(c.graph, "relu") == 1);
 }
+
+TEST_CASE("MemoryOrderCheck: moving a read past an in-place update, or a read before its value, is a hazard") {
+  Tensor s = randn({4});
+  auto f = [&](const std::vector<Tensor>& in) {
+    Tensor a = exp(in[0]);  // node 0
+    Tensor u = s * 2.0;     // reads s before ...
+    NoGradGuard ng;
+    add_(s, a);             // ... this update
+    return std::vector<Tensor>{u + s};
+  };
+  const Tensor s0 = clone(s);
+  Captured c = capture(f, {randn({4})});
+  copy_(s, s0);
+  PassManager().add("cast_elim").run(c.graph);
+  const Graph& g = c.graph;
+  const MemoryOrderCheck check(g);
+  CHECK_FALSE(check.hazard(g));  // the graph itself is fine
+  auto moved = [&](const std::string& kind, int by) {
+    Graph h = g;
+    size_t at = 0;
+    while (h.nodes[at].kind() != kind) ++at;
+    Node n = h.nodes[at];
+    h.nodes.erase(h.nodes.begin() + long(at));
+    h.nodes.insert(h.nodes.begin() + long(at) + by, n);
+    h.rebuild_uses();
+    return h;
+  };
+  // The mul after the add_: it would read s's new version.
+  const Hazard late = check.hazard(moved("mul", 1));
+  CHECK(late);
+  CHECK(late.what.find("would read") != std::string::npos);
+  // The add_ before exp: it would read exp's result before it is computed.
+  const Hazard early = check.hazard(moved("exp", 2));
+  CHECK(early);
+  CHECK(early.what.find("before it is computed") != std::string::npos);
+  // Swapping two independent reads is fine: exp and mul read different memory.
+  CHECK_FALSE(check.hazard(moved("exp", 1)));
+}
