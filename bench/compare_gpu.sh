@@ -34,6 +34,7 @@ declare -A TARGET=(
   [conv_reduce1x1]="ratio>=0.95" [conv_expand1x1]="ratio>=0.95"
   [lstm]="ratio>=0.95"
   [resnet50_16mixed]="ratio>=0.90"
+  [resnet50_16mixed_graph]="ratio>=1.50"
 )
 names=()
 
@@ -96,6 +97,8 @@ pair lstm lstm --hidden 1024 --batch $LB --steps 50 --dtype f16 --backward
 # Issue 5: a ResNet-50 training step at batch 256, NHWC: 16-mixed vs PyTorch autocast +
 # channels_last (>= 0.9x), and Pacer's 32 with TF32 off (16-mixed should be >= 2x of it).
 pair resnet50_16mixed resnet50-step --batch $B --image-size 224 --precision 16-mixed --channels-last
+# Issue 7: the same step captured and replayed through the fusion passes (>= 1.5x PyTorch eager).
+pair resnet50_16mixed_graph resnet50-step --batch $B --image-size 224 --precision 16-mixed --channels-last --mode graph
 PACER_ENV=PACER_ALLOW_TF32=0 pair resnet50_32_notf32 resnet50-step --batch $B --image-size 224 --precision 32 --channels-last
 pair gemm_f16 gemm --m $G --n $G --k $G --dtype f16
 pair gemm_f32 gemm --m $G --n $G --k $G --dtype f32

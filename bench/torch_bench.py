@@ -415,6 +415,8 @@ def main():
     c.add_argument("--depth", type=int, default=50, choices=(18, 34, 50))
     c.add_argument("--channels-last", action="store_true")
     c.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu, or cuda (needs a CUDA torch)")
+    c.add_argument("--mode", default="eager", choices=("eager", "graph"),
+                   help="Pacer's eager or graph mode; PyTorch runs eagerly either way (the baseline of both)")
     c = case("imagefolder-pipeline", bench_imagefolder_pipeline, "JPEG training pipeline throughput")
     c.add_argument("--data", required=True)
     c.add_argument("--loader-threads", type=int, default=0)
