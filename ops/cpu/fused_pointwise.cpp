@@ -190,10 +190,20 @@ void run_pointwise_program(const PwProgram& p, const std::vector<PwBinding>& bin
                 "fused pointwise loop: expected {} inputs and {} outputs, got {} and {}", p.num_inputs,
                 p.outputs.size(), b.inputs.size(), b.outputs.size());
     const int64_t n = domain_size(p, b);
-    for (const Tensor& t : b.inputs)
-      PACER_CHECK(t.is_cpu() && (t.dim() == 0 || (t.numel() == n && t.is_contiguous())),
-                  "fused pointwise loop: an input must be a CPU 0-d tensor or contiguous with {} elements, got {} {}",
-                  n, t.device(), t.sizes());
+    // Full-size tensors are walked in memory order: one layout for all of them (contiguous
+    // for a reduction, else the first output's, which the pass checked is gap-free).
+    const Tensor& ref = p.reduce_sum ? Tensor() : b.outputs[0];
+    for (const Tensor& t : b.inputs) {
+      const bool laid_out = p.reduce_sum ? t.is_contiguous() : t.strides() == ref.strides();
+      PACER_CHECK(t.is_cpu() && (t.dim() == 0 || (t.numel() == n && laid_out)),
+                  "fused pointwise loop: an input must be a CPU 0-d tensor or have {} elements laid out as the output, "
+                  "got {} {} strides {}",
+                  n, t.device(), t.sizes(), t.strides());
+    }
+    for (const Tensor& t : b.outputs)
+      PACER_CHECK(t.is_cpu() && (p.reduce_sum || t.strides() == ref.strides()),
+                  "fused pointwise loop: the outputs must be CPU tensors of one layout, got {} strides {}", t.device(),
+                  t.strides());
     if (!p.reduce_sum) {
       for (int64_t at = 0; at < n; at += kChunk) items.push_back({k, at, std::min(n, at + kChunk)});
     } else if (n <= kSumSplit) {  // the parts the sum op splits a full reduction into

@@ -77,9 +77,12 @@ void run(const graph::PwProgram& p, const std::vector<graph::PwBinding>& binding
     if (!p.reduce_sum) n = b.outputs[0].numel();
     for (int i = 0; i < ni; ++i) {
       const Tensor& t = b.inputs[size_t(i)];
-      PACER_CHECK(t.dim() == 0 ? (t.is_cpu() || t.device() == device) : (t.device() == device && t.numel() == n),
-                  "fused pointwise kernel: input {} is {} {} on {}, expected {} elements on {} or a scalar", i, t.dtype(),
-                  t.sizes(), t.device(), n, device);
+      const bool laid_out = p.reduce_sum ? t.is_contiguous() : t.strides() == b.outputs[0].strides();
+      PACER_CHECK(t.dim() == 0 ? (t.is_cpu() || t.device() == device)
+                               : (t.device() == device && t.numel() == n && laid_out),
+                  "fused pointwise kernel: input {} is {} {} (strides {}) on {}, expected {} elements laid out as the "
+                  "output on {}, or a scalar",
+                  i, t.dtype(), t.sizes(), t.strides(), t.device(), n, device);
       const void* ptr = t.is_cpu() ? nullptr : t.data();
       const float value = t.is_cpu() ? float(t.to(DType::F64).item<double>()) : 0.0f;
       std::memcpy(row + 8 * size_t(i), &ptr, 8);

@@ -25,6 +25,28 @@ namespace {
 
 bool contiguous(const ops::TensorMeta& m) { return m.strides.empty() || m.strides == contiguous_strides(m.sizes); }
 
+Shape strides_of(const ops::TensorMeta& m) { return m.strides.empty() ? contiguous_strides(m.sizes) : m.strides; }
+
+// Whether the elements fill their memory without gaps in some dim order (contiguous, or
+// channels-last): a loop over the raw memory then visits each element once.
+bool dense(const ops::TensorMeta& m) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of the dims longer than 1
+  const Shape st = strides_of(m);
+  for (size_t i = 0; i < m.sizes.size(); ++i)
+    if (m.sizes[i] != 1) dims.emplace_back(st[i], m.sizes[i]);
+  std::sort(dims.begin(), dims.end());
+  int64_t expect = 1;
+  for (const auto& [stride, size] : dims) {
+    if (size == 0) return true;
+    if (stride != expect) return false;
+    expect *= size;
+  }
+  return true;
+}
+
+// The loop a node can join: its shape and memory layout (fused tensors share both).
+using Domain = std::pair<Shape, Shape>;
+
 int64_t numel(const Shape& s) { return std::accumulate(s.begin(), s.end(), int64_t(1), std::multiplies<>()); }
 
 // Instructions that produce numbers (not truth values): their outputs must be floating.
@@ -47,28 +69,29 @@ bool is_full_sum(const Graph& g, const Node& n) {
          numel(out.sizes) == 1 && pointwise_dtype(out.dtype) && out.dtype != DType::Bool;
 }
 
-// The shape a node's loop would run over, when the fused loop can compute the node.
-std::optional<Shape> loop_domain(const Graph& g, const Node& n, bool& is_sum) {
+// The shape and layout a node's loop would run over, when the fused loop can compute it.
+std::optional<Domain> loop_domain(const Graph& g, const Node& n, bool& is_sum) {
   is_sum = false;
   if (!n.op || n.outputs.size() != 1) return std::nullopt;
   if (!n.device.is_cpu() && !(n.device.is_cuda() && cuda_pointwise_available())) return std::nullopt;
   if (is_full_sum(g, n)) {
     is_sum = true;
-    return g.values[size_t(n.inputs[0])].meta.sizes;
+    const ops::TensorMeta& in = g.values[size_t(n.inputs[0])].meta;
+    return Domain{in.sizes, strides_of(in)};
   }
   if (!n.op->has(ops::kPointwise)) return std::nullopt;
   const std::optional<PwInstr> instr = pointwise_instr(*n.op, n.attrs);
   const ops::TensorMeta& out = g.values[size_t(n.outputs[0])].meta;
-  if (!instr || !pointwise_dtype(out.dtype) || !contiguous(out)) return std::nullopt;
+  if (!instr || !pointwise_dtype(out.dtype) || !dense(out)) return std::nullopt;
   if (arithmetic(instr->op) && out.dtype == DType::Bool) return std::nullopt;
   for (int in : n.inputs) {
     if (in < 0) return std::nullopt;
     const ops::TensorMeta& m = g.values[size_t(in)].meta;
     if (m.sizes.empty() && (m.device.is_cpu() || m.device == n.device)) continue;  // a scalar, broadcast
-    if (m.sizes != out.sizes || !contiguous(m) || !pointwise_dtype(m.dtype) || m.device != n.device)
+    if (m.sizes != out.sizes || strides_of(m) != strides_of(out) || !pointwise_dtype(m.dtype) || m.device != n.device)
       return std::nullopt;
   }
-  return out.sizes;
+  return Domain{out.sizes, strides_of(out)};
 }
 
 struct UnionFind {
@@ -96,7 +119,7 @@ class PointwiseFusion final : public Pass {
 
   void run(Graph& g, PassContext& ctx) override {
     const size_t n_nodes = g.nodes.size();
-    std::vector<std::optional<Shape>> domain(n_nodes);
+    std::vector<std::optional<Domain>> domain(n_nodes);
     std::vector<bool> is_sum(n_nodes, false);
     int on_cuda = 0;
     for (size_t p = 0; p < n_nodes; ++p) {
