@@ -29,6 +29,19 @@ std::string batch_key(const Graph& g, const Node& n, const FusedPointwiseKernel&
   return s;
 }
 
+// A batch runs where its first member ran, so later members' fresh results appear early:
+// only small ones (the norms, trust ratios) may; updates in place (the optimizer's) are free.
+bool small_fresh_outputs(const Graph& g, const Node& n) {
+  constexpr int64_t kSmall = 4096;  // elements
+  for (size_t o = 0; o < n.outputs.size(); ++o) {
+    if (n.aliased_input(o) >= 0) continue;
+    int64_t numel = 1;
+    for (int64_t d : g.values[size_t(n.outputs[o])].meta.sizes) numel *= d;
+    if (numel > kSmall) return false;
+  }
+  return true;
+}
+
 class MultiTensorFusion final : public Pass {
  public:
   std::string name() const override { return "multi_tensor"; }
@@ -47,7 +60,7 @@ class MultiTensorFusion final : public Pass {
     for (size_t p = 0; p < before.nodes.size(); ++p) {
       const Node& n = before.nodes[p];
       const FusedPointwiseKernel* k = pointwise_kernel_of(n);
-      if (!k || k->members() != 1) continue;
+      if (!k || k->members() != 1 || !small_fresh_outputs(before, n)) continue;
       const std::string key = batch_key(before, n, *k);
       auto it = open.find(key);
       if (it != open.end()) {

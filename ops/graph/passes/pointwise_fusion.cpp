@@ -49,6 +49,9 @@ using Domain = std::pair<Shape, Shape>;
 
 int64_t numel(const Shape& s) { return std::accumulate(s.begin(), s.end(), int64_t(1), std::multiplies<>()); }
 
+size_t bytes_of(const ops::TensorMeta& m) { return size_t(numel(m.sizes)) * element_size(m.dtype); }
+constexpr size_t kSmallBytes = 64 * 1024;
+
 // Instructions that produce numbers (not truth values): their outputs must be floating.
 bool arithmetic(PwOp op) {
   switch (op) {
@@ -196,6 +199,7 @@ class PointwiseFusion final : public Pass {
             groups.push_back(std::move(grp));
             made = true;
           } else if (split_at > 0) {
+            ctx.rejected(fmt::format("split before node {}: {}", g.nodes[split_at].id, reason));
             std::vector<size_t> head, tail;
             for (size_t m : grp.members) (m < split_at ? head : tail).push_back(m);
             queue.push_back(tail);
@@ -269,6 +273,26 @@ class PointwiseFusion final : public Pass {
           input_index[in] = int(f.inputs.size());
           f.inputs.push_back(in);
         }
+    // The fused loop runs at the last member's place, so its inputs live until then. An input
+    // whose readers were all done earlier would be kept alive across the nodes in between;
+    // when one of those allocates (an LSTM's gradient sum over time steps, say), the group is
+    // split after the input's last reader instead of holding every step's tensor at once.
+    for (int in : f.inputs) {
+      const Value& v = g.values[size_t(in)];
+      // Inputs, state and escaping values live through the run anyway; small ones do not matter.
+      if (v.kind != ValueKind::Internal || escaping[size_t(in)] || bytes_of(v.meta) < kSmallBytes) continue;
+      int last_read = -1;
+      for (int u : v.uses) last_read = std::max(last_read, pos[size_t(u)]);
+      if (last_read >= last) continue;
+      for (int q = last_read + 1; q < last; ++q) {
+        const Node& between = g.nodes[size_t(q)];
+        if (member_ids.count(between.id) || !between.allocates()) continue;
+        why = fmt::format("{} would stay alive from node {} to node {}", value_name(in), g.nodes[size_t(last_read)].id,
+                          g.nodes[size_t(last)].id);
+        split_at = size_t(last_read) + 1;
+        return false;
+      }
+    }
     for (int in : f.inputs)
       for (const auto& [root, start] : chain_start)
         if (roots[size_t(in)] == root && in != start) {
