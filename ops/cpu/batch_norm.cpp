@@ -54,9 +54,20 @@ void accumulate_pairs(const T* a, const T* b, int64_t n, double& s1, double& s2,
 
 // The normalize loop can end in `+ residual` and a ReLU (the fused bn_relu kernel of the
 // graph passes); the sum rounds to T first, as the unfused ops store y before adding.
+// Per channel, sum(x) and sum(x^2) over images [n0, n0 + nb) added into s[c] and ss[c], in
+// the order the forward's statistics pass adds them (so sums gathered image by image equal it).
+template <class T>
+void add_image_sums(const T* px, int64_t n0, int64_t nb, int64_t C, int64_t Sz, int64_t c, double& s, double& ss) {
+  for (int64_t n = n0; n < n0 + nb; ++n)
+    accumulate_pairs(px + (n * C + c) * Sz, static_cast<const T*>(nullptr), Sz, s, ss,
+                     [](compute_t<T> v, compute_t<T>) { return std::pair{v, v * v}; });
+}
+
+// With `sums` ([2 * C]: the sums of x and of x^2 per channel, gathered by the conv_bn
+// epilogue), the statistics pass is skipped.
 template <class T, class S>
 void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean, Tensor& invstd,
-             const Tensor& residual = Tensor(), bool relu = false) {
+             const Tensor& residual = Tensor(), bool relu = false, const double* sums = nullptr) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   const double M = double(N * Sz);
   const T* px = static_cast<const T*>(x.data());
@@ -69,9 +80,12 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tens
   parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       double s = 0, ss = 0;
-      for (int64_t n = 0; n < N; ++n)
-        accumulate_pairs(px + (n * C + c) * Sz, static_cast<const T*>(nullptr), Sz, s, ss,
-                         [](compute_t<T> v, compute_t<T>) { return std::pair{v, v * v}; });
+      if (sums) {
+        s = sums[c];
+        ss = sums[C + c];
+      } else {
+        add_image_sums(px, 0, N, C, Sz, c, s, ss);
+      }
       const double mu = s / M, var = std::max(ss / M - mu * mu, 0.0), inv = 1.0 / std::sqrt(var + eps);
       pm[c] = S(mu);
       pi[c] = S(inv);
@@ -182,6 +196,25 @@ void batch_norm_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, 
   dispatch_floating(x.dtype(), "bn_relu", [&]<class T>() {
     if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, out, mean, invstd, residual, true);
     else forward<T, float>(x, w, b, eps, out, mean, invstd, residual, true);
+  });
+}
+
+void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* sums) {
+  const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
+  PACER_CHECK(n0 >= 0 && nb >= 0 && n0 + nb <= N, "batch_norm_add_image_sums: images [{}, {}) of {}", n0, n0 + nb, N);
+  dispatch_floating(x.dtype(), "batch_norm statistics", [&]<class T>() {
+    const T* px = static_cast<const T*>(x.data());
+    parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c) add_image_sums(px, n0, nb, C, Sz, c, sums[c], sums[C + c]);
+    });
+  });
+}
+
+void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
+                                  double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd) {
+  dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
+    if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
+    else forward<T, float>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
   });
 }
 

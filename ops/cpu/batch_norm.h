@@ -11,6 +11,15 @@ namespace pacer::ops::cpu {
 void batch_norm_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, double eps,
                              Tensor& out, Tensor& mean, Tensor& invstd);
 
+/// Adds the per-channel sum(x) and sum(x^2) of images [n0, n0 + nb) into sums[c] and
+/// sums[C + c] (sums: 2 * C doubles, zero at first), in the order batch_norm_train adds them:
+/// gathered image by image (the conv_bn epilogue), they equal its statistics bit for bit.
+void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* sums);
+
+/// batch_norm_train's forward (optionally + residual, then ReLU) from those sums.
+void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
+                                  double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd);
+
 /// batch_norm_train_backward of relu_backward(dout, out): the ReLU mask applied on the fly.
 void batch_norm_relu_backward(const Tensor& dout, const Tensor& out, const Tensor& x, const Tensor& w,
                               const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db);

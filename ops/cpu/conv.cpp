@@ -6,6 +6,7 @@
 // col2im at all, since its column matrix is the image itself.
 #include <cstring>
 
+#include "ops/cpu/conv.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 #include "ops/registry.h"
@@ -171,15 +172,16 @@ void scatter_channels_first(const T* src, int64_t n0, int64_t nb, const ConvGeom
   });
 }
 
-void conv2d_kernel(OpCall& c) {
-  const Tensor& x = c.in(0);
-  const Tensor w = materialize(c.in(1));
-  Tensor& y = c.out(0);
-  const ConvGeometry G = geometry(c.attrs, x.sizes(), w.sizes(), y.sizes());
-  const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Attrs& attrs, Tensor& y,
+                    const std::function<void(int64_t, int64_t)>& after_images) {
+  const Tensor w = materialize(weight);
+  const ConvGeometry G = geometry(attrs, x.sizes(), w.sizes(), y.sizes());
+  const bool has_bias = bias.defined();
   const int64_t chunk = chunk_images(G, x.element_size());
   if (has_bias) {
-    Tensor b = make_view(c.in(2), {1, G.K, 1, 1}, {0, c.in(2).stride(0), 0, 0}, c.in(2).storage_offset());
+    Tensor b = make_view(bias, {1, G.K, 1, 1}, {0, bias.stride(0), 0, 0}, bias.storage_offset());
     dispatch_dtype(y.dtype(), [&]<class T>() { cpu_kernel<T, T>(y, {&b}, [](compute_t<T> v) { return v; }); });
   } else if (chunk > 1) {
     std::memset(y.data(), 0, y.nbytes());
@@ -194,6 +196,7 @@ void conv2d_kernel(OpCall& c) {
           Tensor yg = image_matrix(y, n, g, G.Kg());
           gemm(weights(g), image_columns<T>(x, n, g, G, direct, buffer), yg, 1.0, has_bias ? 1.0 : 0.0);
         }
+        if (after_images) after_images(n, 1);
       }
       return;
     }
@@ -207,8 +210,16 @@ void conv2d_kernel(OpCall& c) {
         gemm(weights(g), matrix(cols, 0, G.rows(), width, width), og, 1.0, 0.0);
       }
       scatter_channels_first<T>(static_cast<const T*>(out.data()), n0, nb, G, y);
+      if (after_images) after_images(n0, nb);
     }
   });
+}
+
+namespace {
+
+void conv2d_kernel(OpCall& c) {
+  const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
+  conv2d_forward(c.in(0), c.in(1), has_bias ? c.in(2) : Tensor(), c.attrs, c.out(0));
 }
 
 // dx = col2im(W^T @ dy): the gradient of conv2d w.r.t. its input, and the forward of

@@ -64,7 +64,9 @@ std::unique_ptr<Pass> make_pass(const std::string& name) {
   PACER_FAIL("unknown graph pass '{}'; the registered passes are: {}", name, known);
 }
 
-std::vector<std::string> default_passes() { return {"cse", "dce", "bn_relu", "cast_elim", "pointwise_fusion", "multi_tensor"}; }
+std::vector<std::string> default_passes() {
+  return {"cse", "dce", "bn_relu", "conv_bn", "cast_elim", "pointwise_fusion", "multi_tensor"};
+}
 
 PassManager& PassManager::add(std::unique_ptr<Pass> pass) {
   PACER_CHECK(pass != nullptr, "PassManager::add: the pass is null");

@@ -9,6 +9,7 @@
 
 #include "ops/api.h"
 #include "ops/cpu/batch_norm.h"
+#include "ops/cpu/conv.h"
 #include "ops/graph/fusion.h"
 
 namespace pacer::graph {
@@ -18,6 +19,8 @@ namespace {
 class BatchNormReluKernel final : public FusedKernel {
  public:
   BatchNormReluKernel(double eps, bool residual) : eps_(eps), residual_(residual) {}
+  double eps() const { return eps_; }
+  bool residual() const { return residual_; }
   std::string name() const override { return residual_ ? "bn_add_relu" : "bn_relu"; }
   std::string describe() const override {
     return fmt::format("relu(batch_norm_train(x, weight, bias; eps={}){})", eps_, residual_ ? " + residual" : "");
@@ -46,6 +49,37 @@ class BatchNormReluBackwardKernel final : public FusedKernel {
     ops::cpu::batch_norm_relu_backward(contiguous(in[0]), contiguous(in[1]), contiguous(in[2]), in[3], in[4], in[5],
                                        out[0], out[1], out[2]);
   }
+};
+
+// conv2d whose output batch norm (+ residual, + ReLU) normalizes: the statistics are summed
+// image by image right after the convolution writes each image, while it is in cache, so
+// batch norm's own pass over the conv output for them is saved.
+class ConvBatchNormKernel final : public FusedKernel {
+ public:
+  ConvBatchNormKernel(ops::Attrs conv, double eps, bool residual, bool relu)
+      : conv_(std::move(conv)), eps_(eps), residual_(residual), relu_(relu) {}
+  std::string name() const override { return relu_ ? (residual_ ? "conv_bn_add_relu" : "conv_bn_relu") : "conv_bn"; }
+  std::string describe() const override {
+    return fmt::format("y = conv2d(x, w, b; {}); {}batch_norm_train(y; eps={}){}{}", conv_.to_string(),
+                       relu_ ? "relu(" : "", eps_, residual_ ? " + residual" : "", relu_ ? ")" : "");
+  }
+  // inputs: x, w, b (may be undefined), bn weight, bn bias, [residual];
+  // outputs: y, the normalized (or relu'd) tensor, mean, invstd.
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    Tensor& y = out[0];
+    std::vector<double> sums(2 * size_t(y.size(1)), 0.0);
+    ops::cpu::conv2d_forward(in[0], in[1], in[2], conv_, y, [&](int64_t n0, int64_t nb) {
+      ops::cpu::batch_norm_add_image_sums(y, n0, nb, sums.data());
+    });
+    ops::cpu::batch_norm_forward_from_sums(y, in[3], in[4], residual_ ? contiguous(in[5]) : Tensor(), relu_, eps_,
+                                           sums.data(), out[1], out[2], out[3]);
+  }
+
+ private:
+  ops::Attrs conv_;
+  double eps_;
+  bool residual_, relu_;
 };
 
 bool contiguous(const ops::TensorMeta& m) { return m.strides.empty() || m.strides == contiguous_strides(m.sizes); }
@@ -132,6 +166,49 @@ class BatchNormReluFusion final : public Pass {
 };
 
 PACER_REGISTER_PASS(BatchNormReluFusion);
+
+class ConvBatchNormFusion final : public Pass {
+ public:
+  std::string name() const override { return "conv_bn"; }
+  std::string summary() const override {
+    return "sums batch norm's statistics in the epilogue of the convolution before it (CPU)";
+  }
+
+  void run(Graph& g, PassContext& ctx) override {
+    const std::vector<int> pos = g.positions();
+    int next_id = g.next_node_id();
+    std::vector<Fusion> fusions;
+    for (size_t p = 0; p < g.nodes.size(); ++p) {
+      const Node& bn = g.nodes[p];
+      const auto* fused_bn = dynamic_cast<const BatchNormReluKernel*>(bn.fused.get());
+      if (!bn.device.is_cpu() || (bn.kind() != "batch_norm_train" && !fused_bn) || bn.inputs[0] < 0) continue;
+      const Value& x = g.values[size_t(bn.inputs[0])];
+      if (x.kind != ValueKind::Internal) continue;
+      const int q = pos[size_t(x.producer)];
+      if (q < 0 || g.nodes[size_t(q)].kind() != "conv2d" || !contiguous(x.meta)) continue;
+      const Node& conv = g.nodes[size_t(q)];
+      Fusion f;
+      f.members = {size_t(q), p};
+      f.node.id = next_id++;
+      f.node.device = bn.device;
+      const double eps = fused_bn ? fused_bn->eps() : bn.attrs.f("eps");
+      const bool residual = fused_bn && fused_bn->residual();
+      f.node.fused = std::make_shared<ConvBatchNormKernel>(conv.attrs, eps, residual, fused_bn != nullptr);
+      f.node.inputs = {conv.inputs[0], conv.inputs[1], conv.inputs.size() > 2 ? conv.inputs[2] : -1,
+                       bn.inputs.size() > 1 ? bn.inputs[1] : -1, bn.inputs.size() > 2 ? bn.inputs[2] : -1};
+      if (residual) f.node.inputs.push_back(bn.inputs[3]);
+      f.node.outputs = {conv.outputs[0]};
+      f.node.outputs.insert(f.node.outputs.end(), bn.outputs.begin(), bn.outputs.end());
+      f.node.reference = {conv, bn};
+      f.at_first = true;  // where the convolution was: everything the batch norm reads exists by then
+      f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
+      fusions.push_back(std::move(f));
+    }
+    apply_fusions(g, std::move(fusions), ctx);
+  }
+};
+
+PACER_REGISTER_PASS(ConvBatchNormFusion);
 
 }  // namespace
 

@@ -381,3 +381,35 @@ TEST_CASE("pointwise_fusion does not keep big inputs alive across allocating nod
   CHECK(joined(ctx.rejections()).find("would stay alive") != std::string::npos);
   CHECK(max_rel_diff(Executor(c.graph).run(in)[0], Executor(unfused).run(in)[0]) == 0);
 }
+
+TEST_CASE("conv_bn sums batch norm's statistics in the convolution's epilogue, bit for bit") {
+  for (bool relu : {false, true}) {
+    for (DType t : {DType::F32, DType::BF16}) {
+      INFO((relu ? "relu " : "") << dtype_name(t));
+      manual_seed(8);
+      Tensor w = randn({6, 3, 3, 3}).to(t).set_requires_grad();
+      Tensor gamma = randn({6}).to(t).set_requires_grad(), beta = randn({6}).to(t).set_requires_grad();
+      Tensor rm = zeros({6}), rv = ones({6});
+      auto f = [&](const std::vector<Tensor>& in) {
+        for (Tensor* p : {&w, &gamma, &beta}) p->set_grad(Tensor());
+        Tensor y = batch_norm(conv2d(in[0], w, Tensor(), {1, 1}, {1, 1}), gamma, beta, rm, rv, true);
+        if (relu) y = pacer::relu(y);
+        Tensor loss = sum(y * in[1]);
+        loss.backward();
+        return std::vector<Tensor>{loss, y, w.grad(), gamma.grad()};
+      };
+      const std::vector<Tensor> in = {randn({3, 3, 9, 9}).to(t), randn({3, 6, 9, 9}).to(t)};
+      Captured c = capture(f, in);
+      const Graph unfused = c.graph;
+      PassManager().add_list("bn_relu,conv_bn").run(c.graph);
+      CHECK(count_kind(c.graph, relu ? "conv_bn_relu" : "conv_bn") == 1);
+      CHECK(count_kind(c.graph, "conv2d") == 0);
+      const Tensor rm0 = clone(rm), rv0 = clone(rv);
+      const std::vector<Tensor> want = Executor(unfused).run(in);
+      copy_(rm, rm0);
+      copy_(rv, rv0);
+      const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+      for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
+    }
+  }
+}
