@@ -6,6 +6,7 @@
 
 #include "autograd/grad_mode.h"
 #include "ops/api.h"
+#include "ops/graph/capture.h"
 
 namespace pacer::optim {
 
@@ -164,6 +165,12 @@ void Optimizer::sync_lr_tensors() {
   NoGradGuard no_grad;
   for (size_t g = 0; g < neg_lr_.size(); ++g) {
     if (neg_lr_value_[g] == -lr(g)) continue;
+    // Inside a captured step the fill would be recorded with this value, and every replay
+    // would reset the rate to it.
+    PACER_CHECK(!graph::detail::recording(),
+                "{}: the learning rate of group {} changed through options() since the last set_lr, inside a captured "
+                "step; call set_lr (or set_group_lr) before the step instead",
+                name_, g);
     fill_(neg_lr_[g], -lr(g));
     neg_lr_value_[g] = -lr(g);
   }

@@ -269,3 +269,15 @@ TEST_CASE("with use_lr_tensors a captured step follows the learning rate set bet
   optim::Adam adam({w}, {});
   CHECK(test::error_of([&] { adam.use_lr_tensors(); }).find("supported by SGD and LARS only") != std::string::npos);
 }
+
+TEST_CASE("a learning rate changed through options() inside a captured step is refused, naming set_lr") {
+  BlockTrainer t(bottleneck(2));
+  t.opt->use_lr_tensors();
+  t.step({randn({2, 16, 4, 4}), randn({2, 16, 4, 4})});  // the optimizer's state
+  t.opt->options().lr = 0.01;                             // bypasses set_lr
+  const std::string e = test::error_of([&] {
+    capture([&](const std::vector<Tensor>& in) { return t.step(in); }, {randn({2, 16, 4, 4}), randn({2, 16, 4, 4})},
+            {.params = t.block->parameters()});
+  });
+  CHECK(e.find("call set_lr") != std::string::npos);
+}
