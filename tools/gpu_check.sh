@@ -148,7 +148,8 @@ print("torch device:", torch.cuda.get_device_name() if torch.cuda.is_available()
     # shellcheck disable=SC2086  # the folder lists are split into words on purpose
     echo "  $h: $(find "$CUDA_HOME/include" ${NV_ROOTS//;/ } -maxdepth 2 -name "$h" 2>/dev/null | head -n 1)"
   done
-  for l in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libcublas.so.12; do
+  # libnvrtc: loaded with dlopen by the fused pointwise kernels (ops/cuda/nvrtc.cpp).
+  for l in libcudnn.so.9 libcublas.so.13 libcublasLt.so.13 libcublas.so.12 libnvrtc.so.13 libnvrtc.so.12; do
     # shellcheck disable=SC2086
     echo "  $l: $(find "$CUDA_HOME/lib64" ${NV_LIBS//:/ } -maxdepth 1 -name "$l" 2>/dev/null | head -n 1)"
   done
