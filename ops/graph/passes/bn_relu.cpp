@@ -7,9 +7,12 @@
 // kept and its backward is left alone.)
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "ops/api.h"
 #include "ops/cpu/batch_norm.h"
 #include "ops/cpu/conv.h"
+#include "ops/graph/alias.h"
 #include "ops/graph/fusion.h"
 
 namespace pacer::graph {
@@ -58,6 +61,9 @@ class ConvBatchNormKernel final : public FusedKernel {
  public:
   ConvBatchNormKernel(ops::Attrs conv, double eps, bool residual, bool relu)
       : conv_(std::move(conv)), eps_(eps), residual_(residual), relu_(relu) {}
+  double eps() const { return eps_; }
+  bool residual() const { return residual_; }
+  bool relu() const { return relu_; }
   std::string name() const override { return relu_ ? (residual_ ? "conv_bn_add_relu" : "conv_bn_relu") : "conv_bn"; }
   std::string describe() const override {
     return fmt::format("y = conv2d(x, w, b; {}); {}batch_norm_train(y; eps={}){}{}", conv_.to_string(),
@@ -209,6 +215,137 @@ class ConvBatchNormFusion final : public Pass {
 };
 
 PACER_REGISTER_PASS(ConvBatchNormFusion);
+
+// The op nodes a fused node stands for, however deeply nested.
+void leaf_nodes(const Node& n, std::vector<const Node*>& out) {
+  if (n.reference.empty()) {
+    out.push_back(&n);
+    return;
+  }
+  for (const Node& r : n.reference) leaf_nodes(r, out);
+}
+
+// Replaces value `from` by `to` in the inputs of n and of its references.
+void rewire(Node& n, int from, int to) {
+  for (int& in : n.inputs)
+    if (in == from) in = to;
+  for (Node& r : n.reference) rewire(r, from, to);
+}
+
+// Memory for time: the output of a batch norm + ReLU without a residual is kept from the
+// forward to the backward only for ReLU's mask and the next convolution's weight gradient.
+// This pass lets it go after its forward reader and computes it again from the conv output
+// (kept anyway for batch norm's backward) just before its first backward reader: the same
+// loops on the same inputs, so the same numbers. Not in the default list.
+class RecomputeBnRelu final : public Pass {
+ public:
+  std::string name() const override { return "recompute_bn_relu"; }
+  std::string summary() const override {
+    return "recomputes batch norm + ReLU outputs in the backward instead of keeping them (memory for time; CPU)";
+  }
+
+  void run(Graph& g, PassContext& ctx) override {
+    const std::vector<int> pos = g.positions();
+    std::vector<bool> escaping(g.values.size(), false);
+    for (int v : g.escaping_values()) escaping[size_t(v)] = true;
+    struct Plan {
+      int z, x, before;  // the output, the conv output it is made from, the position to recompute at
+      std::vector<int> late;  // positions of the readers that take the recomputed value
+      Node node;
+    };
+    std::vector<Plan> plans;
+    int next_id = g.next_node_id();
+    for (size_t p = 0; p < g.nodes.size(); ++p) {
+      const Node& f = g.nodes[p];
+      const auto* bn = dynamic_cast<const BatchNormReluKernel*>(f.fused.get());
+      const auto* cbn = dynamic_cast<const ConvBatchNormKernel*>(f.fused.get());
+      if (!(bn && !bn->residual()) && !(cbn && cbn->relu() && !cbn->residual())) continue;
+      const int z = bn ? f.outputs[0] : f.outputs[1];
+      const int x = bn ? f.inputs[0] : f.outputs[0];
+      const Value& zv = g.values[size_t(z)];
+      if (escaping[size_t(z)] || zv.uses.size() < 2) continue;
+      std::vector<int> readers;
+      for (int u : zv.uses) readers.push_back(pos[size_t(u)]);
+      std::sort(readers.begin(), readers.end());
+      int x_last = -1;
+      for (int u : g.values[size_t(x)].uses) x_last = std::max(x_last, pos[size_t(u)]);
+      const int first_late = readers[1];
+      // Worth it only when the gap holds other work, and only while x is kept anyway.
+      if (first_late - readers[0] < kMinGap || x_last < first_late) continue;
+      std::vector<const Node*> leaves;
+      leaf_nodes(f, leaves);
+      const Node* bn_op = nullptr;
+      const Node* relu_op = nullptr;
+      for (const Node* l : leaves) {
+        if (l->kind() == "batch_norm_train") bn_op = l;
+        if (l->kind() == "relu") relu_op = l;
+      }
+      if (!bn_op || !relu_op) continue;
+      Plan plan{z, x, first_late, {readers.begin() + 1, readers.end()}, {}};
+      Node& r = plan.node;
+      r.id = next_id++;
+      r.device = f.device;
+      r.fused = std::make_shared<BatchNormReluKernel>(bn ? bn->eps() : cbn->eps(), false);
+      r.inputs = {x, bn_op->inputs.size() > 1 ? bn_op->inputs[1] : -1, bn_op->inputs.size() > 2 ? bn_op->inputs[2] : -1};
+      const int z2 = g.add_value(ValueKind::Internal, zv.meta);
+      const int y2 = g.add_value(ValueKind::Internal, g.values[size_t(bn_op->outputs[0])].meta);
+      const int m2 = g.add_value(ValueKind::Internal, g.values[size_t(bn_op->outputs[1])].meta);
+      const int i2 = g.add_value(ValueKind::Internal, g.values[size_t(bn_op->outputs[2])].meta);
+      r.outputs = {z2, m2, i2};
+      // The reference keeps the original nodes' ids, so MemoryOrderCheck compares what they
+      // read then (x, weight, bias) with what the recomputation reads now.
+      Node bn_ref = *bn_op, relu_ref = *relu_op;
+      bn_ref.inputs[0] = x;
+      bn_ref.outputs = {y2, m2, i2};
+      relu_ref.inputs = {y2};
+      relu_ref.outputs = {z2};
+      r.reference = {bn_ref, relu_ref};
+      plans.push_back(std::move(plan));
+    }
+    const Graph before = g;
+    const MemoryOrderCheck check(before);
+    std::vector<bool> keep(plans.size(), true);
+    while (true) {
+      Graph after = before;
+      after.nodes.clear();
+      std::vector<std::vector<size_t>> insert_at(before.nodes.size());
+      for (size_t k = 0; k < plans.size(); ++k)
+        if (keep[k]) insert_at[size_t(plans[k].before)].push_back(k);
+      for (size_t p = 0; p < before.nodes.size(); ++p) {
+        for (size_t k : insert_at[p]) after.nodes.push_back(plans[k].node);
+        Node n = before.nodes[p];
+        for (size_t k = 0; k < plans.size(); ++k)
+          if (keep[k] && std::find(plans[k].late.begin(), plans[k].late.end(), int(p)) != plans[k].late.end())
+            rewire(n, plans[k].z, plans[k].node.outputs[0]);
+        after.nodes.push_back(std::move(n));
+      }
+      after.rebuild_uses();
+      const Hazard h = check.hazard(after);
+      if (!h) {
+        g = std::move(after);
+        break;
+      }
+      size_t bad = plans.size();
+      for (size_t k = 0; k < plans.size() && bad == plans.size(); ++k)
+        if (keep[k] && (plans[k].node.id == h.node || plans[k].node.reference[0].id == h.node)) bad = k;
+      if (bad == plans.size()) {
+        ctx.rejected("recompute_bn_relu: " + h.what);
+        return;  // g is unchanged
+      }
+      keep[bad] = false;
+      ctx.rejected(fmt::format("recomputing {}: {}", value_name(plans[bad].z), h.what));
+    }
+    for (size_t k = 0; k < plans.size(); ++k)
+      if (keep[k])
+        ctx.fused(fmt::format("{} recomputed before node {} (node {})", value_name(plans[k].z),
+                              before.nodes[size_t(plans[k].before)].id, plans[k].node.id));
+  }
+
+ private:
+  static constexpr int kMinGap = 8;
+};
+
+PACER_REGISTER_PASS(RecomputeBnRelu);
 
 }  // namespace
 
