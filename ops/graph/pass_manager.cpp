@@ -75,17 +75,16 @@ PassManager& PassManager::add(std::unique_ptr<Pass> pass) {
 }
 
 PassManager& PassManager::add_list(const std::string& names) {
-  if (names == "none") return *this;
-  if (names == "default") {
-    for (const std::string& n : default_passes()) add(n);
-    return *this;
-  }
   size_t start = 0;
   while (start <= names.size()) {
     size_t end = names.find(',', start);
     if (end == std::string::npos) end = names.size();
     const std::string name = names.substr(start, end - start);
-    if (!name.empty()) add(name);
+    if (name == "default") {
+      for (const std::string& n : default_passes()) add(n);
+    } else if (!name.empty() && name != "none") {
+      add(name);
+    }
     start = end + 1;
   }
   return *this;
