@@ -1,6 +1,7 @@
-// The fusion passes: cast_elim, pointwise_fusion and multi_tensor. Each: the pattern is
-// matched, left alone where it must be (an intermediate read outside the group, memory
-// updated in place in between), and the fused graph computes what the unfused one does.
+// The pointwise fusion passes (cast_elim, pointwise_fusion, multi_tensor), MemoryOrderCheck
+// and PACER_VERIFY_FUSION. Each pass: the pattern is matched, left alone where it must be
+// (an intermediate read outside the group, memory updated in place in between, a lifetime
+// that would grow), and the fused graph computes what the unfused one does, bit for bit.
 
 #include <doctest/doctest.h>
 #include <pacer/pacer.h>
@@ -9,34 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/ops/graph/graph_test_util.h"
 #include "tests/test_util.h"
 
 using namespace pacer;
 using namespace pacer::graph;
 
-namespace {
-
-int count_kind(const Graph& g, const std::string& kind) {
-  int n = 0;
-  for (const Node& node : g.nodes) n += node.kind() == kind ? 1 : 0;
-  return n;
-}
-
-double max_rel_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  const std::vector<double> x = a.to(DType::F64).to_vector<double>(), y = b.to(DType::F64).to_vector<double>();
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]) / (1 + std::abs(y[i])));
-  return m;
-}
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const std::string& x : v) s += x + "\n";
-  return s;
-}
-
-}  // namespace
+using test::count_kind;
+using test::joined;
+using test::max_rel_diff;
 
 TEST_CASE("pointwise_fusion turns a chain into one loop with the unfused numerics, in f32, bf16 and f16") {
   auto f = [](const std::vector<Tensor>& in) {
@@ -235,73 +217,6 @@ TEST_CASE("PACER_VERIFY_FUSION names a fused node whose result differs from its 
   CHECK(e.find("wrong_relu") != std::string::npos);
 }
 
-namespace {
-
-// relu(bn(x)) and relu(bn(x) + r), with their backward, as one step: loss and gradients out.
-struct BnUnit {
-  Tensor w = randn({6}).set_requires_grad(), b = randn({6}).set_requires_grad();
-  Tensor s = full({1, 6, 1, 1}, 1.5).set_requires_grad();  // its gradient checks the input's
-  Tensor rm = zeros({6}), rv = ones({6});
-  bool residual = false;
-  bool two_readers = false;  // the batch norm's output also read by a second op
-  void to(DType t) {
-    for (Tensor* p : {&w, &b, &s}) *p = detach(*p).to(t).set_requires_grad();
-  }
-  std::vector<Tensor> operator()(const std::vector<Tensor>& in) {
-    for (Tensor* p : {&w, &b, &s}) p->set_grad(Tensor());
-    Tensor y = batch_norm(in[0] * s, w, b, rm, rv, true);
-    Tensor z = relu(residual ? in[1] + y : y);
-    Tensor loss = sum(z * in[2]);
-    if (two_readers) loss = loss + sum(y);
-    loss.backward();
-    return {loss, z, s.grad(), w.grad(), b.grad()};
-  }
-};
-
-}  // namespace
-
-TEST_CASE("bn_relu fuses batch norm with add + ReLU, forward and backward, with the unfused numerics") {
-  for (DType t : {DType::F32, DType::BF16, DType::F64}) {
-    for (bool residual : {false, true}) {
-      const std::string label = std::string(dtype_name(t)) + (residual ? " residual" : "");
-      INFO(label);
-      manual_seed(5);
-      BnUnit unit;
-      unit.residual = residual;
-      unit.to(t);
-      const std::vector<Tensor> in = {randn({4, 6, 5, 7}).to(t), randn({4, 6, 5, 7}).to(t), randn({4, 6, 5, 7}).to(t)};
-      Captured c = capture([&](const std::vector<Tensor>& v) { return unit(v); }, in);
-      const Graph unfused = c.graph;
-      const auto reports = PassManager().add("bn_relu").run(c.graph);
-      CHECK(count_kind(c.graph, residual ? "bn_add_relu" : "bn_relu") == 1);
-      CHECK(count_kind(c.graph, "relu") == 0);
-      // ReLU's backward joins batch norm's (the residual here is an input: no gradient).
-      CHECK(count_kind(c.graph, "bn_relu_backward") == 1);
-      CHECK(count_kind(c.graph, "batch_norm_train") == 0);
-      const Tensor rm0 = clone(unit.rm), rv0 = clone(unit.rv);
-      const std::vector<Tensor> want = Executor(unfused).run(in);
-      copy_(unit.rm, rm0);
-      copy_(unit.rv, rv0);
-      const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
-      for (size_t i = 0; i < want.size(); ++i) {
-        INFO("output " << i);
-        CHECK(max_rel_diff(got[i], want[i]) == 0);  // the same loops, the same roundings
-      }
-    }
-  }
-}
-
-TEST_CASE("bn_relu leaves a batch norm whose output has a second reader") {
-  BnUnit unit;
-  unit.two_readers = true;
-  const std::vector<Tensor> in = {randn({2, 6, 3, 3}), randn({2, 6, 3, 3}), randn({2, 6, 3, 3})};
-  Captured c = capture([&](const std::vector<Tensor>& v) { return unit(v); }, in);
-  PassManager().add("bn_relu").run(c.graph);
-  CHECK(count_kind(c.graph, "bn_relu") == 0);
-  CHECK(count_kind(c.graph, "batch_norm_train") == 1);
-  CHECK(count_kind(c.graph, "relu") == 1);
-}
-
 TEST_CASE("MemoryOrderCheck: moving a read past an in-place update, or a read before its value, is a hazard") {
   Tensor s = randn({4});
   auto f = [&](const std::vector<Tensor>& in) {
@@ -380,74 +295,4 @@ TEST_CASE("pointwise_fusion does not keep big inputs alive across allocating nod
   CHECK(count_kind(c.graph, "fused_pointwise") >= 1);  // each step's own ops still fuse
   CHECK(joined(ctx.rejections()).find("would stay alive") != std::string::npos);
   CHECK(max_rel_diff(Executor(c.graph).run(in)[0], Executor(unfused).run(in)[0]) == 0);
-}
-
-TEST_CASE("conv_bn sums batch norm's statistics in the convolution's epilogue, bit for bit") {
-  for (bool relu : {false, true}) {
-    for (DType t : {DType::F32, DType::BF16}) {
-      INFO((relu ? "relu " : "") << dtype_name(t));
-      manual_seed(8);
-      Tensor w = randn({6, 3, 3, 3}).to(t).set_requires_grad();
-      Tensor gamma = randn({6}).to(t).set_requires_grad(), beta = randn({6}).to(t).set_requires_grad();
-      Tensor rm = zeros({6}), rv = ones({6});
-      auto f = [&](const std::vector<Tensor>& in) {
-        for (Tensor* p : {&w, &gamma, &beta}) p->set_grad(Tensor());
-        Tensor y = batch_norm(conv2d(in[0], w, Tensor(), {1, 1}, {1, 1}), gamma, beta, rm, rv, true);
-        if (relu) y = pacer::relu(y);
-        Tensor loss = sum(y * in[1]);
-        loss.backward();
-        return std::vector<Tensor>{loss, y, w.grad(), gamma.grad()};
-      };
-      const std::vector<Tensor> in = {randn({3, 3, 9, 9}).to(t), randn({3, 6, 9, 9}).to(t)};
-      Captured c = capture(f, in);
-      const Graph unfused = c.graph;
-      PassManager().add_list("bn_relu,conv_bn").run(c.graph);
-      CHECK(count_kind(c.graph, relu ? "conv_bn_relu" : "conv_bn") == 1);
-      CHECK(count_kind(c.graph, "conv2d") == 0);
-      const Tensor rm0 = clone(rm), rv0 = clone(rv);
-      const std::vector<Tensor> want = Executor(unfused).run(in);
-      copy_(rm, rm0);
-      copy_(rv, rv0);
-      const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
-      for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
-    }
-  }
-}
-
-TEST_CASE("recompute_bn_relu frees batch norm + ReLU outputs until the backward, with the same numbers") {
-  manual_seed(12);
-  std::vector<Tensor> ws, gs, bs, rms, rvs;
-  for (int i = 0; i < 3; ++i) {
-    ws.push_back(randn({8, 8, 3, 3}).set_requires_grad());
-    gs.push_back(randn({8}).set_requires_grad());
-    bs.push_back(randn({8}).set_requires_grad());
-    rms.push_back(zeros({8}));
-    rvs.push_back(ones({8}));
-  }
-  auto f = [&](const std::vector<Tensor>& in) {
-    for (int i = 0; i < 3; ++i)
-      for (Tensor* p : {&ws[size_t(i)], &gs[size_t(i)], &bs[size_t(i)]}) p->set_grad(Tensor());
-    Tensor h = in[0];
-    for (int i = 0; i < 3; ++i)
-      h = pacer::relu(batch_norm(conv2d(h, ws[size_t(i)], Tensor(), {1, 1}, {1, 1}), gs[size_t(i)], bs[size_t(i)],
-                                 rms[size_t(i)], rvs[size_t(i)], true));
-    Tensor loss = sum(h * in[1]);
-    loss.backward();
-    return std::vector<Tensor>{loss, ws[0].grad(), gs[1].grad(), bs[2].grad()};
-  };
-  const std::vector<Tensor> in = {randn({4, 8, 12, 12}), randn({4, 8, 12, 12})};
-  Captured c = capture(f, in);
-  PassManager().add_list("bn_relu,conv_bn").run(c.graph);
-  Graph kept = c.graph;
-  const auto reports = PassManager().add("recompute_bn_relu").run(c.graph);
-  CHECK(count_kind(c.graph, "bn_relu") >= 1);  // the recomputations
-  REQUIRE_FALSE(reports[0].fused_groups.empty());
-  const Executor with_kept(kept), with_recompute(c.graph);
-  CHECK(with_recompute.stats().planned_bytes < with_kept.stats().planned_bytes);
-  std::vector<Tensor> saved;
-  for (const Tensor& t : rms) saved.push_back(clone(t));
-  const std::vector<Tensor> want = Executor(kept).run(in);
-  for (size_t i = 0; i < rms.size(); ++i) copy_(rms[i], saved[i]);
-  const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
-  for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
 }
