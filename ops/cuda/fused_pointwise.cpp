@@ -41,17 +41,23 @@ graph::PwSignature signature_of(const graph::PwBinding& b) {
   return s;
 }
 
+// Per device, program and signature (the source is generated and compiled only on a miss:
+// replays look the kernels up by the program's short text).
 const Kernels& kernels_for(const graph::PwProgram& p, const graph::PwSignature& sig, int device) {
   static std::mutex m;
   static std::map<std::string, Kernels> cache;
-  const pacer::cuda::DeviceProperties props = pacer::cuda::device_properties(device);
-  const int arch = props.major * 10 + props.minor;
-  const std::string source = graph::cuda_pointwise_source(p, sig, "pacer_fused");
-  const std::string key = fmt::format("{}|{}|{}", device, arch, source);
+  static std::map<int, int> arch_of;  // device -> sm version
+  std::string key = fmt::format("{}|{}|", device, p.text());
+  for (size_t i = 0; i < sig.input_dtypes.size(); ++i) key += fmt::format("{}{},", sig.input_dtypes[i], int(sig.input_kinds[i]));
+  for (DType t : sig.output_dtypes) key += fmt::format("{},", t);
   std::lock_guard<std::mutex> lock(m);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  const NvrtcBinary bin = nvrtc_compile(source, arch);
+  if (!arch_of.count(device)) {
+    const pacer::cuda::DeviceProperties props = pacer::cuda::device_properties(device);
+    arch_of[device] = props.major * 10 + props.minor;
+  }
+  const NvrtcBinary bin = nvrtc_compile(graph::cuda_pointwise_source(p, sig, "pacer_fused"), arch_of[device]);
   Kernels k;
   PACER_CUDA_CHECK(cudaLibraryLoadData(&k.library, bin.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
   PACER_CUDA_CHECK(cudaLibraryGetKernel(&k.main, k.library, "pacer_fused"));

@@ -31,10 +31,6 @@ std::vector<bool> mutated_roots(const Graph& g, const std::vector<int>& roots) {
   return out;
 }
 
-}  // namespace pacer::graph
-
-namespace pacer::graph {
-
 namespace {
 
 // Replays the memory effects of a node list: per root, the value that is its current
@@ -54,8 +50,6 @@ class MemoryVersions {
       if (writes) current_[size_t(root_[size_t(out)])] = out;
     }
   }
-  const std::vector<int>& roots() const { return root_; }
-
  private:
   std::vector<int> root_;
   std::vector<int> current_;

@@ -63,6 +63,14 @@ std::vector<int> Graph::escaping_values() const {
   return out;
 }
 
+std::vector<bool> Graph::escaping_mask() const {
+  std::vector<bool> mask(values.size(), false);
+  for (int v : escaping_values()) mask[size_t(v)] = true;
+  return mask;
+}
+
+bool is_contiguous(const ops::TensorMeta& m) { return m.strides.empty() || m.strides == contiguous_strides(m.sizes); }
+
 int64_t Graph::launches() const {
   int64_t n = 0;
   for (const Node& node : nodes) n += node.fused ? node.fused->launches() : 1;

@@ -91,6 +91,8 @@ class Graph {
   void rebuild_uses();
   /// Values the run must keep (outputs and rebound gradients).
   std::vector<int> escaping_values() const;
+  /// Per value id: whether it is one of escaping_values().
+  std::vector<bool> escaping_mask() const;
   /// Kernel launches one run of the graph makes.
   int64_t launches() const;
   /// An id no node has used (fused nodes' references included), for a node a pass adds.
@@ -108,6 +110,9 @@ void verify(const Graph& g, const std::string& after);
 std::string to_text(const Graph& g);
 /// Graphviz DOT form.
 std::string to_dot(const Graph& g);
+
+/// Whether tensors of this metadata are contiguous (empty strides mean contiguous).
+bool is_contiguous(const ops::TensorMeta& m);
 
 /// "%12" for value 12.
 std::string value_name(int id);

@@ -88,8 +88,6 @@ class ConvBatchNormKernel final : public FusedKernel {
   bool residual_, relu_;
 };
 
-bool contiguous(const ops::TensorMeta& m) { return m.strides.empty() || m.strides == contiguous_strides(m.sizes); }
-
 class BatchNormReluFusion final : public Pass {
  public:
   std::string name() const override { return "bn_relu"; }
@@ -99,8 +97,7 @@ class BatchNormReluFusion final : public Pass {
 
   void run(Graph& g, PassContext& ctx) override {
     const std::vector<int> pos = g.positions();
-    std::vector<bool> escaping(g.values.size(), false);
-    for (int v : g.escaping_values()) escaping[size_t(v)] = true;
+    const std::vector<bool> escaping = g.escaping_mask();
     // The single reader of a value (its position), or -1.
     auto only_reader = [&](int v) {
       const Value& val = g.values[size_t(v)];
@@ -113,7 +110,7 @@ class BatchNormReluFusion final : public Pass {
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& n = g.nodes[p];
       if (!n.device.is_cpu()) continue;
-      if (n.kind() == "batch_norm_train" && contiguous(g.values[size_t(n.outputs[0])].meta)) {
+      if (n.kind() == "batch_norm_train" && is_contiguous(g.values[size_t(n.outputs[0])].meta)) {
         const int r = only_reader(n.outputs[0]);
         std::vector<size_t> members = {p};
         int residual = -1;
@@ -191,7 +188,7 @@ class ConvBatchNormFusion final : public Pass {
       const Value& x = g.values[size_t(bn.inputs[0])];
       if (x.kind != ValueKind::Internal) continue;
       const int q = pos[size_t(x.producer)];
-      if (q < 0 || g.nodes[size_t(q)].kind() != "conv2d" || !contiguous(x.meta)) continue;
+      if (q < 0 || g.nodes[size_t(q)].kind() != "conv2d" || !is_contiguous(x.meta)) continue;
       const Node& conv = g.nodes[size_t(q)];
       Fusion f;
       f.members = {size_t(q), p};
@@ -246,8 +243,7 @@ class RecomputeBnRelu final : public Pass {
 
   void run(Graph& g, PassContext& ctx) override {
     const std::vector<int> pos = g.positions();
-    std::vector<bool> escaping(g.values.size(), false);
-    for (int v : g.escaping_values()) escaping[size_t(v)] = true;
+    const std::vector<bool> escaping = g.escaping_mask();
     struct Plan {
       int z, x, before;  // the output, the conv output it is made from, the position to recompute at
       std::vector<int> late;  // positions of the readers that take the recomputed value

@@ -35,9 +35,7 @@ bool small_fresh_outputs(const Graph& g, const Node& n) {
   constexpr int64_t kSmall = 4096;  // elements
   for (size_t o = 0; o < n.outputs.size(); ++o) {
     if (n.aliased_input(o) >= 0) continue;
-    int64_t numel = 1;
-    for (int64_t d : g.values[size_t(n.outputs[o])].meta.sizes) numel *= d;
-    if (numel > kSmall) return false;
+    if (shape_numel(g.values[size_t(n.outputs[o])].meta.sizes) > kSmall) return false;
   }
   return true;
 }

@@ -23,8 +23,6 @@ namespace pacer::graph {
 
 namespace {
 
-bool contiguous(const ops::TensorMeta& m) { return m.strides.empty() || m.strides == contiguous_strides(m.sizes); }
-
 Shape strides_of(const ops::TensorMeta& m) { return m.strides.empty() ? contiguous_strides(m.sizes) : m.strides; }
 
 // Whether the elements fill their memory without gaps in some dim order (contiguous, or
@@ -47,9 +45,8 @@ bool dense(const ops::TensorMeta& m) {
 // The loop a node can join: its shape and memory layout (fused tensors share both).
 using Domain = std::pair<Shape, Shape>;
 
-int64_t numel(const Shape& s) { return std::accumulate(s.begin(), s.end(), int64_t(1), std::multiplies<>()); }
 
-size_t bytes_of(const ops::TensorMeta& m) { return size_t(numel(m.sizes)) * element_size(m.dtype); }
+size_t bytes_of(const ops::TensorMeta& m) { return size_t(shape_numel(m.sizes)) * element_size(m.dtype); }
 constexpr size_t kSmallBytes = 64 * 1024;
 
 // Instructions that produce numbers (not truth values): their outputs must be floating.
@@ -68,8 +65,8 @@ bool is_full_sum(const Graph& g, const Node& n) {
   if (n.op->name != "sum" || n.inputs.size() != 1 || n.inputs[0] < 0) return false;
   const ops::TensorMeta& in = g.values[size_t(n.inputs[0])].meta;
   const ops::TensorMeta& out = g.values[size_t(n.outputs[0])].meta;
-  return !in.sizes.empty() && contiguous(in) && pointwise_dtype(in.dtype) && in.dtype != DType::Bool &&
-         numel(out.sizes) == 1 && pointwise_dtype(out.dtype) && out.dtype != DType::Bool;
+  return !in.sizes.empty() && is_contiguous(in) && pointwise_dtype(in.dtype) && in.dtype != DType::Bool &&
+         shape_numel(out.sizes) == 1 && pointwise_dtype(out.dtype) && out.dtype != DType::Bool;
 }
 
 // The shape and layout a node's loop would run over, when the fused loop can compute it.
@@ -135,8 +132,7 @@ class PointwiseFusion final : public Pass {
     if (on_cuda > 0)
       ctx.rejected(fmt::format("{} CUDA pointwise nodes left unfused: this build has no CUDA backend", on_cuda));
     const std::vector<int> pos = g.positions();
-    std::vector<bool> escaping(g.values.size(), false);
-    for (int v : g.escaping_values()) escaping[size_t(v)] = true;
+    const std::vector<bool> escaping = g.escaping_mask();
 
     // Join a node with the producer of an input when every reader of that input can join too.
     UnionFind uf(n_nodes);
