@@ -4,11 +4,15 @@
 # next to PyTorch (bench/compare_gpu.sh), with a summary table last. Run from the repository
 # root on the GPU machine, with deps/ carried (made here by tools/gather_gpu_deps.sh):
 #
-#   tools/gpu_check.sh [--cpu-too] [--memcheck] [--no-bench] [--werror]
+#   tools/gpu_check.sh [--prebuilt] [--cpu-too] [--memcheck] [--no-bench] [--werror]
 #
 # Through the device tool (here: tools/gather_gpu_deps.sh first): command
 # "bash tools/gpu_check.sh", carry ["deps"], timeout_s 540 (OUT is set there; see below).
+# With --prebuilt (here: tools/pack_gpu_prebuilt.sh too), carry ["deps", "gpu-pre"]: no
+# configure and no build, the binaries built here run there (minutes of the lease saved).
 #
+#   --prebuilt  run gpu-pre/bin/{pacer,test_gpu} instead of building; each GPU test case then
+#               runs in a process of its own (a crash loses one case, not the suite)
 #   --cpu-too   also run the CPU suite (ctest -LE gpu)
 #   --memcheck  compute-sanitizer --tool memcheck over the GPU test binaries
 #   --no-bench  skip the benchmarks
@@ -27,9 +31,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-CPU_TOO=0 MEMCHECK=0 BENCH=1 WERROR=OFF
+CPU_TOO=0 MEMCHECK=0 BENCH=1 WERROR=OFF PREBUILT=0
 for arg in "$@"; do
   case $arg in
+    --prebuilt) PREBUILT=1 ;;
     --cpu-too) CPU_TOO=1 ;;
     --memcheck) MEMCHECK=1 ;;
     --no-bench) BENCH=0 ;;
@@ -38,6 +43,12 @@ for arg in "$@"; do
   esac
 done
 B=$ROOT/build-gpu
+PACER_BIN=$B/pacer
+if ((PREBUILT)); then
+  B=$ROOT/gpu-pre
+  PACER_BIN=$B/bin/pacer
+  if ((CPU_TOO)); then echo "gpu_check: --cpu-too needs a build (the CPU tests are not prebuilt)" >&2; exit 2; fi
+fi
 LOGS=${OUT:-$B/logs}
 mkdir -p "$LOGS" "$B"
 rm -f "$LOGS"/{setup.log,build.log,ctest.log,ctest_cpu.log,memcheck.log,bench.jsonl,bench.log,summary.txt}
@@ -126,7 +137,10 @@ NV_LIBS=${NV[1]:-}
 # linker needs it too, hence the variable is exported for the build as well).
 RUNTIME_EXTRA=
 if ! ldconfig -p 2>/dev/null | grep -q 'libgfortran\.so\.5 '; then RUNTIME_EXTRA=$ROOT/deps/runtime; fi
-PACER_LD=$(echo "$NV_LIBS:$RUNTIME_EXTRA:${LD_LIBRARY_PATH:-}" | tr -s ':' | sed 's/^://; s/:$//')
+# Prebuilt binaries carry this machine's RUNPATH, so their libraries come through the path.
+PREBUILT_LD=
+if ((PREBUILT)); then PREBUILT_LD=$B/lib:$ROOT/deps/lib; fi
+PACER_LD=$(echo "$PREBUILT_LD:$NV_LIBS:$RUNTIME_EXTRA:${LD_LIBRARY_PATH:-}" | tr -s ':' | sed 's/^://; s/:$//')
 
 info() {
   echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
@@ -167,6 +181,24 @@ unpack_deps() {
       deps/lib/libopenblas.so.0.xz deps/lib/libopenblas.so.0 deps/lib/libopenblas.so
   fi
   ls -la deps/lib
+  if ((PREBUILT)); then
+    [[ -d $B/bin ]] || { echo "gpu-pre/ is missing: run tools/pack_gpu_prebuilt.sh here and carry gpu-pre"; return 1; }
+    local xz
+    for xz in "$B"/lib/*.xz; do
+      [[ -f ${xz%.xz} ]] || python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$xz" "${xz%.xz}"
+    done
+    cat "$B/MANIFEST.txt"
+    ls -la "$B/bin" "$B/lib"
+  fi
+}
+
+# The prebuilt binaries: every library they need is found, and they start.
+check_prebuilt() {
+  local missing
+  missing=$(LD_LIBRARY_PATH=$PACER_LD ldd "$B/bin/pacer" "$B/bin/test_gpu" | grep 'not found' | sort -u || true)
+  LD_LIBRARY_PATH=$PACER_LD ldd "$B/bin/pacer" | grep -E 'cud|cubl|fmt|jpeg|openblas|stdc' || true
+  if [[ -n $missing ]]; then echo "missing libraries:"; echo "$missing"; return 1; fi
+  LD_LIBRARY_PATH=$PACER_LD "$B/bin/test_gpu" --list-test-cases | tail -n 1
 }
 
 configure() {
@@ -190,8 +222,45 @@ build() {
   return $rc
 }
 
+# run_cases EXE LOG: each test case of a doctest binary in a process of its own, 4 at a time,
+# each capped at 180 s; their outputs in LOG in listing order; a summary line like ctest's.
+run_cases() {
+  local exe=$1 log=$2 dir
+  dir=$(mktemp -d)
+  LD_LIBRARY_PATH=$PACER_LD "$exe" --list-test-cases | sed '1,2d; /^=====/,$d' >"$dir/cases"
+  # doctest filters split at commas and match wildcards: a comma becomes the one-character '?'.
+  local t=$SECONDS
+  local n=0 name
+  while IFS= read -r name; do
+    n=$((n + 1))
+    printf '%s\0%s\0' "$n" "$name"
+  done <"$dir/cases" | LD_LIBRARY_PATH=$PACER_LD xargs -0 -n 2 -P 4 bash -c '
+    f=${2//,/?}
+    timeout 180 "$0" --test-case="$f" >"'"$dir"'/$1.log" 2>&1
+    echo $? >"'"$dir"'/$1.rc"' "$exe"
+  local pass=0 fail=0 i=0
+  : >"$log"
+  while IFS= read -r name; do
+    i=$((i + 1))
+    local rc
+    rc=$(cat "$dir/$i.rc" 2>/dev/null || echo 255)
+    if [[ $rc == 0 ]]; then pass=$((pass + 1)); echo "PASS: $name" >>"$log"
+    else fail=$((fail + 1)); echo "***FAILED rc=$rc: $name" >>"$log"; fi
+    sed 's/^/    /' "$dir/$i.log" | tail -n 60 >>"$log"
+  done <"$dir/cases"
+  echo "$((pass * 100 / (pass + fail > 0 ? pass + fail : 1)))% tests passed, $fail tests failed out of $((pass + fail)) ($((SECONDS - t)) s)" >>"$log"
+  rm -rf "$dir"
+  ((fail == 0))
+}
+
 gpu_tests() {
   local rc=0
+  if ((PREBUILT)); then
+    run_cases "$B/bin/test_gpu" "$LOGS/ctest.log" || rc=$?
+    grep -E '\*\*\*' "$LOGS/ctest.log" | head -n 60 || true
+    tail -n 1 "$LOGS/ctest.log"
+    return $rc
+  fi
   LD_LIBRARY_PATH=$PACER_LD timeout "$(left 120)" ctest --test-dir "$B" -L gpu --output-on-failure --no-tests=error \
     -j 4 --timeout 180 \
     >"$LOGS/ctest.log" 2>&1 || rc=$?
@@ -223,7 +292,7 @@ memcheck() {
     LD_LIBRARY_PATH=$PACER_LD timeout "$(left 120)" "$cs" --tool memcheck --error-exitcode 99 --print-limit 20 \
       "$exe" "--test-case=$filter" >>"$LOGS/memcheck.log" 2>&1 || rc=1
     tail -n 5 "$LOGS/memcheck.log"
-  done < <(ctest --test-dir "$B" -L gpu --show-only=json-v1 | python3 -c '
+  done < <(if ((PREBUILT)); then printf '%s\t*\n' "$B/bin/test_gpu"; else ctest --test-dir "$B" -L gpu --show-only=json-v1 | python3 -c '
 import json, sys
 tests = json.load(sys.stdin)["tests"]
 by_exe = {}
@@ -234,14 +303,14 @@ for t in tests:
     case = next((a.split("=", 1)[1] for a in cmd[1:] if a.startswith("--test-case=")), "*")
     by_exe.setdefault(cmd[0], []).append(case)  # doctest_discover_tests has escaped its commas
 for exe, cases in by_exe.items():
-    print(exe + "\t" + ("*" if "*" in cases else ",".join(cases)))')
+    print(exe + "\t" + ("*" if "*" in cases else ",".join(cases)))'; fi)
   if ((n == 0)); then echo "memcheck: no executable holds gpu-labelled tests"; return 1; fi
   return $rc
 }
 
 bench() {
-  [[ -x $B/pacer ]] || { echo "no $B/pacer (build failed); PyTorch's side still runs"; }
-  PACER_ENV="LD_LIBRARY_PATH=$PACER_LD" BENCH_DEADLINE=$((START_EPOCH + TOTAL_S - 15)) bash bench/compare_gpu.sh "$B/pacer" "$LOGS/bench.jsonl" 2>"$LOGS/bench.log" \
+  [[ -x $PACER_BIN ]] || { echo "no $PACER_BIN (build failed); PyTorch's side still runs"; }
+  PACER_ENV="LD_LIBRARY_PATH=$PACER_LD" BENCH_DEADLINE=$((START_EPOCH + TOTAL_S - 15)) bash bench/compare_gpu.sh "$PACER_BIN" "$LOGS/bench.jsonl" 2>"$LOGS/bench.log" \
     | tee "$B/bench_table.txt"
 }
 
@@ -250,8 +319,12 @@ info_logged() { info 2>&1 | tee -a "$LOGS/setup.log"; }
 rm -f "$B/bench_table.txt"
 phase info info_logged
 phase deps unpack_deps
-phase configure configure
-phase build build
+if ((PREBUILT)); then
+  phase prebuilt check_prebuilt
+else
+  phase configure configure
+  phase build build
+fi
 phase gpu-tests gpu_tests
 if ((CPU_TOO)); then phase cpu-tests cpu_tests; fi
 if ((MEMCHECK)); then phase memcheck memcheck; fi
