@@ -223,7 +223,7 @@ build() {
 }
 
 # run_cases EXE LOG: each test case of a doctest binary in a process of its own, 4 at a time,
-# each capped at 180 s; their outputs in LOG in listing order; a summary line like ctest's.
+# each capped at 120 s (all of them: TOTAL_S less 250 s for the benchmarks); their outputs in LOG in listing order; a summary line like ctest's.
 run_cases() {
   local exe=$1 log=$2 dir
   dir=$(mktemp -d)
@@ -234,9 +234,9 @@ run_cases() {
   while IFS= read -r name; do
     n=$((n + 1))
     printf '%s\0%s\0' "$n" "$name"
-  done <"$dir/cases" | LD_LIBRARY_PATH=$PACER_LD xargs -0 -n 2 -P 4 bash -c '
+  done <"$dir/cases" | LD_LIBRARY_PATH=$PACER_LD timeout "$(left 250)" xargs -0 -n 2 -P 4 bash -c '
     f=${2//,/?}
-    timeout 180 "$0" --test-case="$f" >"'"$dir"'/$1.log" 2>&1
+    timeout 120 "$0" --test-case="$f" >"'"$dir"'/$1.log" 2>&1
     echo $? >"'"$dir"'/$1.rc"' "$exe"
   local pass=0 fail=0 i=0
   : >"$log"
