@@ -99,9 +99,10 @@ pair lstm lstm --hidden 1024 --batch $LB --steps 50 --dtype f16 --backward
 pair resnet50_16mixed resnet50-step --batch $B --image-size 224 --precision 16-mixed --channels-last
 # Issue 7: the same step captured and replayed through the fusion passes (>= 1.5x PyTorch eager).
 pair resnet50_16mixed_graph resnet50-step --batch $B --image-size 224 --precision 16-mixed --channels-last --mode graph
-PACER_ENV=PACER_ALLOW_TF32=0 pair resnet50_32_notf32 resnet50-step --batch $B --image-size 224 --precision 32 --channels-last
+PACER_ENV="${PACER_ENV:-} PACER_ALLOW_TF32=0" pair resnet50_32_notf32 resnet50-step --batch $B --image-size 224 --precision 32 --channels-last
 pair gemm_f16 gemm --m $G --n $G --k $G --dtype f16
-pair gemm_f32 gemm --m $G --n $G --k $G --dtype f32
+# f32 as f32 on both sides (PyTorch's default; Pacer's default lets f32 GEMMs use TF32).
+PACER_ENV="${PACER_ENV:-} PACER_ALLOW_TF32=0" pair gemm_f32 gemm --m $G --n $G --k $G --dtype f32
 
 # The table (stdout): one row per case; "FAIL" in the last column when a target is missed
 # or a side failed.

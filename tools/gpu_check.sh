@@ -4,7 +4,7 @@
 # next to PyTorch (bench/compare_gpu.sh), with a summary table last. Run from the repository
 # root on the GPU machine, with deps/ carried (made here by tools/gather_gpu_deps.sh):
 #
-#   tools/gpu_check.sh [--prebuilt] [--cpu-too] [--memcheck] [--no-bench] [--werror]
+#   tools/gpu_check.sh [--prebuilt] [--cpu-too] [--memcheck] [--profile] [--no-bench] [--werror]
 #
 # Through the device tool (here: tools/gather_gpu_deps.sh first): command
 # "bash tools/gpu_check.sh", carry ["deps"], timeout_s 540 (OUT is set there; see below).
@@ -15,15 +15,19 @@
 #               runs in a process of its own (a crash loses one case, not the suite)
 #   --cpu-too   also run the CPU suite (ctest -LE gpu)
 #   --memcheck  compute-sanitizer --tool memcheck over the GPU test binaries
+#   --profile   the ResNet-50 batch-256 16-mixed NHWC step's replay time per node kind
+#               (pacer graph --profile), and the step with 1x1 convolutions through cuDNN
+#               instead of GEMMs (PACER_CONV_1X1_GEMM=0), into profile.log
 #   --no-bench  skip the benchmarks
 #   --werror    build with PACER_WERROR=ON (off by default: another compiler's new warnings
 #               must not cost the only build of a short lease)
 # Environment: CUDA_ARCH (default 90; 90a for wgmma / TMA kernels), JOBS (default nproc),
+# MEMCHECK_FILTER (with --prebuilt: the test cases memcheck runs, a doctest filter; default all),
 # BUDGET_S (default 400: a phase that would start later is skipped), TOTAL_S (default 470:
 # the benchmarks stop by then, skipping the cases left), OUT (when set, the logs
 # are written straight there, so they come back even when the run is killed; 8 files at
-# most: setup.log (info + configure), build.log, ctest.log, ctest_cpu.log, memcheck.log,
-# bench.jsonl, bench.log, summary.txt); else they go to build-gpu/logs.
+# most: setup.log (info + configure), build.log, ctest.log, ctest_cpu.log or profile.log,
+# memcheck.log, bench.jsonl, bench.log, summary.txt); else they go to build-gpu/logs.
 #
 # Every phase runs even when an earlier one failed (a failed build still leaves what did
 # build to test and time); the exit status is non-zero when any phase failed or was skipped.
@@ -31,10 +35,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-CPU_TOO=0 MEMCHECK=0 BENCH=1 WERROR=OFF PREBUILT=0
+CPU_TOO=0 MEMCHECK=0 BENCH=1 WERROR=OFF PREBUILT=0 PROFILE=0
 for arg in "$@"; do
   case $arg in
     --prebuilt) PREBUILT=1 ;;
+    --profile) PROFILE=1 ;;
     --cpu-too) CPU_TOO=1 ;;
     --memcheck) MEMCHECK=1 ;;
     --no-bench) BENCH=0 ;;
@@ -51,7 +56,7 @@ if ((PREBUILT)); then
 fi
 LOGS=${OUT:-$B/logs}
 mkdir -p "$LOGS" "$B"
-rm -f "$LOGS"/{setup.log,build.log,ctest.log,ctest_cpu.log,memcheck.log,bench.jsonl,bench.log,summary.txt}
+rm -f "$LOGS"/{setup.log,build.log,ctest.log,ctest_cpu.log,memcheck.log,profile.log,bench.jsonl,bench.log,summary.txt}
 JOBS=${JOBS:-$(nproc)}
 CUDA_ARCH=${CUDA_ARCH:-90}
 BUDGET_S=${BUDGET_S:-400}
@@ -292,7 +297,7 @@ memcheck() {
     LD_LIBRARY_PATH=$PACER_LD timeout "$(left 120)" "$cs" --tool memcheck --error-exitcode 99 --print-limit 20 \
       "$exe" "--test-case=$filter" >>"$LOGS/memcheck.log" 2>&1 || rc=1
     tail -n 5 "$LOGS/memcheck.log"
-  done < <(if ((PREBUILT)); then printf '%s\t*\n' "$B/bin/test_gpu"; else ctest --test-dir "$B" -L gpu --show-only=json-v1 | python3 -c '
+  done < <(if ((PREBUILT)); then printf '%s\t%s\n' "$B/bin/test_gpu" "${MEMCHECK_FILTER:-*}"; else ctest --test-dir "$B" -L gpu --show-only=json-v1 | python3 -c '
 import json, sys
 tests = json.load(sys.stdin)["tests"]
 by_exe = {}
@@ -314,6 +319,18 @@ bench() {
     | tee "$B/bench_table.txt"
 }
 
+profile_step() {
+  local args=(--device cuda --batch 256 --image-size 224 --precision 16-mixed --channels-last)
+  {
+    echo "--- pacer graph resnet50 ${args[*]} --profile"
+    LD_LIBRARY_PATH=$PACER_LD timeout "$(left 200)" "$PACER_BIN" graph resnet50 "${args[@]}" --profile 2>&1 | tail -n 40
+    echo "--- resnet50-step eager, 1x1 convolutions through cuDNN (PACER_CONV_1X1_GEMM=0)"
+    PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+      --warmup 3 --repeat 10 2>&1 | tail -n 3
+  } >"$LOGS/profile.log"
+  tail -n 25 "$LOGS/profile.log"
+}
+
 info_logged() { info 2>&1 | tee -a "$LOGS/setup.log"; }
 
 rm -f "$B/bench_table.txt"
@@ -328,6 +345,7 @@ fi
 phase gpu-tests gpu_tests
 if ((CPU_TOO)); then phase cpu-tests cpu_tests; fi
 if ((MEMCHECK)); then phase memcheck memcheck; fi
+if ((PROFILE)); then phase profile profile_step; fi
 if ((BENCH)); then phase bench bench; fi
 
 {

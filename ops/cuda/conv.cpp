@@ -1,10 +1,12 @@
 // CUDA kernels of conv2d, conv2d_backward_input, conv2d_backward_weight and conv_transpose2d
-// through cuDNN's convolution API. Image tensors pass to cuDNN in their own layout when it
-// is NCHW-contiguous or channels-last (NHWC strides of the logical NCHW shape); the weight as
-// an NCHW or NHWC filter likewise; anything else is copied by contiguous(). The algorithm
-// comes from cuDNN's heuristics (the first supported one whose workspace is at most
-// kMaxWorkspace), cached per problem; a problem cuDNN supports in no algorithm with these
-// layouts is retried with every operand NCHW-contiguous.
+// through cuDNN's convolution API. The three operands go to cuDNN in one layout: channels-last
+// (NHWC strides of the logical NCHW shape) when the image written is channels-last (for the
+// filter gradient: the input image), else NCHW; operands in another layout are copied (an
+// NCHW filter of a channels-last network, as PyTorch does). The algorithm is the fastest
+// that cuDNN measures on the problem (cudnnFind*Ex, like PyTorch's cudnn.benchmark;
+// PACER_CUDNN_BENCHMARK=0 keeps to the heuristics' ranking), with a workspace of at most
+// kMaxWorkspace, cached per problem. A problem no algorithm takes in that layout is retried
+// all NCHW, and a float16 / bfloat16 one then in float32.
 //
 // conv_transpose2d (x [N, Cin, H, W], w [Cin, Cout/g, kh, kw]) is the backward-data of the
 // convolution whose input has Cout channels and whose output is x: cuDNN's BackwardData with
@@ -15,8 +17,10 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include "core/cuda/check.h"
@@ -31,7 +35,7 @@ namespace pacer::ops::cuda {
 
 namespace {
 
-constexpr size_t kMaxWorkspace = size_t(256) << 20;
+constexpr size_t kMaxWorkspace = size_t(1) << 30;
 
 cudaStream_t current_stream() { return static_cast<cudaStream_t>(pacer::cuda::current_stream().handle()); }
 
@@ -54,13 +58,6 @@ bool has_layout(const Tensor& t, Layout layout) {
 
 // True when t is laid out NHWC and not also NCHW (then elements run channel-fastest).
 bool is_nhwc(const Tensor& t) { return !has_layout(t, Layout::NCHW) && has_layout(t, Layout::NHWC); }
-
-// t in its own layout when cuDNN can take it, else an NCHW-contiguous copy.
-std::pair<Tensor, Layout> prepare(const Tensor& t, bool force_nchw) {
-  if (has_layout(t, Layout::NCHW)) return {t, Layout::NCHW};
-  if (!force_nchw && has_layout(t, Layout::NHWC)) return {t, Layout::NHWC};
-  return {contiguous(t), Layout::NCHW};
-}
 
 cudnnDataType_t cudnn_type(DType d) {
   switch (d) {
@@ -270,6 +267,65 @@ std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const Tens
   return out;
 }
 
+// The algorithms that ran, fastest first, measured by cuDNN on this problem (cudnnFind*Ex):
+// what PyTorch's cudnn.benchmark and NVIDIA's MLPerf code choose by. The output is written
+// to a scratch copy (the real one may hold a bias the call accumulates onto).
+std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
+                                const TensorDesc& yd, const ConvDesc& cd, void* ws, size_t ws_bytes) {
+  const Tensor& real_out = c.dir == Dir::Forward ? c.Y : c.dir == Dir::BackwardData ? c.X : c.W;
+  Tensor scratch = empty_strided(real_out.sizes(), real_out.strides(),
+                                 {.dtype = real_out.dtype(), .device = real_out.device()});
+  std::vector<Candidate> out;
+  int returned = 0;
+  switch (c.dir) {
+    case Dir::Forward: {
+      std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
+      PACER_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d, yd.d,
+                                                               scratch.data(), int(perf.size()), &returned,
+                                                               perf.data(), ws, ws_bytes));
+      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      break;
+    }
+    case Dir::BackwardData: {
+      std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
+      PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d, xd.d,
+                                                                    scratch.data(), int(perf.size()), &returned,
+                                                                    perf.data(), ws, ws_bytes));
+      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      break;
+    }
+    case Dir::BackwardFilter: {
+      std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
+      PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
+                                                                      wd.d, scratch.data(), int(perf.size()),
+                                                                      &returned, perf.data(), ws, ws_bytes));
+      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      break;
+    }
+  }
+  return out;
+}
+
+// Whether to choose algorithms by measuring them (default) rather than by cuDNN's heuristics
+// alone; PACER_CUDNN_BENCHMARK=0 turns measuring off (then the choice is deterministic).
+bool benchmark_mode() {
+  static const bool on = [] {
+    const char* v = std::getenv("PACER_CUDNN_BENCHMARK");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return on;
+}
+
+// Whether 1x1 channels-last convolutions run as GEMMs (default); PACER_CONV_1X1_GEMM=0 sends
+// them to cuDNN too (for comparison).
+bool gemm_for_1x1() {
+  static const bool on = [] {
+    const char* v = std::getenv("PACER_CONV_1X1_GEMM");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return on;
+}
+
 // Statuses that mean "this algorithm does not take this problem": try the next one.
 bool unsupported(cudnnStatus_t s) {
   return s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM ||
@@ -305,8 +361,12 @@ bool try_run(const ConvCall& c) {
       if (!unsupported(s)) PACER_CUDNN_CHECK(s);
     }
   }
+  // Measured first (when on), then the heuristics' list as the fallback.
+  std::vector<Candidate> ranked;
+  if (benchmark_mode()) ranked = measured(h, c, xd, wd, yd, cd, pacer::cuda::workspace(kMaxWorkspace), kMaxWorkspace);
+  for (const Candidate& cand : candidates(h, c, xd, wd, yd, cd)) ranked.push_back(cand);
   AlgoChoice choice;
-  for (const Candidate& cand : candidates(h, c, xd, wd, yd, cd)) {
+  for (const Candidate& cand : ranked) {
     if (cand.status != CUDNN_STATUS_SUCCESS) continue;
     size_t bytes = 0;
     const cudnnStatus_t ws_status = workspace_size(h, c, xd, wd, yd, cd, cand.algo, &bytes);
@@ -325,24 +385,96 @@ bool try_run(const ConvCall& c) {
   return choice.found;
 }
 
-// Runs the convolution (inputs in any strides; the output NCHW or NHWC, as allocated).
+// t with `layout`: itself when it has it, else a copy laid out so.
+Tensor in_layout(const Tensor& t, Layout layout) {
+  if (has_layout(t, layout)) return t;
+  if (layout == Layout::NCHW) return contiguous(t);
+  return permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2});
+}
+
+// The call with all three operands in `layout` (cuDNN's fast kernels want one layout; PyTorch
+// likewise makes the filter channels-last for a channels-last input). The output is written
+// in place when it has the layout, else through a temporary copied back (onto which a
+// forward's bias is accumulated, beta = 1). False when no algorithm takes the problem.
+bool run_in_layout(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, const Geometry& g, double beta,
+                   Layout layout) {
+  const Tensor& out = dir == Dir::Forward ? Y : dir == Dir::BackwardData ? X : W;
+  Tensor target = out;
+  if (!has_layout(out, layout)) {
+    const auto st = canonical_strides(out.sizes(), layout);
+    target = empty_strided(out.sizes(), Shape(st.begin(), st.end()), {.dtype = out.dtype(), .device = out.device()});
+    if (beta != 0) copy_(target, out);
+  }
+  ConvCall c{dir, dir == Dir::BackwardData ? target : in_layout(X, layout),
+             dir == Dir::BackwardFilter ? target : in_layout(W, layout),
+             dir == Dir::Forward ? target : in_layout(Y, layout), layout, layout, layout, g, beta};
+  if (!try_run(c)) return false;
+  Tensor dst = out;  // a handle: the copy lands in the caller's output
+  if (!target.is_same(out)) copy_(dst, target);
+  return true;
+}
+
+// A 1x1 convolution with stride 1, no padding and one group over channels-last images is a
+// GEMM over the N*H*W pixels: x [M, C], y [M, K] (row-major, M = N*H*W) and the filter
+// [K, C]. cuBLASLt runs it near memory bandwidth, where cuDNN's legacy API measured 3-7x
+// slower at ResNet-50's shapes (H200, bench/RESULTS.md). False when the problem is not one.
+bool run_as_gemm(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, const Geometry& g, double beta) {
+  const DType dt = X.dtype();
+  if (dt != DType::F16 && dt != DType::BF16 && dt != DType::F32) return false;
+  if (W.size(2) != 1 || W.size(3) != 1 || g.sh != 1 || g.sw != 1 || g.ph != 0 || g.pw != 0 || g.groups != 1)
+    return false;
+  if (X.size(2) != Y.size(2) || X.size(3) != Y.size(3)) return false;
+  const Tensor& out = dir == Dir::Forward ? Y : dir == Dir::BackwardData ? X : W;
+  const Tensor& image = dir == Dir::BackwardFilter ? X : out;
+  if (!is_nhwc(image)) return false;
+  const int64_t M = X.size(0) * X.size(2) * X.size(3), C = X.size(1), K = Y.size(1);
+  if (M == 0 || C == 0 || K == 0) return false;
+  // The written operand must already be dense in the GEMM's layout; the inputs are copied
+  // into it when they are not.
+  const bool filter_dense = (W.size(0) == 1 || W.stride(0) == C) && (C == 1 || W.stride(1) == 1);
+  if (dir == Dir::BackwardFilter ? !filter_dense : !has_layout(out, Layout::NHWC)) return false;
+  const Tensor x = dir == Dir::BackwardData ? X : in_layout(X, Layout::NHWC);
+  const Tensor y = dir == Dir::Forward ? Y : in_layout(Y, Layout::NHWC);
+  const Tensor w = dir == Dir::BackwardFilter || filter_dense ? W : contiguous(W);
+  switch (dir) {
+    case Dir::Forward:  // y[M, K] = x[M, C] w[K, C]^T (+ beta y: the bias)
+      gemm_lt(false, true, M, K, C, dt, 1.0, x.data(), C, 0, w.data(), C, 0, beta, y.data(), K, 0, 1);
+      break;
+    case Dir::BackwardData:  // dx[M, C] = dy[M, K] w[K, C]
+      gemm_lt(false, false, M, C, K, dt, 1.0, y.data(), K, 0, w.data(), C, 0, beta, x.data(), C, 0, 1);
+      break;
+    case Dir::BackwardFilter:  // dw[K, C] = dy[M, K]^T x[M, C]
+      gemm_lt(true, false, K, C, M, dt, 1.0, y.data(), K, 0, x.data(), C, 0, beta, w.data(), C, 0, 1);
+      break;
+  }
+  return true;
+}
+
+// Runs the convolution (inputs in any strides; the output NCHW or NHWC, as allocated): a 1x1
+// channels-last problem as a GEMM; else in the layout of the image that is written (the input
+// image's for the filter gradient), then all NCHW, then, for float16 / bfloat16 problems no
+// algorithm takes, in float32.
 void run_conv(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, const Attrs& attrs, double beta) {
   const Geometry g = geometry(attrs);
-  for (bool force_nchw : {false, true}) {
-    ConvCall c{dir, X, W, Y, Layout::NCHW, Layout::NCHW, Layout::NCHW, g, beta};
-    // The output keeps its (contiguous) memory; inputs are used in place where cuDNN takes them.
-    if (dir != Dir::BackwardData) std::tie(c.X, c.lx) = prepare(X, force_nchw);
-    if (dir != Dir::BackwardFilter) std::tie(c.W, c.lw) = prepare(W, force_nchw);
-    if (dir != Dir::Forward) std::tie(c.Y, c.ly) = prepare(Y, force_nchw);
-    // The output is written in place, in its own layout: NCHW, or NHWC when the op's infer
-    // kept a channels-last input's layout.
-    const Tensor& out = dir == Dir::Forward ? Y : dir == Dir::BackwardData ? X : W;
-    const Layout lo = has_layout(out, Layout::NCHW) ? Layout::NCHW : Layout::NHWC;
-    PACER_CHECK(has_layout(out, lo), "convolution: expected an NCHW or NHWC output, got strides {}", out.strides());
-    (dir == Dir::Forward ? c.ly : dir == Dir::BackwardData ? c.lx : c.lw) = lo;
-    if (try_run(c)) return;
-    const bool all_nchw = c.lx == Layout::NCHW && c.lw == Layout::NCHW && c.ly == Layout::NCHW;
-    if (all_nchw) break;
+  const Tensor& out = dir == Dir::Forward ? Y : dir == Dir::BackwardData ? X : W;
+  PACER_CHECK(has_layout(out, Layout::NCHW) || has_layout(out, Layout::NHWC),
+              "convolution: expected an NCHW or NHWC output, got strides {}", out.strides());
+  const Tensor& image = dir == Dir::BackwardFilter ? X : out;
+  if (gemm_for_1x1() && run_as_gemm(dir, X, W, Y, g, beta)) return;
+  if (is_nhwc(image) && run_in_layout(dir, X, W, Y, g, beta, Layout::NHWC)) return;
+  if (run_in_layout(dir, X, W, Y, g, beta, Layout::NCHW)) return;
+  if (X.dtype() == DType::F16 || X.dtype() == DType::BF16) {
+    const auto wide = [&](const Tensor& t, bool is_out) {
+      if (is_out && beta == 0) return empty(t.sizes(), {.dtype = DType::F32, .device = t.device()});
+      return contiguous(cast(t, DType::F32));
+    };
+    Tensor x32 = wide(X, dir == Dir::BackwardData), w32 = wide(W, dir == Dir::BackwardFilter),
+           y32 = wide(Y, dir == Dir::Forward);
+    if (run_in_layout(dir, x32, w32, y32, g, beta, Layout::NCHW)) {
+      Tensor dst = out;
+      copy_(dst, dir == Dir::Forward ? y32 : dir == Dir::BackwardData ? x32 : w32);
+      return;
+    }
   }
   PACER_FAIL("convolution: cuDNN has no algorithm for input {} weight {} output {} ({}; stride [{}, {}], padding "
              "[{}, {}], dilation [{}, {}], groups {})",
@@ -361,12 +493,14 @@ void conv2d_kernel(OpCall& c) {
   if (y.numel() == 0) return;
   const int64_t N = y.size(0), K = y.size(1), S = y.size(2) * y.size(3);
   // The bias goes into y first and the convolution accumulates onto it (beta = 1), as the
-  // CPU kernel does: one rounding for the half types.
-  if (has_bias(c))
-    channel_bias(y.dtype(), y.data(), N, K, S, c.in(2).data(), c.in(2).stride(0), false, is_nhwc(y));
-  else zero(y);
-  if (x.numel() == 0 || w.numel() == 0) return;
-  run_conv(Dir::Forward, x, w, y, c.attrs, 1.0);
+  // CPU kernel does: one rounding for the half types. Without one, y is written (beta = 0).
+  const bool bias = has_bias(c);
+  if (bias) channel_bias(y.dtype(), y.data(), N, K, S, c.in(2).data(), c.in(2).stride(0), false, is_nhwc(y));
+  if (x.numel() == 0 || w.numel() == 0) {
+    if (!bias) zero(y);
+    return;
+  }
+  run_conv(Dir::Forward, x, w, y, c.attrs, bias ? 1.0 : 0.0);
 }
 
 void conv2d_backward_input_kernel(OpCall& c) {

@@ -14,7 +14,7 @@ namespace {
 Tensor nearest_index(int64_t in, int64_t out, Device device) {
   std::vector<int64_t> v(static_cast<size_t>(out));
   for (int64_t i = 0; i < out; ++i) v[size_t(i)] = std::min(i * in / out, in - 1);
-  return from_vector(v, {out}, {.dtype = DType::I64, .device = device});
+  return from_vector(v, {out}, {.dtype = DType::I64}).to(device);  // built on the host, then moved
 }
 
 }  // namespace

@@ -2,12 +2,16 @@
 // accounting and reuse, pinned memory, and copies between host and device.
 #include <doctest/doctest.h>
 
+#include <utility>
+
 #include "core/cuda/caching_allocator.h"
+#include "core/cuda/handles.h"
 #include "core/cuda/pinned.h"
 #include "core/cuda/runtime.h"
 #include "core/cuda/stream.h"
 #include "ops/api.h"
 #include "ops/shape_utils.h"
+#include "tests/gpu/gpu_test_util.h"
 #include "tests/ops/op_table.h"
 
 namespace pacer::test {
@@ -141,24 +145,29 @@ TEST_CASE("cuda channels-last: conv -> relu -> add stay NHWC and match the CPU, 
   const Device gpu{DeviceType::CUDA, 0};
   auto nhwc = [](const Tensor& t) { return contiguous(permute(t, {0, 2, 3, 1})); };
   auto as_nchw_view = [](const Tensor& t) { return permute(t, {0, 3, 1, 2}); };
-  for (DType dt : {DType::F32, DType::F16}) {
-    INFO(dtype_name(dt));
-    Tensor x = cast(uniform({2, 8, 6, 5}, -1, 1, 11), dt), w = cast(uniform({4, 8, 3, 3}, -1, 1, 12), dt);
+  Tf32Off tf32_off;  // f32 means f32 here: the check is of layouts, not of TF32's rounding
+  // 3x3 goes through cuDNN; 1x1 (stride 1, no padding) runs as a GEMM over the pixels.
+  for (auto [dt, ks] : {std::pair{DType::F32, 3}, {DType::F16, 3}, {DType::F32, 1}, {DType::F16, 1}, {DType::BF16, 1}}) {
+    INFO(dtype_name(dt) << " " << ks << "x" << ks);
+    const int64_t pad = ks / 2;
+    Tensor x = cast(uniform({2, 8, 6, 5}, -1, 1, 11), dt), w = cast(uniform({4, 8, ks, ks}, -1, 1, 12), dt);
     Tensor b = cast(uniform({4}, -1, 1, 13), dt);
     // The same values as channels-last CUDA tensors (logical NCHW, NHWC memory).
-    Tensor xg = as_nchw_view(nhwc(x).to(gpu)), wg = as_nchw_view(nhwc(w).to(gpu)), bg = b.to(gpu);
+    // The 1x1 filters stay NCHW, as a network's parameters are (the conv copies as needed).
+    Tensor xg = as_nchw_view(nhwc(x).to(gpu)), wg = ks == 1 ? w.to(gpu) : as_nchw_view(nhwc(w).to(gpu)),
+           bg = b.to(gpu);
     REQUIRE(ops::is_channels_last(xg));
     xg.set_requires_grad();
     wg.set_requires_grad();
-    Tensor yg = conv2d(xg, wg, bg, {1, 1}, {1, 1});
+    Tensor yg = conv2d(xg, wg, bg, {1, 1}, {pad, pad});
     CHECK(ops::is_channels_last(yg));
     Tensor zg = relu(yg) + yg;
     CHECK(ops::is_channels_last(zg));
     Tensor xc = x, wc = w;
     xc.set_requires_grad();
     wc.set_requires_grad();
-    Tensor zc = relu(conv2d(xc, wc, b, {1, 1}, {1, 1})) + conv2d(xc, wc, b, {1, 1}, {1, 1});
-    const double tol = dt == DType::F16 ? 2e-2 : 1e-4;
+    Tensor zc = relu(conv2d(xc, wc, b, {1, 1}, {pad, pad})) + conv2d(xc, wc, b, {1, 1}, {pad, pad});
+    const double tol = dt == DType::F16 ? 2e-2 : dt == DType::BF16 ? 1e-1 : 1e-4;
     const auto diff = [](const Tensor& a, const Tensor& c) {
       return max(abs(cast(a.to(kCPU), DType::F64) - cast(c, DType::F64))).item<double>();
     };

@@ -44,7 +44,7 @@ OpCase attention_row(const std::string& name, bool causal, bool padding_mask) {
   // Batch 1 sees only its first 3 keys (a padded sequence).
   c.run = [=](const std::vector<Tensor>& in) {
     Tensor mask;
-    if (padding_mask) mask = reshape(from_vector<bool>({1, 1, 1, 1, 1, 1, 1, 0}, {2, 4}), {2, 1, 4});
+    if (padding_mask) mask = reshape(from_vector<bool>({1, 1, 1, 1, 1, 1, 1, 0}, {2, 4}).to(in[0].device()), {2, 1, 4});
     return scaled_dot_product_attention(in[0], in[1], in[2], mask, causal);
   };
   c.reference = [=](const std::vector<ref::Arr>& in) {

@@ -222,8 +222,8 @@ std::vector<OpCase> conv_rows() {
       return std::vector<Tensor>{uniform({4, 3, 2, 3}, -2, 2, 93), uniform({3}, 0.5, 1.5, 94), uniform({3}, -1, 1, 95)};
     };
     c.run = [training](const std::vector<Tensor>& in) {
-      Tensor rm = from_vector<double>({0.1, -0.2, 0.3}, {3}, {.dtype = in[0].dtype()});
-      Tensor rv = from_vector<double>({1.5, 0.5, 2.0}, {3}, {.dtype = in[0].dtype()});
+      Tensor rm = from_vector<double>({0.1, -0.2, 0.3}, {3}, {.dtype = in[0].dtype()}).to(in[0].device());
+      Tensor rv = from_vector<double>({1.5, 0.5, 2.0}, {3}, {.dtype = in[0].dtype()}).to(in[0].device());
       return batch_norm(in[0], in[1], in[2], rm, rv, training, 0.1, 1e-5);
     };
     c.reference = [training](const std::vector<ref::Arr>& in) {

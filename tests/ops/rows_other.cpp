@@ -112,7 +112,7 @@ std::vector<OpCase> other_rows() {
       [](const std::vector<Tensor>& in) {
         // Row 0 is filled through a view without recording; then the whole tensor is
         // overwritten from the broadcast source (recorded) and scaled by the first input.
-        Tensor y = zeros({3, 4}, {.dtype = in[0].dtype()});
+        Tensor y = zeros({3, 4}, {.dtype = in[0].dtype(), .device = in[0].device()});
         {
           NoGradGuard no_grad;
           Tensor row0 = slice(y, 0, 0, 1);

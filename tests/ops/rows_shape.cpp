@@ -113,7 +113,7 @@ std::vector<OpCase> shape_rows() {
       {{[] { t(ones({2, 2, 2})); }, "expected a tensor of at most 2 dims"}}));
   rows.push_back(shape_row(
       "index_select", {"index_select", "scatter_add"}, one({4, 3}),
-      [](const std::vector<Tensor>& in) { return index_select(in[0], 0, idx({3, 0, 3})); },
+      [](const std::vector<Tensor>& in) { return index_select(in[0], 0, idx({3, 0, 3}).to(in[0].device())); },
       [](const std::vector<ref::Arr>& in) {
         return ref::gather_by({3, 3}, in[0], [](const V& i) { return V{i[0] == 1 ? 0 : 3, i[1]}; });
       },
@@ -121,7 +121,7 @@ std::vector<OpCase> shape_rows() {
        {[] { index_select(ones({4, 3}), 0, ones({2})); }, "expected an int64 or int32 index, got float32"}}));
   rows.push_back(shape_row(
       "gather", {"gather", "scatter_add"}, one({3, 4}),
-      [](const std::vector<Tensor>& in) { return gather(in[0], 1, idx({0, 3, 1, 1, 2, 0}, {3, 2})); },
+      [](const std::vector<Tensor>& in) { return gather(in[0], 1, idx({0, 3, 1, 1, 2, 0}, {3, 2}).to(in[0].device())); },
       [](const std::vector<ref::Arr>& in) {
         const int64_t ix[] = {0, 3, 1, 1, 2, 0};
         return ref::gather_by({3, 2}, in[0], [&](const V& i) { return V{i[0], ix[i[0] * 2 + i[1]]}; });
@@ -135,6 +135,7 @@ std::vector<OpCase> shape_rows() {
         [add](const std::vector<Tensor>& in) {
           Tensor ix = idx({2, 0, 1, 3, 3, 0}, {3, 2});  // distinct per row for scatter (no write races)
           if (add) ix = idx({2, 2, 1, 3, 3, 0}, {3, 2});
+          ix = ix.to(in[0].device());
           return add ? scatter_add(in[0], 1, ix, in[1]) : scatter(in[0], 1, ix, in[1]);
         },
         [add](const std::vector<ref::Arr>& in) {
@@ -174,8 +175,8 @@ std::vector<OpCase> shape_rows() {
        {[] { pad(ones({2}), {-1, 0}); }, "expected non-negative padding"}}));
   {
     OpCase c = shape_row(
-        "one_hot", {"one_hot"}, [] { return std::vector<Tensor>{}; },
-        [](const std::vector<Tensor>&) { return one_hot(idx({2, 0, 1}), 4); },
+        "one_hot", {"one_hot"}, [] { return std::vector<Tensor>{idx({2, 0, 1})}; },
+        [](const std::vector<Tensor>& in) { return one_hot(in[0], 4); },
         [](const std::vector<ref::Arr>&) {
           return ref::Arr{{3, 4}, {0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0}};
         },

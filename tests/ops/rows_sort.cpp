@@ -119,7 +119,7 @@ std::vector<OpCase> sort_rows() {
     OpCase c = make_row(
         "sort_int64", {"sort"},
         [] { return std::vector<Tensor>{idx({4, -2, 7, 4, 0, -2, 9, 1}, {2, 4})}; },
-        [](const std::vector<Tensor>& in) { return cast(sort(in[0], 1).first * from_vector(std::vector<int64_t>{10}) + sort(in[0], 1).second, DType::F64); },
+        [](const std::vector<Tensor>& in) { return cast(sort(in[0], 1).first * from_vector(std::vector<int64_t>{10}).to(in[0].device()) + sort(in[0], 1).second, DType::F64); },
         [](const std::vector<ref::Arr>& in) {
           auto [v, i] = sort_ref(in[0], 1, false);
           for (size_t k = 0; k < v.v.size(); ++k) v.v[k] = v.v[k] * 10 + i.v[k];
@@ -181,7 +181,7 @@ std::vector<OpCase> sort_rows() {
         "nonzero_empty_and_bool", {"nonzero"}, [] { return std::vector<Tensor>{zeros({3, 2}, {.dtype = DType::F64})}; },
         [](const std::vector<Tensor>& in) {
           Tensor none = nonzero(in[0]);
-          Tensor b = nonzero(from_vector(std::vector<bool>{false, true, true, false}, {4}));
+          Tensor b = nonzero(from_vector(std::vector<bool>{false, true, true, false}, {4}).to(in[0].device()));
           CHECK(none.sizes() == Shape{0, 2});
           return cat({reshape(b, {-1}), reshape(none, {-1})});
         },
