@@ -1,7 +1,10 @@
 // CUDA training batch norm: own kernels (not cuDNN), so that the outputs are exactly the CPU
 // op's: y, the batch mean and 1 / sqrt(biased var + eps), in f32 (f64 for f64 inputs); no
 // running statistics (batch_norm() updates them with public ops).
-// x is read as a contiguous [N, C, S] (S = spatial size; other layouts are copied first).
+// x is read as a contiguous [N, C, S] (S = spatial size), or, when the output is channels-last
+// (a channels-last 4-d input on CUDA keeps its layout, as in PyTorch), as NHWC: a row-major
+// [M, C] matrix (M = N * H * W) whose per-channel reductions run over columns, 32 channels
+// per block so that each warp reads whole rows (other layouts are copied first).
 // Forward: per-channel Welford partials over a grid of (channel, split) blocks, a per-channel
 // merge that also folds weight/bias into scale/shift, then y = x * scale + shift.
 // Backward: per-channel partial sums of dy and dy * (x - mean), a per-channel finalize (dw,
@@ -10,6 +13,7 @@
 #include "ops/api.h"
 #include "ops/cuda/launch.cuh"
 #include "ops/registry.h"
+#include "ops/shape_utils.h"
 
 namespace pacer::ops::cuda {
 
@@ -137,13 +141,14 @@ __global__ void stats_finalize_kernel(int64_t C, int64_t splits, int64_t M, doub
   }
 }
 
-template <class T, class A>
+// Elementwise over x and y in one layout: NCHW (channel (i / S) % C) or NHWC (i % C).
+template <class T, class A, bool kNhwc>
 __global__ void bn_apply_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t total, int64_t C, int64_t S,
                                 const A* __restrict__ scale, const A* __restrict__ shift) {
   using Cpt = compute_t<T>;
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-    const int64_t c = (i / S) % C;
+    const int64_t c = kNhwc ? i % C : (i / S) % C;
     y[i] = T(Cpt(x[i]) * Cpt(scale[c]) + Cpt(shift[c]));
   }
 }
@@ -191,17 +196,92 @@ __global__ void grad_finalize_kernel(int64_t C, int64_t splits, int64_t M, const
   }
 }
 
-template <class T, class A>
+template <class T, class A, bool kNhwc>
 __global__ void grad_apply_kernel(const T* __restrict__ dy, const T* __restrict__ x, const A* __restrict__ mean,
                                   const A* __restrict__ coef, T* __restrict__ dx, int64_t total, int64_t C,
                                   int64_t S) {
   using Cpt = compute_t<T>;
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-    const int64_t c = (i / S) % C;
+    const int64_t c = kNhwc ? i % C : (i / S) % C;
     const Cpt k1 = Cpt(coef[c]), mdy = Cpt(coef[C + c]), k2 = Cpt(coef[2 * C + c]), mu = Cpt(mean[c]);
     dx[i] = T(k1 * (Cpt(dy[i]) - mdy - (Cpt(x[i]) - mu) * k2));
   }
+}
+
+// --- channels-last ([M, C] row-major) ------------------------------------------------
+// Blocks of kThreads = 32 channels x kRows rows: thread (r, l) takes channel tile * 32 + l and
+// rows begin + r, begin + r + kRows, ... of its split; the kRows partials of a channel are
+// then merged in a fixed order (deterministic).
+constexpr int kRows = kThreads / 32;
+
+template <class T, class A>
+__global__ void stats_partial_nhwc_kernel(const T* __restrict__ x, int64_t C, int64_t M, int64_t chunk,
+                                          A* __restrict__ pmean, A* __restrict__ pm2, int64_t* __restrict__ pcount) {
+  __shared__ int64_t sn[kRows][32];
+  __shared__ A smean[kRows][32], sm2[kRows][32];
+  const int lane = int(threadIdx.x) & 31, row = int(threadIdx.x) >> 5;
+  const int64_t c = int64_t(blockIdx.x) * 32 + lane, sp = blockIdx.y, splits = gridDim.y;
+  const int64_t begin = sp * chunk, end = begin + chunk < M ? begin + chunk : M;
+  Welford<A> w{0, A(0), A(0)};
+  if (c < C) {
+    for (int64_t j = begin + row; j < end; j += kRows) {
+      const A v = A(compute_t<T>(x[j * C + c]));
+      w.n += 1;
+      const A delta = v - w.mean;
+      w.mean += delta / A(w.n);
+      w.m2 += delta * (v - w.mean);
+    }
+  }
+  sn[row][lane] = w.n;
+  smean[row][lane] = w.mean;
+  sm2[row][lane] = w.m2;
+  __syncthreads();
+  if (row == 0 && c < C) {
+    for (int r = 1; r < kRows; ++r) w = merge(w, Welford<A>{sn[r][lane], smean[r][lane], sm2[r][lane]});
+    pmean[c * splits + sp] = w.mean;
+    pm2[c * splits + sp] = w.m2;
+    pcount[c * splits + sp] = w.n;
+  }
+}
+
+template <class T, class A>
+__global__ void grad_partial_nhwc_kernel(const T* __restrict__ dy, const T* __restrict__ x,
+                                         const A* __restrict__ mean, int64_t C, int64_t M, int64_t chunk,
+                                         A* __restrict__ psdy, A* __restrict__ psdyx) {
+  __shared__ A sa[kRows][32], sb[kRows][32];
+  const int lane = int(threadIdx.x) & 31, row = int(threadIdx.x) >> 5;
+  const int64_t c = int64_t(blockIdx.x) * 32 + lane, sp = blockIdx.y, splits = gridDim.y;
+  const int64_t begin = sp * chunk, end = begin + chunk < M ? begin + chunk : M;
+  A sdy = A(0), sdyx = A(0);
+  if (c < C) {
+    const A mu = mean[c];
+    for (int64_t j = begin + row; j < end; j += kRows) {
+      const A g = A(compute_t<T>(dy[j * C + c]));
+      sdy += g;
+      sdyx += g * (A(compute_t<T>(x[j * C + c])) - mu);
+    }
+  }
+  sa[row][lane] = sdy;
+  sb[row][lane] = sdyx;
+  __syncthreads();
+  if (row == 0 && c < C) {
+    for (int r = 1; r < kRows; ++r) {
+      sdy += sa[r][lane];
+      sdyx += sb[r][lane];
+    }
+    psdy[c * splits + sp] = sdy;
+    psdyx[c * splits + sp] = sdyx;
+  }
+}
+
+// Splits of the M rows for channel-last partials: ~4 blocks per SM's worth in all (2048
+// blocks over the channel tiles), at least 4 rows per thread.
+int64_t split_count_nhwc(int64_t C, int64_t M) {
+  const int64_t tiles = (C + 31) / 32;
+  const int64_t by_size = (M + kRows * 4 - 1) / (kRows * 4);
+  const int64_t by_tiles = std::max<int64_t>(1, 2048 / tiles);
+  return std::clamp<int64_t>(std::min(by_size, by_tiles), 1, 65535);
 }
 
 // Splits of the N * S reduction per channel: enough blocks to fill the GPU for few channels,
@@ -231,8 +311,14 @@ const U* ptr_or_null(const Tensor& t) {
   return t.defined() ? static_cast<const U*>(t.data()) : nullptr;
 }
 
+// t as a dense channels-last tensor (itself when it is one).
+Tensor channels_last_dense(const Tensor& t) {
+  return is_channels_last(t) ? t : permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2});
+}
+
 void forward_kernel(OpCall& c) {
-  const Tensor x = contiguous(c.in(0));
+  const bool nhwc = is_channels_last(c.out(0));  // the infer kept a channels-last input's layout
+  const Tensor x = nhwc ? channels_last_dense(c.in(0)) : contiguous(c.in(0));
   const Tensor w = optional_input(c, 1), b = optional_input(c, 2);
   const double eps = c.attrs.f("eps");
   const Dims d = dims_of(x);
@@ -242,7 +328,7 @@ void forward_kernel(OpCall& c) {
   const DType sdt = c.out(1).dtype();  // f32, or f64 for f64 inputs
   dispatch_floating(x.dtype(), "batch_norm_train", [&]<class T>() {
     auto run = [&]<class A>() {
-      const int64_t splits = split_count(d.C, d.M);
+      const int64_t splits = nhwc ? split_count_nhwc(d.C, d.M) : split_count(d.C, d.M);
       const int64_t chunk = (d.M + splits - 1) / splits;
       Tensor part = empty({3, d.C * splits}, {.dtype = sdt, .device = c.device});  // mean, m2, (count below)
       Tensor counts = empty({d.C * splits}, {.dtype = DType::I64, .device = c.device});
@@ -250,17 +336,25 @@ void forward_kernel(OpCall& c) {
       A* pp = static_cast<A*>(part.data());
       A* pc = static_cast<A*>(coef.data());
       PACER_CHECK(d.C <= int64_t(INT32_MAX) && splits <= 65535, "batch_norm_train: {} channels are too many", d.C);
-      stats_partial_kernel<T, A><<<dim3(unsigned(d.C), unsigned(splits)), kThreads, 0, stream()>>>(
-          static_cast<const T*>(x.data()), d.C, d.S, d.M, chunk, pp, pp + d.C * splits,
-          static_cast<int64_t*>(counts.data()));
+      if (nhwc) {
+        stats_partial_nhwc_kernel<T, A><<<dim3(unsigned((d.C + 31) / 32), unsigned(splits)), kThreads, 0, stream()>>>(
+            static_cast<const T*>(x.data()), d.C, d.M, chunk, pp, pp + d.C * splits,
+            static_cast<int64_t*>(counts.data()));
+      } else {
+        stats_partial_kernel<T, A><<<dim3(unsigned(d.C), unsigned(splits)), kThreads, 0, stream()>>>(
+            static_cast<const T*>(x.data()), d.C, d.S, d.M, chunk, pp, pp + d.C * splits,
+            static_cast<int64_t*>(counts.data()));
+      }
       PACER_CUDA_KERNEL_CHECK();
       stats_finalize_kernel<T, A><<<blocks_for(d.C), kThreads, 0, stream()>>>(
           d.C, splits, d.M, eps, pp, pp + d.C * splits, static_cast<const int64_t*>(counts.data()), ptr_or_null<T>(w),
           ptr_or_null<T>(b), static_cast<A*>(c.out(1).data()), static_cast<A*>(c.out(2).data()), pc, pc + d.C);
       PACER_CUDA_KERNEL_CHECK();
       const int64_t total = x.numel();
-      bn_apply_kernel<T, A><<<blocks_for(total), kThreads, 0, stream()>>>(
-          static_cast<const T*>(x.data()), static_cast<T*>(c.out(0).data()), total, d.C, d.S, pc, pc + d.C);
+      auto apply = nhwc ? bn_apply_kernel<T, A, true> : bn_apply_kernel<T, A, false>;
+      apply<<<blocks_for(total), kThreads, 0, stream()>>>(static_cast<const T*>(x.data()),
+                                                          static_cast<T*>(c.out(0).data()), total, d.C, d.S, pc,
+                                                          pc + d.C);
       PACER_CUDA_KERNEL_CHECK();
     };
     if (sdt == DType::F64) run.template operator()<double>();
@@ -270,7 +364,9 @@ void forward_kernel(OpCall& c) {
 
 // (dy, x, weight or undefined, mean, invstd) -> (dx, dweight, dbias).
 void backward_kernel(OpCall& c) {
-  const Tensor dy = contiguous(c.in(0)), x = contiguous(c.in(1));
+  const bool nhwc = is_channels_last(c.out(0));  // the infer kept a channels-last input's layout
+  const auto dense = [nhwc](const Tensor& t) { return nhwc ? channels_last_dense(t) : contiguous(t); };
+  const Tensor dy = dense(c.in(0)), x = dense(c.in(1));
   const Tensor w = optional_input(c, 2);
   const Tensor mean = contiguous(c.in(3)), invstd = contiguous(c.in(4));
   const Dims d = dims_of(x);
@@ -288,7 +384,7 @@ void backward_kernel(OpCall& c) {
         PACER_CUDA_CHECK(cudaMemsetAsync(pdb, 0, c.out(2).nbytes(), stream()));
         return;
       }
-      const int64_t splits = split_count(d.C, d.M);
+      const int64_t splits = nhwc ? split_count_nhwc(d.C, d.M) : split_count(d.C, d.M);
       const int64_t chunk = (d.M + splits - 1) / splits;
       Tensor part = empty({2, d.C * splits}, {.dtype = sdt, .device = c.device});  // sum dy, sum dy * (x - mu)
       Tensor coef = empty({3, d.C}, {.dtype = sdt, .device = c.device});
@@ -297,18 +393,25 @@ void backward_kernel(OpCall& c) {
       const A* pm = static_cast<const A*>(mean.data());
       PACER_CHECK(d.C <= int64_t(INT32_MAX) && splits <= 65535, "batch_norm_train_backward: {} channels are too many",
                   d.C);
-      grad_partial_kernel<T, A><<<dim3(unsigned(d.C), unsigned(splits)), kThreads, 0, stream()>>>(
-          static_cast<const T*>(dy.data()), static_cast<const T*>(x.data()), pm, d.C, d.S, d.M, chunk, pp,
-          pp + d.C * splits);
+      if (nhwc) {
+        grad_partial_nhwc_kernel<T, A><<<dim3(unsigned((d.C + 31) / 32), unsigned(splits)), kThreads, 0, stream()>>>(
+            static_cast<const T*>(dy.data()), static_cast<const T*>(x.data()), pm, d.C, d.M, chunk, pp,
+            pp + d.C * splits);
+      } else {
+        grad_partial_kernel<T, A><<<dim3(unsigned(d.C), unsigned(splits)), kThreads, 0, stream()>>>(
+            static_cast<const T*>(dy.data()), static_cast<const T*>(x.data()), pm, d.C, d.S, d.M, chunk, pp,
+            pp + d.C * splits);
+      }
       PACER_CUDA_KERNEL_CHECK();
       grad_finalize_kernel<T, A><<<blocks_for(d.C), kThreads, 0, stream()>>>(
           d.C, splits, d.M, pp, pp + d.C * splits, ptr_or_null<T>(w), static_cast<const A*>(invstd.data()), pdw, pdb,
           pc);
       PACER_CUDA_KERNEL_CHECK();
       const int64_t total = x.numel();
-      grad_apply_kernel<T, A><<<blocks_for(total), kThreads, 0, stream()>>>(
-          static_cast<const T*>(dy.data()), static_cast<const T*>(x.data()), pm, pc,
-          static_cast<T*>(c.out(0).data()), total, d.C, d.S);
+      auto apply = nhwc ? grad_apply_kernel<T, A, true> : grad_apply_kernel<T, A, false>;
+      apply<<<blocks_for(total), kThreads, 0, stream()>>>(static_cast<const T*>(dy.data()),
+                                                          static_cast<const T*>(x.data()), pm, pc,
+                                                          static_cast<T*>(c.out(0).data()), total, d.C, d.S);
       PACER_CUDA_KERNEL_CHECK();
     };
     if (sdt == DType::F64) run.template operator()<double>();

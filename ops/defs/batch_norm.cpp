@@ -35,7 +35,10 @@ PACER_OP(batch_norm_train) {
       cast_inputs(c, x.dtype(), i, 1);
     }
     const DType s = stats_dtype(x.dtype());
-    c.output_meta = {{x.sizes(), x.dtype(), c.device}, {{C}, s, c.device}, {{C}, s, c.device}};
+    // y keeps a channels-last input's layout on CUDA (suggested_strides), as in PyTorch.
+    c.output_meta = {{x.sizes(), x.dtype(), c.device, suggested_strides(c, x.sizes())},
+                     {{C}, s, c.device},
+                     {{C}, s, c.device}};
   };
   d.backward = [](const GradCall& g) -> std::vector<Tensor> {
     std::vector<Tensor> in = {g.grad(0), g.inputs[0], g.inputs.size() > 1 ? g.inputs[1] : Tensor(), g.outputs[1],
@@ -60,7 +63,9 @@ PACER_OP(batch_norm_train_backward) {
   d.infer = [](OpCall& c) {
     const Tensor& x = c.in(1);
     const int64_t C = x.size(1);
-    c.output_meta = {{x.sizes(), x.dtype(), c.device}, {{C}, x.dtype(), c.device}, {{C}, x.dtype(), c.device}};
+    c.output_meta = {{x.sizes(), x.dtype(), c.device, suggested_strides(c, x.sizes())},
+                     {{C}, x.dtype(), c.device},
+                     {{C}, x.dtype(), c.device}};
   };
   d.not_differentiable = true;
   return d;
