@@ -10,4 +10,8 @@ namespace pacer::ops::cpu {
 /// a: [m, k], b: [k, n], c: [m, n] (c must be row-major contiguous in its last dim).
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta);
 
+/// The linear op's kernel: y [m, n] = x [m, k] @ w [n, k]^T (+ bias [n], broadcast into y
+/// first, then the GEMM accumulates). bias may be undefined. (ops/cpu/linalg.cpp)
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
+
 }  // namespace pacer::ops::cpu

@@ -5,6 +5,14 @@
 
 namespace pacer::ops::cpu {
 
+// y = x @ w^T + b: the bias is broadcast into y first and the GEMM accumulates (beta = 1).
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  Tensor wt = make_view(w, {w.size(1), w.size(0)}, {w.stride(1), w.stride(0)}, w.storage_offset());
+  if (bias.defined())
+    dispatch_dtype(y.dtype(), [&]<class T>() { cpu_kernel<T, T>(y, {&bias}, [](compute_t<T> v) { return v; }); });
+  gemm(x, wt, y, 1.0, bias.defined() ? 1.0 : 0.0);
+}
+
 namespace {
 
 Tensor matrix(const Tensor& t, int64_t batch) {
@@ -22,17 +30,8 @@ void bmm_kernel(OpCall& c) {
   }
 }
 
-// y = x @ w^T + b: the bias is broadcast into y first and the GEMM accumulates (beta = 1).
 void linear_kernel(OpCall& c) {
-  Tensor& y = c.out(0);
-  const Tensor& w = c.in(1);
-  Tensor wt = make_view(w, {w.size(1), w.size(0)}, {w.stride(1), w.stride(0)}, w.storage_offset());
-  const bool has_bias = c.inputs.size() > 2 && c.in(2).defined();
-  if (has_bias) {
-    const Tensor& b = c.in(2);
-    dispatch_dtype(y.dtype(), [&]<class T>() { cpu_kernel<T, T>(y, {&b}, [](compute_t<T> v) { return v; }); });
-  }
-  gemm(c.in(0), wt, y, 1.0, has_bias ? 1.0 : 0.0);
+  linear_forward(c.in(0), c.in(1), c.inputs.size() > 2 ? c.in(2) : Tensor(), c.out(0));
 }
 
 }  // namespace

@@ -1,0 +1,57 @@
+// The GEMM epilogues of ops/cpu/gemm_epilogue.h.
+#include "ops/cpu/gemm_epilogue.h"
+
+#include <vector>
+
+#include "ops/common/pointwise_kernels.h"
+#include "ops/common/pointwise_math.h"
+#include "ops/cpu/gemm.h"
+#include "ops/cpu/loops.h"
+
+namespace pacer::ops::cpu {
+
+void linear_relu_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  PACER_CHECK(y.dim() == 2 && y.is_contiguous(), "linear_relu: expected a contiguous [m, n] output, got shape {}",
+              y.sizes());
+  linear_forward(x, w, bias, y);
+  dispatch_floating(y.dtype(), "linear_relu", [&]<class T>() {
+    T* p = static_cast<T*>(y.data());
+    parallel_for(0, y.numel(), kPointwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = store_cast<T>(math::Relu{}(compute_t<T>(p[i])));
+    });
+  });
+}
+
+void mm_relu_backward_bias_grad(const Tensor& g, const Tensor& w, const Tensor& y, Tensor& dz, Tensor& db) {
+  PACER_CHECK(dz.dim() == 2 && dz.is_contiguous() && y.sizes() == dz.sizes() && y.is_contiguous() &&
+                  y.dtype() == dz.dtype() && db.dim() == 1 && db.size(0) == dz.size(1),
+              "mm_relu_bgrad: expected contiguous dz and y of one shape [m, n] and db [n], got {}, {} and {}",
+              dz.sizes(), y.sizes(), db.sizes());
+  gemm(g, w, dz, 1.0, 0.0);  // the mm op's kernel
+  const int64_t rows = dz.size(0), cols = dz.size(1);
+  dispatch_floating(dz.dtype(), "mm_relu_bgrad", [&]<class T>() {
+    using C = compute_t<T>;
+    using A = std::conditional_t<std::is_floating_point_v<C>, C, int64_t>;  // sum's accumulator
+    T* d = static_cast<T*>(dz.data());
+    const T* m = static_cast<const T*>(y.data());
+    dispatch_floating(db.dtype(), "mm_relu_bgrad", [&]<class O>() {
+      O* o = static_cast<O*>(db.data());
+      // Column blocks as sum's kernel splits them; in each, the rows in order.
+      parallel_for(0, cols, 256, [&](int64_t b, int64_t e) {
+        std::vector<A> acc(size_t(e - b), A(0));
+        for (int64_t r = 0; r < rows; ++r) {
+          T* row = d + r * cols;
+          const T* mask = m + r * cols;
+          for (int64_t j = b; j < e; ++j) {
+            const T v = store_cast<T>(pointwise_detail::ReluBackward{}(C(row[j]), C(mask[j])));
+            row[j] = v;
+            acc[size_t(j - b)] += A(C(v));
+          }
+        }
+        for (int64_t j = b; j < e; ++j) o[j] = store_cast<O>(acc[size_t(j - b)]);
+      });
+    });
+  });
+}
+
+}  // namespace pacer::ops::cpu
