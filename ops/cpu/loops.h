@@ -3,6 +3,7 @@
 /// the compiler vectorizes, and parallel_for over the flattened index space. Kernels of
 /// pointwise ops are one call: cpu_kernel<Out, In...>(out, {&a, &b}, functor).
 
+#include <algorithm>
 #include <array>
 #include <type_traits>
 
@@ -21,8 +22,10 @@ struct Geometry {
   std::array<char*, N> base;
 };
 
-/// Builds the geometry: inputs broadcast to out's shape, size-1 dims dropped, adjacent
-/// dims merged when every operand allows it.
+/// Builds the geometry: inputs broadcast to out's shape, dims taken in out's memory order
+/// (outermost first; an elementwise result does not depend on the order, and operands laid
+/// out alike, channels-last ones say, then merge into one dense run), size-1 dims dropped,
+/// adjacent dims merged when every operand allows it.
 template <size_t N>
 Geometry<N> make_geometry(const Tensor& out, const std::array<const Tensor*, N - 1>& ins) {
   Geometry<N> g;
@@ -41,7 +44,13 @@ Geometry<N> make_geometry(const Tensor& out, const std::array<const Tensor*, N -
     for (int64_t d = 0; d < t.dim(); ++d)
       full[k][size_t(d + shift)] = t.sizes()[d] == 1 ? 0 : t.strides()[d] * es;
   }
-  for (int64_t d = 0; d < nd; ++d) {
+  std::array<int64_t, 64> order{};
+  PACER_CHECK(nd <= 64, "elementwise loop: {} dims, at most 64 supported", nd);
+  for (int64_t d = 0; d < nd; ++d) order[size_t(d)] = d;
+  std::stable_sort(order.begin(), order.begin() + nd,
+                   [&](int64_t a, int64_t b) { return full[0][size_t(a)] > full[0][size_t(b)]; });
+  for (int64_t i = 0; i < nd; ++i) {
+    const int64_t d = order[size_t(i)];
     const int64_t sz = out.sizes()[d];
     if (sz == 1) continue;
     bool merge = !g.sizes.empty();
