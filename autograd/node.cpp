@@ -1,6 +1,9 @@
 #include "autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
+#include <utility>
+#include <vector>
 
 #include "core/autograd_meta.h"
 
@@ -48,6 +51,25 @@ const GradFunctions& grad_functions() {
   return g_grad_functions;
 }
 
+namespace {
+
+// Whether t's elements fill its memory exactly once in some order of its dims (contiguous,
+// channels-last, a transpose of a contiguous tensor, ...).
+bool dense_non_overlapping(const Tensor& t) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of the dims of size > 1
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.size(d) != 1) dims.emplace_back(t.stride(d), t.size(d));
+  std::sort(dims.begin(), dims.end());
+  int64_t expected = 1;
+  for (const auto& [stride, size] : dims) {
+    if (stride != expected) return false;
+    expected *= size;
+  }
+  return true;
+}
+
+}  // namespace
+
 AccumulateGrad::AccumulateGrad(Tensor leaf) : leaf_(std::move(leaf)) {}
 
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
@@ -62,8 +84,9 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   if (!meta.grad.defined()) {
     // Keep the incoming tensor only when nobody else holds it: gradients are often
     // shared (add's backward hands one tensor to both inputs), and a user may edit
-    // .grad() in place.
-    meta.grad = g.impl()->use_count() == 1 && g.is_contiguous() ? g : fns.clone(g);
+    // .grad() in place. A dense one is kept in its own layout (a channels-last gradient
+    // of a channels-last input is not transposed into NCHW, as in PyTorch).
+    meta.grad = g.impl()->use_count() == 1 && dense_non_overlapping(g) ? g : fns.clone(g);
   } else {
     meta.grad = fns.add(meta.grad, g);
   }

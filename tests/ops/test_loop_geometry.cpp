@@ -15,7 +15,7 @@ Tensor nhwc(const Tensor& t) { return permute(contiguous(permute(t, {0, 2, 3, 1}
 
 }  // namespace
 
-TEST_CASE("loop geometry: channels-last operands merge into one dense run; mixed layouts follow the output") {
+TEST_CASE("loop geometry: channels-last operands merge into one dense run, mixed layouts follow the output") {
   const Tensor a = nhwc(cast(uniform({2, 3, 4, 5}, -1, 1, 1), DType::F32)), b = nhwc(cast(uniform({2, 3, 4, 5}, -1, 1, 2), DType::F32));
   const Tensor out = nhwc(zeros({2, 3, 4, 5}));
   const auto g = ops::cpu::make_geometry<3>(out, {&a, &b});
