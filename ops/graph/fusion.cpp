@@ -16,7 +16,10 @@ Graph assemble(const Graph& before, const std::vector<Fusion>& fusions) {
   for (size_t k = 0; k < fusions.size(); ++k) {
     const Fusion& f = fusions[k];
     for (size_t m : f.members) at[m] = -2;
-    at[f.at_first ? f.members.front() : f.members.back()] = int(k);
+    const size_t place = f.at_member < f.members.size() ? f.members[f.at_member]
+                         : f.at_first                   ? f.members.front()
+                                                        : f.members.back();
+    at[place] = int(k);
   }
   after.nodes.clear();
   for (size_t p = 0; p < before.nodes.size(); ++p) {
@@ -56,8 +59,9 @@ void apply_fusions(Graph& g, std::vector<Fusion> fusions, PassContext& ctx) {
     if (k == fusions.size()) {  // no single fusion to blame: none is made
       for (const Fusion& f : fusions) ctx.rejected(fmt::format("{}: {}", f.what, h.what));
       fusions.clear();
-    } else if (fusions[k].at_first) {
+    } else if (fusions[k].at_first || fusions[k].at_member < fusions[k].members.size()) {
       fusions[k].at_first = false;
+      fusions[k].at_member = size_t(-1);
     } else {
       ctx.rejected(fmt::format("{}: {}", fusions[k].what, h.what));
       fusions.erase(fusions.begin() + long(k));

@@ -16,6 +16,9 @@ struct Fusion {
   /// Put the node where the first member was (else where the last was). A fusion placed
   /// first that breaks the order is tried at the last place before it is dropped.
   bool at_first = false;
+  /// Put the node where members[at_member] was, when set (< members.size()); a hazard there
+  /// moves it to the last place, as for at_first.
+  size_t at_member = size_t(-1);
 };
 
 /// Applies the fusions to `g`; those that would change what a node reads are dropped and
