@@ -84,9 +84,11 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   if (!meta.grad.defined()) {
     // Keep the incoming tensor only when nobody else holds it: gradients are often
     // shared (add's backward hands one tensor to both inputs), and a user may edit
-    // .grad() in place. A dense one is kept in its own layout (a channels-last gradient
-    // of a channels-last input is not transposed into NCHW, as in PyTorch).
-    meta.grad = g.impl()->use_count() == 1 && dense_non_overlapping(g) ? g : fns.clone(g);
+    // .grad() in place. It is kept when contiguous, or dense in the leaf's own layout (a
+    // channels-last gradient of a channels-last leaf is not transposed into NCHW), as
+    // PyTorch keeps a gradient's layout to its parameter's; else it becomes contiguous.
+    const bool leaf_layout = g.strides() == leaf_.strides() && dense_non_overlapping(g);
+    meta.grad = g.impl()->use_count() == 1 && (g.is_contiguous() || leaf_layout) ? g : fns.clone(g);
   } else {
     meta.grad = fns.add(meta.grad, g);
   }

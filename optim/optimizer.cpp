@@ -182,7 +182,9 @@ void Optimizer::step() {
   if (found_inf_.defined()) {
     PACER_CHECK(found_inf_.numel() == 1, "{}: the found-inf flag must have one element, got shape {}", name_,
                 found_inf_.sizes());
-    if (!found_inf_.is_cpu()) return step_without_sync();
+    // On a device, and inside a captured step (whose replays cannot read the flag on the
+    // host), the skip is decided by the data; eagerly on the CPU the flag is read.
+    if (!found_inf_.is_cpu() || graph::detail::recording()) return step_without_sync();
     if (found_inf_.item<float>() != 0.0f) return;  // an overflow: this step is skipped
   }
   run_update();

@@ -299,17 +299,24 @@ TEST_CASE("gradcheck passes correct gradients and fails a wrong one") {
 
 namespace pacer::test {
 
-TEST_CASE("a leaf keeps a dense gradient in its own layout (channels-last stays channels-last)") {
-  Tensor x = from_vector<double>(std::vector<double>(24, 1.0), {2, 3, 2, 2}, {.dtype = f64, .requires_grad = true});
-  // The hook hands back a channels-last tensor (NHWC memory, logical NCHW) holding 2 * g.
-  x.register_hook([](const Tensor& g) { return permute(contiguous(permute(g * 2.0, {0, 2, 3, 1})), {0, 3, 1, 2}); });
+TEST_CASE("a leaf keeps a gradient in the leaf's own dense layout (channels-last stays channels-last)") {
+  auto nhwc = [](const Tensor& t) { return permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2}); };
+  // A channels-last leaf; the hook hands back a channels-last tensor holding 2 * g.
+  Tensor x = nhwc(from_vector<double>(std::vector<double>(24, 1.0), {2, 3, 2, 2}, {.dtype = f64}));
+  x.set_requires_grad();
+  x.register_hook([&](const Tensor& g) { return nhwc(g * 2.0); });
   sum(x * 3.0).backward();
-  const Tensor g = x.grad();
-  CHECK_FALSE(g.is_contiguous());
-  CHECK(g.strides() == Shape{12, 1, 6, 3});  // kept as handed over: no transposing copy
-  CHECK(g.to_vector<double>() == std::vector<double>(24, 6.0));
+  CHECK(x.grad().strides() == Shape{12, 1, 6, 3});  // kept as handed over: no transposing copy
+  CHECK(x.grad().to_vector<double>() == std::vector<double>(24, 6.0));
   sum(x * 1.0).backward();  // accumulation adds onto it
   CHECK(x.grad().to_vector<double>() == std::vector<double>(24, 8.0));
+  // A contiguous leaf gets a contiguous gradient whatever layout arrives (the optimizers and
+  // amp_unscale_ expect the parameter's layout).
+  Tensor y = from_vector<double>(std::vector<double>(24, 1.0), {2, 3, 2, 2}, {.dtype = f64, .requires_grad = true});
+  y.register_hook([&](const Tensor& g) { return nhwc(g * 2.0); });
+  sum(y * 3.0).backward();
+  CHECK(y.grad().is_contiguous());
+  CHECK(y.grad().to_vector<double>() == std::vector<double>(24, 6.0));
 }
 
 }  // namespace pacer::test
