@@ -216,6 +216,11 @@ void Optimizer::step_without_sync() {
       if (!had[i][k] && state_[i][k].defined()) {
         Tensor& t = state_[i][k];
         copy_(t, where(skip, zeros_like(t), t));
+        // A replay would make this state again instead of updating it.
+        graph::detail::mark_not_replayable(fmt::format(
+            "{} made its state in this step (an overflowed first step makes none): not replayed, captured again "
+            "at the next step",
+            name_));
       }
 }
 

@@ -28,6 +28,7 @@ class Recorder {
   std::map<Key, int> by_key;
   std::set<uint64_t> internal_storages;  // made by a recorded op
   std::set<uint64_t> input_storages;
+  std::string not_replayable;  // why the graph must not be replayed (first reason)
 
   int add_input(const Tensor& t, int index) {
     PACER_CHECK(t.defined(), "graph capture: input {} is undefined", index);
@@ -98,6 +99,10 @@ namespace detail {
 
 bool recording() { return t_recorder != nullptr && t_kernel_depth == 0; }
 
+void mark_not_replayable(const std::string& why) {
+  if (t_recorder != nullptr && t_recorder->not_replayable.empty()) t_recorder->not_replayable = why;
+}
+
 void record_call(const ops::OpCall& c) { t_recorder->record(c); }
 
 KernelScope::KernelScope() { ++t_kernel_depth; }
@@ -152,6 +157,7 @@ Captured capture(const StepFn& fn, const std::vector<Tensor>& inputs, const Capt
   }
   verify(rec.g, "capture");
   out.graph = std::move(rec.g);
+  out.not_replayable = rec.not_replayable;
   return out;
 }
 

@@ -16,6 +16,7 @@
 /// tensor.
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "ops/graph/graph.h"
@@ -33,6 +34,9 @@ struct Captured {
   Graph graph;
   /// What the eager run returned (the captured run is a real step).
   std::vector<Tensor> outputs;
+  /// Empty when the graph can be replayed; else why not (a step that made persistent state,
+  /// such as an optimizer's first update). The run itself was a correct step.
+  std::string not_replayable;
 };
 
 /// Runs fn(inputs) eagerly and records it.
@@ -54,6 +58,9 @@ class KernelScope {
 };
 /// Refuses the call when capturing (random ops, data-dependent shapes); `op` names it.
 void check_capturable(const ops::OpDef& op);
+/// Marks the step being captured as one whose graph must not be replayed (it made state
+/// that later steps keep: replays would make it again); no-op when not capturing.
+void mark_not_replayable(const std::string& why);
 }  // namespace detail
 
 }  // namespace pacer::graph

@@ -41,6 +41,11 @@ std::vector<Tensor> CompiledStep::operator()(const std::vector<Tensor>& inputs) 
     return fn_(inputs);
   }
   Captured c = capture(fn_, inputs, options_.capture);
+  if (!c.not_replayable.empty()) {  // a correct step, but no graph: capture again next call
+    last_ = nullptr;
+    last_refusal_ = c.not_replayable;
+    return c.outputs;
+  }
   reports_ = run_passes(c.graph, options_.passes);
   e.executor = std::make_unique<Executor>(std::move(c.graph), options_.executor);
   last_ = e.executor.get();

@@ -39,6 +39,8 @@ class CompiledStep {
 
   /// How many graphs were captured (one per signature seen past its warmup).
   int64_t captures() const { return captures_; }
+  /// Why the last capture that could not be kept was dropped ("" when none was).
+  const std::string& last_refusal() const { return last_refusal_; }
   /// The executor of the last signature run (null while it is still warming up).
   const Executor* last_executor() const { return last_; }
   /// The pass reports of the last capture.
@@ -55,6 +57,7 @@ class CompiledStep {
   const Executor* last_ = nullptr;
   std::vector<PassReport> reports_;
   int64_t captures_ = 0;
+  std::string last_refusal_;
 };
 
 /// The pass list `names` ("default", "none", or "a,b,c") applied to `g`.

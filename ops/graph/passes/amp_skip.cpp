@@ -1,0 +1,197 @@
+// The loss scaler's overflow check fused into the optimizer's update. A captured step with
+// dynamic loss scaling cannot read the overflow flag on the host, so the optimizer keeps a
+// copy of every tensor the update writes and selects it back where the flag is set
+// (Optimizer::step_without_sync): t0' = clone(t0); t1 = update_(t0, ...); copy_(t1,
+// where(skip, t0', t1)). This pass moves the select into the update's loop instead: the
+// update writes where(skip, t0, new) in place, reading t0 before it stores (elementwise), so
+// the copy, the select and the write-back disappear, and multi_tensor then batches the
+// guarded updates of all parameters into one loop. Run after pointwise_fusion (the update
+// is a fused in-place loop, or a single in-place pointwise op such as add_).
+//
+// Readers of t1 between the update and the select now see the selected value: equal to the
+// updated one whenever the step is not skipped, and when it is, every tensor the step
+// updates is put back anyway (the step's outputs, the loss, come before the optimizer).
+#include <fmt/format.h>
+
+#include <map>
+
+#include "ops/graph/fused_pointwise.h"
+#include "ops/graph/pass.h"
+#include "ops/registry.h"
+
+namespace pacer::graph {
+
+namespace {
+
+// p with one more input register (the flag) appended after the existing inputs: the
+// instructions' registers shift by one.
+PwProgram with_flag_input(const PwProgram& p) {
+  PwProgram q = p;
+  q.num_inputs = p.num_inputs + 1;
+  auto shift = [&](int& r) {
+    if (r >= p.num_inputs) ++r;
+  };
+  for (PwInstr& in : q.code) {
+    shift(in.a);
+    shift(in.b);
+    shift(in.c);
+  }
+  for (int& r : q.outputs) shift(r);
+  return q;
+}
+
+class AmpSkipFusion final : public Pass {
+ public:
+  std::string name() const override { return "amp_skip"; }
+  std::string summary() const override {
+    return "fuses the loss scaler's skip of an overflowed step into the optimizer's update loops (no copies)";
+  }
+
+  void run(Graph& g, PassContext& ctx) override {
+    std::vector<int> pos = g.positions();
+    const std::vector<bool> escaping = g.escaping_mask();
+    auto producer = [&](int v) -> Node* {
+      if (v < 0) return nullptr;
+      const Value& val = g.values[size_t(v)];
+      return val.kind == ValueKind::Internal && val.producer >= 0 ? &g.nodes[size_t(pos[size_t(val.producer)])]
+                                                                 : nullptr;
+    };
+    auto only_use = [&](int v, int node_id) {
+      return !escaping[size_t(v)] && g.values[size_t(v)].uses.size() == 1 && g.values[size_t(v)].uses[0] == node_id;
+    };
+    int next_id = g.next_node_id();
+    std::map<int, int> flag_scalar;      // flag value -> its 0-d view
+    std::map<int, Node> flag_views;      // flag producer's node id -> the view node after it
+    std::map<int, Node> rewritten;       // update node id -> its guarded replacement
+    std::map<int, int> renamed;          // write-back output -> the update's output
+    std::vector<bool> removed(size_t(next_id) + 1, false);
+    for (const Node& x : g.nodes) {
+      if (!x.op || x.kind() != "copy_") continue;
+      if (!x.device.is_cpu() && !(x.device.is_cuda() && cuda_pointwise_available())) continue;
+      const int t1 = x.inputs[0];
+      const Node* w = producer(x.inputs[1]);
+      if (!w || !w->op || w->kind() != "where" || w->inputs[2] != t1 || !only_use(w->outputs[0], x.id)) continue;
+      const Node* c = producer(w->inputs[1]);
+      if (!c || !c->op || c->kind() != "clone" || !only_use(c->outputs[0], w->id)) continue;
+      const int t0 = c->inputs[0], flag = w->inputs[0];
+      const ops::TensorMeta& fm = g.values[size_t(flag)].meta;
+      if (fm.dtype != DType::Bool || shape_numel(fm.sizes) != 1) continue;
+      Node* u = producer(t1);
+      if (!u || rewritten.count(u->id) || u->device != x.device) continue;
+      // t1 is u's in-place update of t0.
+      int out_index = -1;
+      for (size_t k = 0; k < u->outputs.size(); ++k)
+        if (u->outputs[k] == t1) out_index = int(k);
+      if (out_index < 0 || u->aliased_input(size_t(out_index)) < 0 ||
+          u->inputs[size_t(u->aliased_input(size_t(out_index)))] != t0)
+        continue;
+      const int in_index = u->aliased_input(size_t(out_index));
+      const Node* f = producer(flag);
+      if (f && pos[size_t(f->id)] > pos[size_t(u->id)]) continue;  // the flag must exist before the update
+      // The update as a program.
+      PwProgram prog;
+      std::vector<Node> ref;
+      std::vector<int> alias;
+      if (const FusedPointwiseKernel* k = pointwise_kernel_of(*u); k && k->members() == 1 && !k->program().reduce_sum) {
+        prog = with_flag_input(k->program());
+        ref = u->reference;
+        alias = u->output_alias;
+      } else if (u->op && u->is_inplace() && u->outputs.size() == 1) {
+        const std::optional<PwInstr> instr = pointwise_instr(*u->op, u->attrs);
+        if (!instr || u->inputs.size() > 3) continue;
+        bool fits = true;  // inputs of the domain's shape or 0-d, loadable dtypes
+        for (int v : u->inputs) {
+          const ops::TensorMeta& m = g.values[size_t(v)].meta;
+          fits = fits && v >= 0 && pointwise_dtype(m.dtype) && is_contiguous(m) &&
+                 (m.sizes.empty() || m.sizes == g.values[size_t(t1)].meta.sizes);
+        }
+        if (!fits) continue;
+        prog.num_inputs = int(u->inputs.size()) + 1;
+        PwInstr in = *instr;
+        int* operand[3] = {&in.a, &in.b, &in.c};
+        for (size_t j = 0; j < u->inputs.size(); ++j) *operand[j] = int(j);
+        prog.code.push_back(in);
+        prog.outputs = {prog.num_registers() - 1};
+        ref = {*u};
+        alias = {0};
+      } else {
+        continue;
+      }
+      if (!pointwise_dtype(g.values[size_t(t1)].meta.dtype)) continue;
+      // out = where(flag, t0 as loaded, out): the flag register is the last input.
+      PwInstr sel;
+      sel.op = PwOp::Where;
+      sel.a = prog.num_inputs - 1;
+      sel.b = in_index;
+      sel.c = prog.outputs[size_t(out_index)];
+      prog.code.push_back(sel);
+      prog.outputs[size_t(out_index)] = prog.num_registers() - 1;
+      // The flag as a 0-d tensor (the loop broadcasts 0-d inputs): a view made once per flag.
+      if (!flag_scalar.count(flag)) {
+        Node view;
+        view.id = next_id++;
+        view.op = &ops::find_op("view");
+        view.attrs.set("size", Shape{});
+        view.inputs = {flag};
+        view.device = x.device;
+        view.alias_input = 0;
+        view.outputs = {g.add_value(ValueKind::Internal, {Shape{}, DType::Bool, x.device})};
+        flag_scalar[flag] = view.outputs[0];
+        flag_views[f ? f->id : -1] = view;
+      }
+      Node guarded;
+      guarded.id = next_id++;
+      guarded.device = u->device;
+      guarded.inputs = u->inputs;
+      guarded.inputs.push_back(flag_scalar[flag]);
+      guarded.outputs = u->outputs;
+      guarded.output_alias = alias;
+      guarded.fused = std::make_shared<FusedPointwiseKernel>(std::move(prog), 1);
+      // The reference: the update into a value of its own, then the copy, select and
+      // write-back it replaces, defining the update's output.
+      const int t1_ref = g.add_value(ValueKind::Internal, g.values[size_t(t1)].meta);
+      for (Node& r : ref) {
+        for (int& o : r.outputs) o = o == t1 ? t1_ref : o;
+        for (int& i : r.inputs) i = i == t1 ? t1_ref : i;
+      }
+      Node rc = *c, rw = *w, rx = x;
+      rw.inputs[0] = flag_scalar[flag];  // the reference reads only the fused node's inputs
+      rw.inputs[2] = t1_ref;
+      rx.inputs[0] = t1_ref;
+      rx.outputs = {t1};
+      guarded.reference = {rc};
+      for (Node& r : ref) guarded.reference.push_back(std::move(r));
+      guarded.reference.push_back(rw);
+      guarded.reference.push_back(rx);
+      rewritten[u->id] = std::move(guarded);
+      renamed[x.outputs[0]] = t1;
+      for (int id : {c->id, w->id, x.id}) removed[size_t(id)] = true;
+      ctx.fused(fmt::format("skip of {} in node {} ({}) -> node {}", value_name(t1), u->id, u->kind(),
+                            rewritten[u->id].id));
+    }
+    if (rewritten.empty()) return;
+    std::vector<Node> nodes;
+    for (Node& n : g.nodes) {
+      if (size_t(n.id) < removed.size() && removed[size_t(n.id)]) continue;
+      Node keep = rewritten.count(n.id) ? std::move(rewritten[n.id]) : std::move(n);
+      for (int& i : keep.inputs)
+        if (renamed.count(i)) i = renamed[i];
+      nodes.push_back(std::move(keep));
+      auto v = flag_views.find(nodes.back().id);
+      if (v != flag_views.end()) nodes.push_back(v->second);
+    }
+    if (flag_views.count(-1)) nodes.insert(nodes.begin(), flag_views[-1]);  // a flag that is a graph input
+    for (int& o : g.outputs)
+      if (renamed.count(o)) o = renamed[o];
+    for (auto& [t, v] : g.grad_outputs)
+      if (renamed.count(v)) v = renamed[v];
+    g.nodes = std::move(nodes);
+    g.rebuild_uses();
+  }
+};
+
+PACER_REGISTER_PASS(AmpSkipFusion);
+
+}  // namespace
+
+}  // namespace pacer::graph
