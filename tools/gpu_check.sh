@@ -16,8 +16,10 @@
 #   --cpu-too   also run the CPU suite (ctest -LE gpu)
 #   --memcheck  compute-sanitizer --tool memcheck over the GPU test binaries
 #   --profile   the ResNet-50 batch-256 16-mixed NHWC step's replay time per node kind
-#               (pacer graph --profile), and the step with 1x1 convolutions through cuDNN
-#               instead of GEMMs (PACER_CONV_1X1_GEMM=0), into profile.log
+#               (pacer graph --profile), the step with 1x1 convolutions through cuDNN
+#               instead of GEMMs (PACER_CONV_1X1_GEMM=0), and Nsight Compute's per-kernel
+#               duration / DRAM % / SM % over a window of a batch-64 step (NCU_SKIP,
+#               NCU_COUNT launches; tools/ncu_summary.py), into profile.log
 #   --no-bench  skip the benchmarks
 #   --werror    build with PACER_WERROR=ON (off by default: another compiler's new warnings
 #               must not cost the only build of a short lease)
@@ -327,8 +329,23 @@ profile_step() {
     echo "--- resnet50-step eager, 1x1 convolutions through cuDNN (PACER_CONV_1X1_GEMM=0)"
     PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 3
+    # Kernel by kernel (Nsight Compute, SpeedOfLight: duration, DRAM and SM throughput as a
+    # share of peak) over a window of the third eager step at batch 64 (~4.5k launches a
+    # step; cuDNN's heuristics, so that no algorithm search adds launches before it).
+    local ncu
+    ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -n 1 || true)
+    if [[ -n $ncu ]]; then
+      echo "--- ncu: resnet50-step batch 64, launches ${NCU_SKIP:-9200}..+${NCU_COUNT:-1500}, by kernel"
+      PACER_CUDNN_BENCHMARK=0 LD_LIBRARY_PATH=$PACER_LD timeout "$(left 150)" "$ncu" --clock-control none \
+        --section SpeedOfLight --csv --launch-skip "${NCU_SKIP:-9200}" --launch-count "${NCU_COUNT:-1500}" \
+        "$PACER_BIN" bench resnet50-step \
+        --device cuda --batch 64 --image-size 224 --precision 16-mixed --channels-last --warmup 2 --repeat 1 \
+        2>/dev/null | python3 tools/ncu_summary.py || echo "ncu: failed"
+    else
+      echo "--- ncu: not found"
+    fi
   } >"$LOGS/profile.log"
-  tail -n 25 "$LOGS/profile.log"
+  tail -n 60 "$LOGS/profile.log"
 }
 
 info_logged() { info 2>&1 | tee -a "$LOGS/setup.log"; }
