@@ -19,7 +19,9 @@
 #               (pacer graph --profile), the step with 1x1 convolutions through cuDNN
 #               instead of GEMMs (PACER_CONV_1X1_GEMM=0), and Nsight Compute's per-kernel
 #               duration / DRAM % / SM % over a window of a batch-64 step (NCU_SKIP,
-#               NCU_COUNT launches; tools/ncu_summary.py), into profile.log
+#               NCU_COUNT launches; tools/ncu_summary.py), and the convolutions through
+#               cuDNN's graph API (PACER_CUDNN_GRAPH=1: GPU tests, step, two layers), into
+#               profile.log
 #   --no-bench  skip the benchmarks
 #   --werror    build with PACER_WERROR=ON (off by default: another compiler's new warnings
 #               must not cost the only build of a short lease)
@@ -321,14 +323,32 @@ bench() {
     | tee "$B/bench_table.txt"
 }
 
+# Each measurement's failure is printed and the next one still runs.
 profile_step() {
   local args=(--device cuda --batch 256 --image-size 224 --precision 16-mixed --channels-last)
   {
     echo "--- pacer graph resnet50 ${args[*]} --profile"
-    LD_LIBRARY_PATH=$PACER_LD timeout "$(left 200)" "$PACER_BIN" graph resnet50 "${args[@]}" --profile 2>&1 | tail -n 40
+    LD_LIBRARY_PATH=$PACER_LD timeout "$(left 200)" "$PACER_BIN" graph resnet50 "${args[@]}" --profile 2>&1 | tail -n 40 || echo "(failed)"
     echo "--- resnet50-step eager, 1x1 convolutions through cuDNN (PACER_CONV_1X1_GEMM=0)"
     PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
-      --warmup 3 --repeat 10 2>&1 | tail -n 3
+      --warmup 3 --repeat 10 2>&1 | tail -n 3 || echo "(failed)"
+    # cuDNN's graph API for the convolutions (ops/cuda/conv_graph.h, off by default): its
+    # correctness on the GPU tests that convolve in half precision, then the step and one
+    # 3x3 and one 1x1 layer with it.
+    local test_bin=$B/bin/test_gpu
+    [[ -x $test_bin ]] || test_bin=$B/tests/test_gpu
+    echo "--- PACER_CUDNN_GRAPH=1: GPU tests (channels-last, f16 / bf16 op table)"
+    PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$test_bin" \
+      "--test-case=cuda channels-last*,cuda parity: every op-table row??f16*" 2>&1 | tail -n 12 || echo "(failed)"
+    echo "--- PACER_CUDNN_GRAPH=1: resnet50-step eager, conv s1_3x3 and reduce1x1 (fwd + bwd)"
+    PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+      --warmup 3 --repeat 10 2>&1 | tail -n 2 || echo "(failed)"
+    for conv in "64 56 64 3 1 1" "256 56 64 1 1 0"; do
+      read -r c hw k ks st pad <<<"$conv"
+      PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 60 "$PACER_BIN" bench conv2d --device cuda --n 256 \
+        --c "$c" --h "$hw" --w "$hw" --k "$k" --kernel "$ks" --stride "$st" --padding "$pad" --dtype f16 \
+        --channels-last --backward --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
+    done
     # Kernel by kernel (Nsight Compute, SpeedOfLight: duration, DRAM and SM throughput as a
     # share of peak) over a window of the third eager step at batch 64 (~4.5k launches a
     # step; cuDNN's heuristics, so that no algorithm search adds launches before it).

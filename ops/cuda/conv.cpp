@@ -28,6 +28,7 @@
 #include "core/cuda/library_check.h"
 #include "core/cuda/stream.h"
 #include "ops/api.h"
+#include "ops/cuda/conv_graph.h"
 #include "ops/cuda/gemm.h"
 #include "ops/registry.h"
 
@@ -385,6 +386,17 @@ bool try_run(const ConvCall& c) {
   return choice.found;
 }
 
+// The call through cuDNN's graph API when PACER_CUDNN_GRAPH=1 asks for it (ops/cuda/conv_graph.h);
+// false when off or when that API takes no such problem.
+bool run_graph_api(const ConvCall& c) {
+  if (!cudnn_graph_enabled() || c.g.groups != 1) return false;
+  const int64_t stride[2] = {c.g.sh, c.g.sw}, padding[2] = {c.g.ph, c.g.pw}, dilation[2] = {c.g.dh, c.g.dw};
+  const ConvDir dir = c.dir == Dir::Forward        ? ConvDir::Forward
+                      : c.dir == Dir::BackwardData ? ConvDir::BackwardData
+                                                   : ConvDir::BackwardFilter;
+  return run_conv_graph(dir, c.X, c.W, c.Y, c.lx == Layout::NHWC, stride, padding, dilation, c.beta);
+}
+
 // t with `layout`: itself when it has it, else a copy laid out so.
 Tensor in_layout(const Tensor& t, Layout layout) {
   if (has_layout(t, layout)) return t;
@@ -408,7 +420,7 @@ bool run_in_layout(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, c
   ConvCall c{dir, dir == Dir::BackwardData ? target : in_layout(X, layout),
              dir == Dir::BackwardFilter ? target : in_layout(W, layout),
              dir == Dir::Forward ? target : in_layout(Y, layout), layout, layout, layout, g, beta};
-  if (!try_run(c)) return false;
+  if (!run_graph_api(c) && !try_run(c)) return false;
   Tensor dst = out;  // a handle: the copy lands in the caller's output
   if (!target.is_same(out)) copy_(dst, target);
   return true;

@@ -1,0 +1,273 @@
+// The graph-API convolution path of ops/cuda/conv_graph.h: for each problem (direction,
+// shapes, layout, dtype, geometry) an operation graph of one convolution node, cuDNN's
+// heuristics (mode A) for its engine configurations, execution plans for those that
+// finalize, the fastest of the first few timed on the problem itself (as cudnn.benchmark
+// does), cached; then a variant pack per call.
+#include "ops/cuda/conv_graph.h"
+
+#include <cudnn.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/cuda/check.h"
+#include "core/cuda/handles.h"
+#include "core/cuda/library_check.h"
+#include "core/cuda/stream.h"
+
+// The handle attributes are deprecated in cuDNN 9 in favour of device-property descriptors;
+// they still work, and they are what ties a plan to the handle that executes it.
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace pacer::ops::cuda {
+
+namespace {
+
+constexpr size_t kMaxWorkspace = size_t(1) << 30;
+constexpr int kTimedPlans = 8;
+
+// An owned backend descriptor.
+struct Desc {
+  cudnnBackendDescriptor_t d = nullptr;
+  explicit Desc(cudnnBackendDescriptorType_t type) { PACER_CUDNN_CHECK(cudnnBackendCreateDescriptor(type, &d)); }
+  ~Desc() {
+    if (d) (void)cudnnBackendDestroyDescriptor(d);
+  }
+  Desc(const Desc&) = delete;
+  Desc& operator=(const Desc&) = delete;
+  template <class T>
+  void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, const T* v, int64_t n = 1) {
+    PACER_CUDNN_CHECK(cudnnBackendSetAttribute(d, name, type, n, v));
+  }
+  void finalize() { PACER_CUDNN_CHECK(cudnnBackendFinalize(d)); }
+};
+
+cudnnDataType_t data_type(DType t) { return t == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16; }
+
+// A tensor descriptor of logical NCHW dims in NCHW or NHWC strides.
+std::unique_ptr<Desc> tensor_desc(const Tensor& t, bool channels_last, int64_t uid) {
+  auto d = std::make_unique<Desc>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  const std::array<int64_t, 4> dims = {t.size(0), t.size(1), t.size(2), t.size(3)};
+  const std::array<int64_t, 4> strides =
+      channels_last ? std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]}
+                    : std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
+  const cudnnDataType_t dt = data_type(t.dtype());
+  const int64_t align = 16;
+  d->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &dt);
+  d->set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, dims.data(), 4);
+  d->set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, strides.data(), 4);
+  d->set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid);
+  d->set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &align);
+  d->finalize();
+  return d;
+}
+
+struct Plan {
+  std::unique_ptr<Desc> desc;
+  int64_t workspace = 0;
+};
+
+// The plan bakes beta into its operation: it is part of the key.
+using Key = std::tuple<int, int, int, bool, std::array<int64_t, 4>, std::array<int64_t, 4>, std::array<int64_t, 4>,
+                       std::array<int64_t, 6>, double>;
+
+struct Cache {
+  std::mutex mu;
+  std::map<Key, std::shared_ptr<Plan>> plans;  // null: no engine takes the problem
+};
+
+Cache& cache() {
+  static Cache* c = new Cache;  // leaked: no teardown-order hazards at exit
+  return *c;
+}
+
+std::array<int64_t, 4> dims4(const Tensor& t) { return {t.size(0), t.size(1), t.size(2), t.size(3)}; }
+
+cudnnStatus_t execute(cudnnHandle_t h, const Plan& plan, const std::array<void*, 3>& ptrs) {
+  const std::array<int64_t, 3> uids = {1, 2, 3};
+  void* ws = plan.workspace > 0 ? pacer::cuda::workspace(size_t(plan.workspace)) : nullptr;
+  Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), 3);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws);
+  pack.finalize();
+  return cudnnBackendExecute(h, plan.desc->d, pack.d);
+}
+
+// The plans cuDNN's heuristics offer for the problem that finalize within the workspace
+// cap, fastest first by timing (up to kTimedPlans of them) on the call's own tensors; the
+// output is written to a scratch copy while timing.
+std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
+                             bool channels_last, const int64_t* stride, const int64_t* padding,
+                             const int64_t* dilation, double beta) {
+  const auto xd = tensor_desc(x, channels_last, 1), wd = tensor_desc(w, channels_last, 2),
+             yd = tensor_desc(y, channels_last, 3);
+  Desc conv(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  const cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  const int64_t spatial = 2;
+  conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, &comp);
+  conv.set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, &mode);
+  conv.set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, &spatial);
+  conv.set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, dilation, 2);
+  conv.set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, stride, 2);
+  conv.set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, padding, 2);
+  conv.set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, padding, 2);
+  conv.finalize();
+  const float alpha = 1.0f, beta_f = float(beta);
+  std::unique_ptr<Desc> op;
+  switch (dir) {
+    case ConvDir::Forward:
+      op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, &xd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, &wd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, &yd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &conv.d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, &alpha);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, &beta_f);
+      break;
+    case ConvDir::BackwardData:
+      op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, CUDNN_TYPE_BACKEND_DESCRIPTOR, &xd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, &wd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, &yd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &conv.d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, &alpha);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, &beta_f);
+      break;
+    case ConvDir::BackwardFilter:
+      op = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, &xd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_TYPE_BACKEND_DESCRIPTOR, &wd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, CUDNN_TYPE_BACKEND_DESCRIPTOR, &yd->d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &conv.d);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, &alpha);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, &beta_f);
+      break;
+  }
+  op->finalize();
+  Desc graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, &op->d);
+  graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h);
+  if (cudnnBackendFinalize(graph.d) != CUDNN_STATUS_SUCCESS) return nullptr;
+  Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  const cudnnBackendHeurMode_t hmode = CUDNN_HEUR_MODE_A;
+  heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, &graph.d);
+  heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &hmode);
+  if (cudnnBackendFinalize(heur.d) != CUDNN_STATUS_SUCCESS) return nullptr;
+  int64_t count = 0;
+  PACER_CUDNN_CHECK(cudnnBackendGetAttribute(heur.d, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0,
+                                             &count, nullptr));
+  std::vector<std::unique_ptr<Desc>> cfgs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < count; ++i) {
+    cfgs.push_back(std::make_unique<Desc>(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+    raw.push_back(cfgs.back()->d);
+  }
+  int64_t returned = 0;
+  if (count > 0)
+    PACER_CUDNN_CHECK(cudnnBackendGetAttribute(heur.d, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                               count, &returned, raw.data()));
+  // Plans that finalize, in the heuristics' order.
+  std::vector<std::shared_ptr<Plan>> plans;
+  for (int64_t i = 0; i < returned && int(plans.size()) < kTimedPlans; ++i) {
+    auto plan = std::make_shared<Plan>();
+    plan->desc = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+    plan->desc->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h);
+    plan->desc->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw[size_t(i)]);
+    if (cudnnBackendFinalize(plan->desc->d) != CUDNN_STATUS_SUCCESS) continue;
+    int64_t got = 0;
+    if (cudnnBackendGetAttribute(plan->desc->d, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got,
+                                 &plan->workspace) != CUDNN_STATUS_SUCCESS ||
+        plan->workspace < 0 || size_t(plan->workspace) > kMaxWorkspace)
+      continue;
+    plans.push_back(std::move(plan));
+  }
+  if (plans.empty()) return nullptr;
+  // Time them on a scratch output (the real one may hold what beta accumulates onto).
+  const Tensor& out = dir == ConvDir::Forward ? y : dir == ConvDir::BackwardData ? x : w;
+  Tensor scratch = empty_strided(out.sizes(), out.strides(), {.dtype = out.dtype(), .device = out.device()});
+  std::array<void*, 3> ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()), const_cast<void*>(y.data())};
+  ptrs[dir == ConvDir::Forward ? 2 : dir == ConvDir::BackwardData ? 0 : 1] = scratch.data();
+  const auto stream = static_cast<cudaStream_t>(pacer::cuda::current_stream().handle());
+  cudaEvent_t start = nullptr, stop = nullptr;
+  PACER_CUDA_CHECK(cudaEventCreate(&start));
+  PACER_CUDA_CHECK(cudaEventCreate(&stop));
+  std::shared_ptr<Plan> best;
+  float best_ms = 0;
+  for (const auto& plan : plans) {
+    if (execute(h, *plan, ptrs) != CUDNN_STATUS_SUCCESS) continue;  // warm-up, and a last check
+    PACER_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < 3; ++r) (void)execute(h, *plan, ptrs);
+    PACER_CUDA_CHECK(cudaEventRecord(stop, stream));
+    PACER_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    PACER_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (!best || ms < best_ms) {
+      best = plan;
+      best_ms = ms;
+    }
+  }
+  (void)cudaEventDestroy(start);
+  (void)cudaEventDestroy(stop);
+  return best;
+}
+
+}  // namespace
+
+bool cudnn_graph_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("PACER_CUDNN_GRAPH");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
+
+bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
+                    const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta) {
+  if (x.dtype() != DType::F16 && x.dtype() != DType::BF16) return false;
+  if (w.size(1) != x.size(1)) return false;  // one group only
+  for (const Tensor* t : {&x, &w, &y})
+    if (reinterpret_cast<uintptr_t>(t->data()) % 16 != 0) return false;  // the descriptors promise 16
+  auto h = static_cast<cudnnHandle_t>(pacer::cuda::cudnn_handle());
+  int device = 0;
+  PACER_CUDA_CHECK(cudaGetDevice(&device));
+  const Key key{device,
+                int(dir),
+                int(x.dtype()),
+                channels_last,
+                dims4(x),
+                dims4(w),
+                dims4(y),
+                {stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]},
+                beta};
+  std::shared_ptr<Plan> plan;
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.plans.find(key);
+    if (it != c.plans.end()) {
+      if (!it->second) return false;
+      plan = it->second;
+    }
+  }
+  if (!plan) {
+    plan = choose(h, dir, x, w, y, channels_last, stride, padding, dilation, beta);
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.plans[key] = plan;
+    if (!plan) return false;
+  }
+  const std::array<void*, 3> ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()),
+                                     const_cast<void*>(y.data())};
+  return execute(h, *plan, ptrs) == CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace pacer::ops::cuda

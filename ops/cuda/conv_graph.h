@@ -1,0 +1,25 @@
+#pragma once
+/// Convolutions through cuDNN's graph (backend) API, where cuDNN 9 offers engines its legacy
+/// cudnnConvolution* API does not reach (PyTorch goes this way). Internal to ops/cuda/conv.cpp;
+/// off unless PACER_CUDNN_GRAPH=1, and unproven on a GPU (written after the 2026-11-27 H200
+/// runs: tools/gpu_check.sh --profile compares it with the legacy path).
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace pacer::ops::cuda {
+
+enum class ConvDir : uint8_t { Forward, BackwardData, BackwardFilter };
+
+/// Whether PACER_CUDNN_GRAPH=1 asks for the graph-API path.
+bool cudnn_graph_enabled();
+
+/// One convolution in the roles of the forward one: x (image input), w (filter), y (image
+/// output); `dir` says which is written (out = conv result + beta * out). All three in one
+/// layout (channels_last: NHWC strides, else NCHW), float16 / bfloat16, one group. False
+/// when the graph API has no engine for the problem (the caller falls back).
+bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
+                    const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta);
+
+}  // namespace pacer::ops::cuda
