@@ -10,16 +10,21 @@
 
 namespace pacer::ops::cpu {
 
+void relu_in_place(Tensor& t) {
+  PACER_CHECK(t.is_contiguous(), "relu_in_place: expected a contiguous tensor, got strides {}", t.strides());
+  dispatch_floating(t.dtype(), "relu_in_place", [&]<class T>() {
+    T* p = static_cast<T*>(t.data());
+    parallel_for(0, t.numel(), kPointwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) p[i] = store_cast<T>(math::Relu{}(compute_t<T>(p[i])));
+    });
+  });
+}
+
 void linear_relu_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
   PACER_CHECK(y.dim() == 2 && y.is_contiguous(), "linear_relu: expected a contiguous [m, n] output, got shape {}",
               y.sizes());
   linear_forward(x, w, bias, y);
-  dispatch_floating(y.dtype(), "linear_relu", [&]<class T>() {
-    T* p = static_cast<T*>(y.data());
-    parallel_for(0, y.numel(), kPointwiseGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) p[i] = store_cast<T>(math::Relu{}(compute_t<T>(p[i])));
-    });
-  });
+  relu_in_place(y);
 }
 
 void mm_relu_backward_bias_grad(const Tensor& g, const Tensor& w, const Tensor& y, Tensor& dz, Tensor& db) {

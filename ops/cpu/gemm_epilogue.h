@@ -7,6 +7,9 @@
 
 namespace pacer::ops::cpu {
 
+/// t = relu(t) in place, t contiguous and floating (the relu op's numbers).
+void relu_in_place(Tensor& t);
+
 /// y [m, n] = relu(linear(x [m, k], w [n, k], bias [n] or undefined)); y contiguous.
 void linear_relu_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
 

@@ -8,10 +8,15 @@
 // view after relu_backward stays, over the fused node's output), which
 // masks each row and adds it into the column sums in one sweep: the unmasked gradient is
 // never stored and the sum reads nothing again. These are cuBLASLt's RELU_BIAS and
-// DRELU_BGRAD epilogues; the CUDA version of this pass is not written (CPU only).
+// DRELU_BGRAD epilogues. Also conv2d with a bias -> relu becomes conv_bias_relu, whose ReLU
+// runs on each output image in the convolution's epilogue (its backward is left as it is).
+// The CUDA version of this pass is not written (CPU only).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "ops/api.h"
+#include "ops/cpu/conv.h"
 #include "ops/cpu/gemm_epilogue.h"
 #include "ops/graph/alias.h"
 #include "ops/graph/fusion.h"
@@ -37,6 +42,28 @@ class LinearReluKernel final : public FusedKernel {
   }
 };
 
+// conv2d + bias, then ReLU on each output image right after the convolution writes it
+// (conv2d_forward's epilogue hook), while it is in cache.
+class ConvBiasReluKernel final : public FusedKernel {
+ public:
+  explicit ConvBiasReluKernel(ops::Attrs conv) : conv_(std::move(conv)) {}
+  std::string name() const override { return "conv_bias_relu"; }
+  std::string describe() const override { return fmt::format("relu(conv2d(x, w, b; {}))", conv_.to_string()); }
+  // inputs: x, w, b; output: relu(conv2d(x, w, b)).
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    Tensor& y = out[0];
+    const int64_t per_image = y.numel() / std::max<int64_t>(y.size(0), 1);
+    ops::cpu::conv2d_forward(in[0], in[1], in[2], conv_, y, [&](int64_t n0, int64_t nb) {
+      Tensor images = make_view(y, {nb * per_image}, {1}, y.storage_offset() + n0 * per_image);
+      ops::cpu::relu_in_place(images);
+    });
+  }
+
+ private:
+  ops::Attrs conv_;
+};
+
 class MmReluBiasGradKernel final : public FusedKernel {
  public:
   std::string name() const override { return "mm_relu_bgrad"; }
@@ -54,8 +81,8 @@ class GemmEpilogueFusion final : public Pass {
  public:
   std::string name() const override { return "gemm_epilogue"; }
   std::string summary() const override {
-    return "fuses ReLU into the linear before it, and ReLU's backward + the bias gradient into the GEMM "
-           "before them (CPU)";
+    return "fuses ReLU into the linear or biased convolution before it, and ReLU's backward + the bias "
+           "gradient into the GEMM before them (CPU)";
   }
 
   void run(Graph& g, PassContext& ctx) override {
@@ -79,7 +106,23 @@ class GemmEpilogueFusion final : public Pass {
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& n = g.nodes[p];
       if (!n.device.is_cpu() || !n.op) continue;
-      if (n.kind() == "linear" && meta(n.inputs[0]).sizes.size() == 2 && is_floating(meta(n.outputs[0]).dtype)) {
+      if (n.kind() == "conv2d" && n.inputs.size() > 2 && n.inputs[2] >= 0 && is_contiguous(meta(n.outputs[0]))) {
+        // conv2d with a bias -> relu.
+        const int r = only_reader(n.outputs[0]);
+        if (kind_at(r) != "relu") continue;
+        const int out = g.nodes[size_t(r)].outputs[0];
+        if (!is_contiguous(meta(out)) || meta(out).dtype != meta(n.outputs[0]).dtype) continue;
+        Fusion f;
+        f.members = {p, size_t(r)};
+        f.node.id = next_id++;
+        f.node.device = n.device;
+        f.node.fused = std::make_shared<ConvBiasReluKernel>(n.attrs);
+        f.node.inputs = n.inputs;
+        f.node.outputs = {out};
+        f.node.reference = {n, g.nodes[size_t(r)]};
+        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
+        fusions.push_back(std::move(f));
+      } else if (n.kind() == "linear" && meta(n.inputs[0]).sizes.size() == 2 && is_floating(meta(n.outputs[0]).dtype)) {
         // linear -> [view] -> relu.
         std::vector<size_t> members = {p};
         int r = only_reader(n.outputs[0]);

@@ -99,3 +99,33 @@ TEST_CASE("gemm_epilogue leaves a pre-activation with a second reader, and a lay
     for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
   }
 }
+
+TEST_CASE("gemm_epilogue runs ReLU in a biased convolution's epilogue, image by image, bit for bit") {
+  for (DType t : {DType::F32, DType::BF16, DType::F64}) {
+    for (bool bias : {true, false}) {
+      INFO(dtype_name(t) << (bias ? " bias" : " no bias"));
+      manual_seed(23);
+      Tensor w = randn({5, 3, 3, 3}).to(t).set_requires_grad(), b = randn({5}).to(t).set_requires_grad();
+      auto f = [&](const std::vector<Tensor>& in) {
+        for (Tensor* p : {&w, &b}) p->set_grad(Tensor());
+        Tensor y = pacer::relu(conv2d(in[0], w, bias ? b : Tensor(), {1, 1}, {1, 1}));
+        Tensor loss = sum(y * in[1]);
+        loss.backward();
+        std::vector<Tensor> out = {loss, y, w.grad()};
+        if (bias) out.push_back(b.grad());
+        return out;
+      };
+      const std::vector<Tensor> in = {randn({3, 3, 7, 6}).to(t), randn({3, 5, 7, 6}).to(t)};
+      Captured c = capture(f, in);
+      const Graph unfused = c.graph;
+      PassManager().add("gemm_epilogue").run(c.graph);
+      CHECK(count_kind(c.graph, "conv_bias_relu") == (bias ? 1 : 0));
+      CHECK(count_kind(c.graph, "relu") == (bias ? 0 : 1));
+      const std::vector<Tensor> want = Executor(unfused).run(in);
+      const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+      for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
+      const std::vector<Tensor> eager = f(in);
+      for (size_t i = 0; i < eager.size(); ++i) CHECK(max_rel_diff(got[i], eager[i]) == 0);
+    }
+  }
+}
