@@ -59,4 +59,50 @@ void mm_relu_backward_bias_grad(const Tensor& g, const Tensor& w, const Tensor& 
   });
 }
 
+void relu_backward_channel_sums(const Tensor& dy, const Tensor& y, Tensor& dz, Tensor& db) {
+  PACER_CHECK(dy.dim() == 4 && dy.is_contiguous() && y.sizes() == dy.sizes() && y.is_contiguous() &&
+                  dz.sizes() == dy.sizes() && dz.is_contiguous() && y.dtype() == dy.dtype() &&
+                  dz.dtype() == dy.dtype() && db.dim() == 1 && db.size(0) == dy.size(1),
+              "relu_bgrad: expected contiguous dy, y, dz of one shape [N, C, H, W] and db [C], got {}, {}, {}, {}",
+              dy.sizes(), y.sizes(), dz.sizes(), db.sizes());
+  const int64_t N = dy.size(0), C = dy.size(1), S = dy.size(2) * dy.size(3), R = N * S;
+  dispatch_floating(dz.dtype(), "relu_bgrad", [&]<class T>() {
+    using Cp = compute_t<T>;
+    using A = std::conditional_t<std::is_floating_point_v<Cp>, Cp, int64_t>;  // sum's accumulator
+    const T* g = static_cast<const T*>(dy.data());
+    const T* m = static_cast<const T*>(y.data());
+    T* d = static_cast<T*>(dz.data());
+    dispatch_floating(db.dtype(), "relu_bgrad", [&]<class O>() {
+      O* o = static_cast<O*>(db.data());
+      parallel_for(0, C, 1, [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) {
+          // sum()'s row kernel over the channel's (image, pixel) sequence r = n * S + s.
+          A acc[8] = {};
+          A tail = 0;
+          bool in_tail = false;
+          const int64_t blocked = R - R % 8;
+          for (int64_t n = 0, r = 0; n < N; ++n) {
+            const int64_t base = (n * C + c) * S;
+            for (int64_t s = 0; s < S; ++s, ++r) {
+              const T v = store_cast<T>(pointwise_detail::ReluBackward{}(Cp(g[base + s]), Cp(m[base + s])));
+              d[base + s] = v;
+              if (r < blocked) {
+                acc[r % 8] += A(Cp(v));
+              } else {
+                if (!in_tail) {
+                  tail = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                  in_tail = true;
+                }
+                tail += A(Cp(v));
+              }
+            }
+          }
+          if (!in_tail) tail = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+          o[c] = store_cast<O>(tail);
+        }
+      });
+    });
+  });
+}
+
 }  // namespace pacer::ops::cpu

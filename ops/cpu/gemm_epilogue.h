@@ -17,4 +17,9 @@ void linear_relu_forward(const Tensor& x, const Tensor& w, const Tensor& bias, T
 /// db [n] = dz summed over its rows, in the row order of sum(dz, {0}); dz and y contiguous.
 void mm_relu_backward_bias_grad(const Tensor& g, const Tensor& w, const Tensor& y, Tensor& dz, Tensor& db);
 
+/// dz = relu_backward(dy, y) for NCHW tensors [N, C, H, W] (contiguous, one shape and
+/// dtype) and db [C] = dz summed over N, H, W in the order of sum(dz, {0, 2, 3}) (per
+/// channel, images then pixels, eight accumulators).
+void relu_backward_channel_sums(const Tensor& dy, const Tensor& y, Tensor& dz, Tensor& db);
+
 }  // namespace pacer::ops::cpu

@@ -64,6 +64,18 @@ class ConvBiasReluKernel final : public FusedKernel {
   ops::Attrs conv_;
 };
 
+// ReLU's backward and the bias gradient of the convolution before the ReLU, in one sweep.
+class ReluBiasGradKernel final : public FusedKernel {
+ public:
+  std::string name() const override { return "relu_bgrad"; }
+  std::string describe() const override { return "dz = relu_backward(dy, y); db = sum(dz, [0, 2, 3])"; }
+  // inputs: dy, y [N, C, H, W]; outputs: dz, db [C].
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    ops::cpu::relu_backward_channel_sums(contiguous(in[0]), contiguous(in[1]), out[0], out[1]);
+  }
+};
+
 class MmReluBiasGradKernel final : public FusedKernel {
  public:
   std::string name() const override { return "mm_relu_bgrad"; }
@@ -142,6 +154,35 @@ class GemmEpilogueFusion final : public Pass {
         f.node.inputs = {n.inputs[0], n.inputs[1], n.inputs.size() > 2 ? n.inputs[2] : -1};
         f.node.outputs = {out};
         for (size_t m : members) f.node.reference.push_back(g.nodes[m]);
+        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
+        fusions.push_back(std::move(f));
+      } else if (n.kind() == "relu_backward" && meta(n.outputs[0]).sizes.size() == 4) {
+        // relu_backward -> sum(dims [0, 2, 3]): a convolution's bias gradient (the masked
+        // gradient's other readers, the convolution's backward ops, stay as they are).
+        const ops::TensorMeta& dm = meta(n.outputs[0]);
+        if (!is_contiguous(dm) || !is_floating(dm.dtype) || dm.sizes[1] < 2 || meta(n.inputs[0]).sizes != dm.sizes ||
+            meta(n.inputs[1]).sizes != dm.sizes || meta(n.inputs[0]).dtype != dm.dtype ||
+            meta(n.inputs[1]).dtype != dm.dtype)
+          continue;
+        int s = -1;
+        for (int u : g.values[size_t(n.outputs[0])].uses) {
+          const Node& r = g.nodes[size_t(pos[size_t(u)])];
+          if (r.kind() == "sum" && r.inputs.size() == 1 && r.attrs.shape("dims") == Shape{0, 2, 3} &&
+              !r.attrs.b("keepdim") && meta(r.outputs[0]).dtype == dm.dtype) {
+            s = pos[size_t(u)];
+            break;
+          }
+        }
+        if (s < 0) continue;
+        Fusion f;
+        f.members = {p, size_t(s)};
+        f.node.id = next_id++;
+        f.node.device = n.device;
+        f.node.fused = std::make_shared<ReluBiasGradKernel>();
+        f.node.inputs = {n.inputs[0], n.inputs[1]};
+        f.node.outputs = {n.outputs[0], g.nodes[size_t(s)].outputs[0]};
+        f.node.reference = {n, g.nodes[size_t(s)]};
+        f.at_first = true;  // dz's other readers come before the sum
         f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       } else if (n.kind() == "relu_backward") {

@@ -100,7 +100,7 @@ TEST_CASE("gemm_epilogue leaves a pre-activation with a second reader, and a lay
   }
 }
 
-TEST_CASE("gemm_epilogue runs ReLU in a biased convolution's epilogue, image by image, bit for bit") {
+TEST_CASE("gemm_epilogue runs ReLU in a biased convolution's epilogue and joins its backward with the bias gradient, bit for bit") {
   for (DType t : {DType::F32, DType::BF16, DType::F64}) {
     for (bool bias : {true, false}) {
       INFO(dtype_name(t) << (bias ? " bias" : " no bias"));
@@ -121,6 +121,9 @@ TEST_CASE("gemm_epilogue runs ReLU in a biased convolution's epilogue, image by 
       PassManager().add("gemm_epilogue").run(c.graph);
       CHECK(count_kind(c.graph, "conv_bias_relu") == (bias ? 1 : 0));
       CHECK(count_kind(c.graph, "relu") == (bias ? 0 : 1));
+      // The backward: ReLU's and the bias gradient in one sweep (no bias: nothing to join).
+      CHECK(count_kind(c.graph, "relu_bgrad") == (bias ? 1 : 0));
+      CHECK(count_kind(c.graph, "relu_backward") == (bias ? 0 : 1));
       const std::vector<Tensor> want = Executor(unfused).run(in);
       const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
       for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
