@@ -6,16 +6,21 @@
 // update writes where(skip, t0, new) in place, reading t0 before it stores (elementwise), so
 // the copy, the select and the write-back disappear, and multi_tensor then batches the
 // guarded updates of all parameters into one loop. Run after pointwise_fusion (the update
-// is a fused in-place loop, or a single in-place pointwise op such as add_).
+// is a fused in-place loop, or a single in-place pointwise op such as add_). A guarded
+// update that reads another's result (a parameter's step reading its new momentum buffer)
+// is then joined with it in one loop (checked by apply_fusions).
 //
 // Readers of t1 between the update and the select now see the selected value: equal to the
 // updated one whenever the step is not skipped, and when it is, every tensor the step
 // updates is put back anyway (the step's outputs, the loss, come before the optimizer).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include "ops/graph/fused_pointwise.h"
+#include "ops/graph/fusion.h"
 #include "ops/graph/pass.h"
 #include "ops/registry.h"
 
@@ -65,6 +70,7 @@ class AmpSkipFusion final : public Pass {
     std::map<int, Node> rewritten;       // update node id -> its guarded replacement
     std::map<int, int> renamed;          // write-back output -> the update's output
     std::vector<bool> removed(size_t(next_id) + 1, false);
+    std::set<int> guarded_ids;
     for (const Node& x : g.nodes) {
       if (!x.op || x.kind() != "copy_") continue;
       if (!x.device.is_cpu() && !(x.device.is_cuda() && cuda_pointwise_available())) continue;
@@ -163,6 +169,7 @@ class AmpSkipFusion final : public Pass {
       for (Node& r : ref) guarded.reference.push_back(std::move(r));
       guarded.reference.push_back(rw);
       guarded.reference.push_back(rx);
+      guarded_ids.insert(guarded.id);
       rewritten[u->id] = std::move(guarded);
       renamed[x.outputs[0]] = t1;
       for (int id : {c->id, w->id, x.id}) removed[size_t(id)] = true;
@@ -187,6 +194,104 @@ class AmpSkipFusion final : public Pass {
       if (renamed.count(v)) v = renamed[v];
     g.nodes = std::move(nodes);
     g.rebuild_uses();
+    merge_chained(g, ctx, guarded_ids);
+  }
+
+ private:
+  // A guarded update whose input is another guarded update's result (a parameter's step
+  // reading its new momentum buffer) joins it in one loop, as pointwise_fusion joins the two
+  // unguarded: one pass over the parameter, its buffer and its gradient instead of two.
+  static void merge_chained(Graph& g, PassContext& ctx, const std::set<int>& guarded) {
+    const std::vector<int> pos = g.positions();
+    int next_id = g.next_node_id();
+    std::set<int> used;
+    std::vector<Fusion> fusions;
+    for (const Node& b : g.nodes) {
+      if (!guarded.count(b.id) || used.count(b.id)) continue;
+      const Node* a = nullptr;
+      for (int v : b.inputs) {
+        const Value& val = g.values[size_t(v)];
+        if (v < 0 || val.kind != ValueKind::Internal || val.producer < 0) continue;
+        const Node& p = g.nodes[size_t(pos[size_t(val.producer)])];
+        if (guarded.count(p.id) && !used.count(p.id) && p.id != b.id) a = &p;
+      }
+      if (!a) continue;
+      Node merged;
+      if (!merge_programs(*a, b, merged)) continue;
+      used.insert(a->id);
+      used.insert(b.id);
+      Fusion f;
+      f.members = {size_t(pos[size_t(a->id)]), size_t(pos[size_t(b.id)])};
+      std::sort(f.members.begin(), f.members.end());
+      merged.id = next_id++;
+      merged.device = b.device;
+      merged.reference = {*a, b};
+      f.node = std::move(merged);
+      f.at_first = true;
+      f.what = fmt::format("guarded updates {} + {} -> node {}", a->id, b.id, f.node.id);
+      fusions.push_back(std::move(f));
+    }
+    apply_fusions(g, std::move(fusions), ctx);
+  }
+
+  // a's and b's programs as one (a's code first; b reads a's results from registers): its
+  // inputs, outputs and in-place aliases in `out`. False when b updates one of a's results.
+  static bool merge_programs(const Node& a, const Node& b, Node& out) {
+    const PwProgram& pa = pointwise_kernel_of(a)->program();
+    const PwProgram& pb = pointwise_kernel_of(b)->program();
+    std::vector<int> inputs = a.inputs;
+    std::vector<int> b_input(b.inputs.size(), -1), b_from_a(b.inputs.size(), -1);  // input index, or a's output
+    for (size_t k = 0; k < b.inputs.size(); ++k) {
+      const int v = b.inputs[k];
+      const auto o = std::find(a.outputs.begin(), a.outputs.end(), v);
+      if (o != a.outputs.end()) {
+        b_from_a[k] = int(o - a.outputs.begin());
+        continue;
+      }
+      const auto i = std::find(inputs.begin(), inputs.end(), v);
+      b_input[k] = int(i - inputs.begin());
+      if (i == inputs.end()) inputs.push_back(v);
+    }
+    for (size_t k = 0; k < b.outputs.size(); ++k) {
+      const int al = b.aliased_input(k);
+      if (al >= 0 && b_input[size_t(al)] < 0) return false;  // b would update a result of a in place
+    }
+    PwProgram m;
+    m.num_inputs = int(inputs.size());
+    const int shift_a = m.num_inputs - pa.num_inputs;
+    auto ra = [&](int r) { return r < 0 || r < pa.num_inputs ? r : r + shift_a; };
+    for (PwInstr in : pa.code) {
+      in.a = ra(in.a);
+      in.b = ra(in.b);
+      in.c = ra(in.c);
+      m.code.push_back(in);
+    }
+    std::vector<int> a_out;
+    for (int r : pa.outputs) a_out.push_back(ra(r));
+    const int base_b = m.num_registers();
+    auto rb = [&](int r) {
+      if (r < 0) return r;
+      if (r >= pb.num_inputs) return base_b + (r - pb.num_inputs);
+      return b_from_a[size_t(r)] >= 0 ? a_out[size_t(b_from_a[size_t(r)])] : b_input[size_t(r)];
+    };
+    for (PwInstr in : pb.code) {
+      in.a = rb(in.a);
+      in.b = rb(in.b);
+      in.c = rb(in.c);
+      m.code.push_back(in);
+    }
+    m.outputs = a_out;
+    for (int r : pb.outputs) m.outputs.push_back(rb(r));
+    out.inputs = inputs;
+    out.outputs = a.outputs;
+    out.outputs.insert(out.outputs.end(), b.outputs.begin(), b.outputs.end());
+    for (size_t k = 0; k < a.outputs.size(); ++k) out.output_alias.push_back(a.aliased_input(k));
+    for (size_t k = 0; k < b.outputs.size(); ++k) {
+      const int al = b.aliased_input(k);
+      out.output_alias.push_back(al < 0 ? -1 : b_input[size_t(al)]);
+    }
+    out.fused = std::make_shared<FusedPointwiseKernel>(std::move(m), 1);
+    return true;
   }
 };
 

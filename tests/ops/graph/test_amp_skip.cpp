@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <pacer/pacer.h>
 
+#include <string>
 #include <vector>
 
 #include "models/precision_step.h"
@@ -53,7 +54,13 @@ TEST_CASE("amp_skip runs the overflow skip inside the update loops, without copi
   unit(in);  // eager: the momentum buffers exist before the capture
   Captured c = capture([&](const std::vector<Tensor>& v) { return unit(v); }, in);
   const Graph unfused = c.graph;
-  PassManager().add_list("pointwise_fusion,amp_skip").run(c.graph);
+  const auto reports = PassManager().add_list("pointwise_fusion,amp_skip").run(c.graph);
+  // Each parameter's guarded step and its buffer's guarded update run as one loop.
+  const std::string fused = test::joined(reports[1].fused_groups);
+  int joined = 0;
+  for (size_t at = fused.find("guarded updates"); at != std::string::npos; at = fused.find("guarded updates", at + 1))
+    ++joined;
+  CHECK(joined == 2);
   // Each of w, b and their two momentum buffers: no clone, select or write-back left.
   CHECK(count_kind(unfused, "clone") >= 4);
   CHECK(count_kind(c.graph, "clone") == 0);
