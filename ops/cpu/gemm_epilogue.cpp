@@ -75,30 +75,17 @@ void relu_backward_channel_sums(const Tensor& dy, const Tensor& y, Tensor& dz, T
     dispatch_floating(db.dtype(), "relu_bgrad", [&]<class O>() {
       O* o = static_cast<O*>(db.data());
       parallel_for(0, C, 1, [&](int64_t b, int64_t e) {
+        std::vector<T> row(static_cast<size_t>(R));  // the channel's dz, (image, pixel) order
         for (int64_t c = b; c < e; ++c) {
-          // sum()'s row kernel over the channel's (image, pixel) sequence r = n * S + s.
-          A acc[8] = {};
-          A tail = 0;
-          bool in_tail = false;
-          const int64_t blocked = R - R % 8;
           for (int64_t n = 0, r = 0; n < N; ++n) {
             const int64_t base = (n * C + c) * S;
             for (int64_t s = 0; s < S; ++s, ++r) {
               const T v = store_cast<T>(pointwise_detail::ReluBackward{}(Cp(g[base + s]), Cp(m[base + s])));
               d[base + s] = v;
-              if (r < blocked) {
-                acc[r % 8] += A(Cp(v));
-              } else {
-                if (!in_tail) {
-                  tail = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-                  in_tail = true;
-                }
-                tail += A(Cp(v));
-              }
+              row[size_t(r)] = v;
             }
           }
-          if (!in_tail) tail = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-          o[c] = store_cast<O>(tail);
+          o[c] = store_cast<O>(sum_in_row_order<A>(row.data(), R));  // as sum(dz, {0, 2, 3})
         }
       });
     });

@@ -70,6 +70,20 @@ Geometry<N> make_geometry(const Tensor& out, const std::array<const Tensor*, N -
   return g;
 }
 
+/// The order sum() adds a row of n values in (ops/cpu/reduce.cpp): eight accumulators of type
+/// A over blocks of eight, combined pairwise, then the tail in order. Fused kernels whose
+/// sums must equal sum()'s bit for bit add in this order too.
+template <class A, class T>
+inline A sum_in_row_order(const T* v, int64_t n) {
+  A acc[8] = {};
+  int64_t r = 0;
+  for (; r + 8 <= n; r += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += A(compute_t<T>(v[r + k]));
+  A total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; r < n; ++r) total += A(compute_t<T>(v[r]));
+  return total;
+}
+
 template <class T>
 inline compute_t<T> load(const char* p) {
   return compute_t<T>(*reinterpret_cast<const T*>(p));

@@ -25,14 +25,7 @@ void sum_rows(const T* x, Out* out, int64_t M, int64_t R) {
   using A = acc_t<T>;
   parallel_for(0, M, std::max<int64_t>(1, 32768 / std::max<int64_t>(R, 1)), [&](int64_t b, int64_t e) {
     for (int64_t m = b; m < e; ++m) {
-      const T* row = x + m * R;
-      A acc[8] = {};
-      int64_t r = 0;
-      for (; r + 8 <= R; r += 8)
-        for (int k = 0; k < 8; ++k) acc[k] += A(compute_t<T>(row[r + k]));
-      A total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-      for (; r < R; ++r) total += A(compute_t<T>(row[r]));
-      out[m] = store_cast<Out>(total);
+      out[m] = store_cast<Out>(sum_in_row_order<A>(x + m * R, R));
     }
   });
 }

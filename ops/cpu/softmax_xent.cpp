@@ -24,18 +24,6 @@ void row_stats(const T* row, int64_t R, C* buf, C& mx, C& ls) {
   ls = std::log(s);
 }
 
-// sum()'s row kernel: 8 accumulators, combined pairwise, then the tail.
-template <class T, class C>
-C row_sum(const T* v, int64_t R) {
-  C acc[8] = {};
-  int64_t r = 0;
-  for (; r + 8 <= R; r += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += C(v[r + k]);
-  C total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; r < R; ++r) total += C(v[r]);
-  return total;
-}
-
 int64_t index_at(const Tensor& index, int64_t i) {
   return index.dtype() == DType::I64 ? static_cast<const int64_t*>(index.data())[i]
                                      : int64_t(static_cast<const int32_t*>(index.data())[i]);
@@ -70,7 +58,7 @@ void log_softmax_pick(const Tensor& x, const Tensor& index, Tensor& picked, Tens
         const int64_t k = index_at(index, i);
         PACER_CHECK(k >= 0 && k < R, "index {} is out of range for dimension 1 of size {}", k, R);
         pp[i] = logp[size_t(k)];
-        if (ps) ps[i] = store_cast<T>(row_sum<T, C>(logp.data(), R));
+        if (ps) ps[i] = store_cast<T>(sum_in_row_order<C>(logp.data(), R));
       }
     });
   });
@@ -104,7 +92,7 @@ void log_softmax_xent_backward(const Tensor& x, const Tensor& index, const Tenso
           const T sc = r == k ? picked : T(0);
           prow[r] = pu ? store_cast<T>(C(pu[i]) + C(sc)) : sc;
         }
-        const C total = C(store_cast<T>(row_sum<T, C>(prow, R)));
+        const C total = C(store_cast<T>(sum_in_row_order<C>(prow, R)));
         for (int64_t r = 0; r < R; ++r) {
           const T logp = store_cast<T>(buf[size_t(r)] - ls);
           const T ex = store_cast<T>(std::exp(C(logp)));

@@ -237,6 +237,12 @@ struct Candidate {
   cudnnStatus_t status;
 };
 
+// The algorithms of a cuDNN ranking (heuristic or measured), best first, with their statuses.
+template <class Perf, size_t N>
+void append(std::vector<Candidate>& out, const std::array<Perf, N>& perf, int returned) {
+  for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+}
+
 // The heuristics' ranking (best first) for the call.
 std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
                                   const TensorDesc& yd, const ConvDesc& cd) {
@@ -247,21 +253,21 @@ std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const Tens
       std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
       PACER_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
                                                                &returned, perf.data()));
-      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      append(out, perf, returned);
       break;
     }
     case Dir::BackwardData: {
       std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
       PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
                                                                     &returned, perf.data()));
-      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      append(out, perf, returned);
       break;
     }
     case Dir::BackwardFilter: {
       std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
       PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d, int(perf.size()),
                                                                       &returned, perf.data()));
-      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      append(out, perf, returned);
       break;
     }
   }
@@ -284,7 +290,7 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
       PACER_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d, yd.d,
                                                                scratch.data(), int(perf.size()), &returned,
                                                                perf.data(), ws, ws_bytes));
-      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      append(out, perf, returned);
       break;
     }
     case Dir::BackwardData: {
@@ -292,7 +298,7 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
       PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d, xd.d,
                                                                     scratch.data(), int(perf.size()), &returned,
                                                                     perf.data(), ws, ws_bytes));
-      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      append(out, perf, returned);
       break;
     }
     case Dir::BackwardFilter: {
@@ -300,7 +306,7 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
       PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
                                                                       wd.d, scratch.data(), int(perf.size()),
                                                                       &returned, perf.data(), ws, ws_bytes));
-      for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+      append(out, perf, returned);
       break;
     }
   }

@@ -95,6 +95,26 @@ std::vector<int> Graph::positions() const {
   return pos;
 }
 
+GraphIndex::GraphIndex(const Graph& graph) : g(graph), pos(graph.positions()), escaping(graph.escaping_mask()) {}
+
+int GraphIndex::producer(int v) const {
+  if (v < 0 || size_t(v) >= escaping.size()) return -1;
+  const Value& val = g.values[size_t(v)];
+  return val.kind == ValueKind::Internal && val.producer >= 0 ? pos[size_t(val.producer)] : -1;
+}
+
+const Node* GraphIndex::producer_node(int v) const {
+  const int p = producer(v);
+  return p < 0 ? nullptr : &g.nodes[size_t(p)];
+}
+
+int GraphIndex::only_reader(int v) const {
+  if (v < 0 || size_t(v) >= escaping.size()) return -1;
+  const Value& val = g.values[size_t(v)];
+  if (val.uses.size() != 1 || escaping[size_t(v)]) return -1;
+  return pos[size_t(val.uses[0])];
+}
+
 namespace {
 
 void verify_nodes(const Graph& g, const std::vector<Node>& nodes, std::vector<int>& defined_at,

@@ -101,6 +101,22 @@ class Graph {
   std::vector<int> positions() const;
 };
 
+/// Where a graph's values are made and read, for passes that match patterns over it. Taken
+/// once (it copies nothing of the graph); valid until the node list or use lists change.
+struct GraphIndex {
+  explicit GraphIndex(const Graph& graph);
+  const Graph& g;
+  std::vector<int> pos;        // node id -> position in g.nodes (-1: none)
+  std::vector<bool> escaping;  // value id -> whether a run keeps it (escaping_values)
+  /// The position of the node that makes value v, or -1 (an input, state, a value added
+  /// since, or v < 0).
+  int producer(int v) const;
+  /// The node that makes value v, or null where producer(v) is -1.
+  const Node* producer_node(int v) const;
+  /// The position of v's reader when it has exactly one and does not escape, else -1.
+  int only_reader(int v) const;
+};
+
 /// Checks the SSA invariants: each value defined once, before its uses; ids in range; use
 /// lists match; outputs defined; fused nodes' references well formed. Throws naming the
 /// pass that broke it (`after`) and the node.

@@ -53,17 +53,11 @@ class AmpSkipFusion final : public Pass {
   }
 
   void run(Graph& g, PassContext& ctx) override {
-    std::vector<int> pos = g.positions();
-    const std::vector<bool> escaping = g.escaping_mask();
-    auto producer = [&](int v) -> Node* {
-      if (v < 0) return nullptr;
-      const Value& val = g.values[size_t(v)];
-      return val.kind == ValueKind::Internal && val.producer >= 0 ? &g.nodes[size_t(pos[size_t(val.producer)])]
-                                                                 : nullptr;
-    };
-    auto only_use = [&](int v, int node_id) {
-      return !escaping[size_t(v)] && g.values[size_t(v)].uses.size() == 1 && g.values[size_t(v)].uses[0] == node_id;
-    };
+    const GraphIndex ix(g);
+    const std::vector<int>& pos = ix.pos;
+    auto producer = [&](int v) { return ix.producer_node(v); };
+    // Whether v is read by that node alone.
+    auto only_use = [&](int v, int node_id) { return ix.only_reader(v) == pos[size_t(node_id)]; };
     int next_id = g.next_node_id();
     std::map<int, int> flag_scalar;      // flag value -> its 0-d view
     std::map<int, Node> flag_views;      // flag producer's node id -> the view node after it
@@ -82,7 +76,7 @@ class AmpSkipFusion final : public Pass {
       const int t0 = c->inputs[0], flag = w->inputs[0];
       const ops::TensorMeta& fm = g.values[size_t(flag)].meta;
       if (fm.dtype != DType::Bool || shape_numel(fm.sizes) != 1) continue;
-      Node* u = producer(t1);
+      const Node* u = producer(t1);
       if (!u || rewritten.count(u->id) || u->device != x.device) continue;
       // t1 is u's in-place update of t0.
       int out_index = -1;
@@ -202,7 +196,8 @@ class AmpSkipFusion final : public Pass {
   // reading its new momentum buffer) joins it in one loop, as pointwise_fusion joins the two
   // unguarded: one pass over the parameter, its buffer and its gradient instead of two.
   static void merge_chained(Graph& g, PassContext& ctx, const std::set<int>& guarded) {
-    const std::vector<int> pos = g.positions();
+    const GraphIndex ix(g);
+    const std::vector<int>& pos = ix.pos;
     int next_id = g.next_node_id();
     std::set<int> used;
     std::vector<Fusion> fusions;
@@ -210,10 +205,8 @@ class AmpSkipFusion final : public Pass {
       if (!guarded.count(b.id) || used.count(b.id)) continue;
       const Node* a = nullptr;
       for (int v : b.inputs) {
-        const Value& val = g.values[size_t(v)];
-        if (v < 0 || val.kind != ValueKind::Internal || val.producer < 0) continue;
-        const Node& p = g.nodes[size_t(pos[size_t(val.producer)])];
-        if (guarded.count(p.id) && !used.count(p.id) && p.id != b.id) a = &p;
+        const Node* p = ix.producer_node(v);
+        if (p && guarded.count(p->id) && !used.count(p->id) && p->id != b.id) a = p;
       }
       if (!a) continue;
       Node merged;

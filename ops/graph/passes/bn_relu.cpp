@@ -96,14 +96,8 @@ class BatchNormReluFusion final : public Pass {
   }
 
   void run(Graph& g, PassContext& ctx) override {
-    const std::vector<int> pos = g.positions();
-    const std::vector<bool> escaping = g.escaping_mask();
-    // The single reader of a value (its position), or -1.
-    auto only_reader = [&](int v) {
-      const Value& val = g.values[size_t(v)];
-      if (val.uses.size() != 1 || escaping[size_t(v)]) return -1;
-      return pos[size_t(val.uses[0])];
-    };
+    const GraphIndex ix(g);
+    const std::vector<int>& pos = ix.pos;
     auto is = [&](int p, const char* kind) { return p >= 0 && g.nodes[size_t(p)].kind() == kind; };
     int next_id = g.next_node_id();
     std::vector<Fusion> fusions;
@@ -111,7 +105,7 @@ class BatchNormReluFusion final : public Pass {
       const Node& n = g.nodes[p];
       if (!n.device.is_cpu()) continue;
       if (n.kind() == "batch_norm_train" && is_contiguous(g.values[size_t(n.outputs[0])].meta)) {
-        const int r = only_reader(n.outputs[0]);
+        const int r = ix.only_reader(n.outputs[0]);
         std::vector<size_t> members = {p};
         int residual = -1;
         if (is(r, "add")) {
@@ -119,7 +113,7 @@ class BatchNormReluFusion final : public Pass {
           residual = add.inputs[0] == n.outputs[0] ? add.inputs[1] : add.inputs[0];
           const ops::TensorMeta& rm = g.values[size_t(residual)].meta;
           const ops::TensorMeta& ym = g.values[size_t(n.outputs[0])].meta;
-          const int r2 = only_reader(add.outputs[0]);
+          const int r2 = ix.only_reader(add.outputs[0]);
           if (add.inputs[0] == add.inputs[1] || rm.sizes != ym.sizes || rm.dtype != ym.dtype || !is(r2, "relu")) continue;
           // A residual computed after this batch norm (the downsampling shortcut's batch norm):
           // that batch norm is fused with the add instead, this one's output being its residual.
@@ -150,7 +144,7 @@ class BatchNormReluFusion final : public Pass {
         const Value& dy = g.values[size_t(n.inputs[0])];
         if (dy.kind != ValueKind::Internal) continue;
         const int q = pos[size_t(dy.producer)];
-        if (!is(q, "relu_backward") || only_reader(n.inputs[0]) != int(p)) continue;
+        if (!is(q, "relu_backward") || ix.only_reader(n.inputs[0]) != int(p)) continue;
         const Node& rb = g.nodes[size_t(q)];
         Fusion f;
         f.members = {size_t(q), p};
@@ -242,8 +236,8 @@ class RecomputeBnRelu final : public Pass {
   }
 
   void run(Graph& g, PassContext& ctx) override {
-    const std::vector<int> pos = g.positions();
-    const std::vector<bool> escaping = g.escaping_mask();
+    const GraphIndex ix(g);
+    const std::vector<int>& pos = ix.pos;
     struct Plan {
       int z, x, before;  // the output, the conv output it is made from, the position to recompute at
       std::vector<int> late;  // positions of the readers that take the recomputed value
@@ -259,7 +253,7 @@ class RecomputeBnRelu final : public Pass {
       const int z = bn ? f.outputs[0] : f.outputs[1];
       const int x = bn ? f.inputs[0] : f.outputs[0];
       const Value& zv = g.values[size_t(z)];
-      if (escaping[size_t(z)] || zv.uses.size() < 2) continue;
+      if (ix.escaping[size_t(z)] || zv.uses.size() < 2) continue;
       std::vector<int> readers;
       for (int u : zv.uses) readers.push_back(pos[size_t(u)]);
       std::sort(readers.begin(), readers.end());

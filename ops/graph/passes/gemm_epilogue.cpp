@@ -98,21 +98,10 @@ class GemmEpilogueFusion final : public Pass {
   }
 
   void run(Graph& g, PassContext& ctx) override {
-    const std::vector<int> pos = g.positions();
-    const std::vector<bool> escaping = g.escaping_mask();
-    // The single reader of a value (its position), or -1.
-    auto only_reader = [&](int v) {
-      const Value& val = g.values[size_t(v)];
-      if (val.uses.size() != 1 || escaping[size_t(v)]) return -1;
-      return pos[size_t(val.uses[0])];
-    };
+    const GraphIndex ix(g);
+    const std::vector<int>& pos = ix.pos;
     auto kind_at = [&](int p) { return p >= 0 ? g.nodes[size_t(p)].kind() : std::string(); };
     auto meta = [&](int v) -> const ops::TensorMeta& { return g.values[size_t(v)].meta; };
-    // The producer's position of an internal value, or -1.
-    auto producer = [&](int v) {
-      const Value& val = g.values[size_t(v)];
-      return v >= 0 && val.kind == ValueKind::Internal ? pos[size_t(val.producer)] : -1;
-    };
     int next_id = g.next_node_id();
     std::vector<Fusion> fusions;
     for (size_t p = 0; p < g.nodes.size(); ++p) {
@@ -120,7 +109,7 @@ class GemmEpilogueFusion final : public Pass {
       if (!n.device.is_cpu() || !n.op) continue;
       if (n.kind() == "conv2d" && n.inputs.size() > 2 && n.inputs[2] >= 0 && is_contiguous(meta(n.outputs[0]))) {
         // conv2d with a bias -> relu.
-        const int r = only_reader(n.outputs[0]);
+        const int r = ix.only_reader(n.outputs[0]);
         if (kind_at(r) != "relu") continue;
         const int out = g.nodes[size_t(r)].outputs[0];
         if (!is_contiguous(meta(out)) || meta(out).dtype != meta(n.outputs[0]).dtype) continue;
@@ -137,10 +126,10 @@ class GemmEpilogueFusion final : public Pass {
       } else if (n.kind() == "linear" && meta(n.inputs[0]).sizes.size() == 2 && is_floating(meta(n.outputs[0]).dtype)) {
         // linear -> [view] -> relu.
         std::vector<size_t> members = {p};
-        int r = only_reader(n.outputs[0]);
+        int r = ix.only_reader(n.outputs[0]);
         if (kind_at(r) == "view") {
           members.push_back(size_t(r));
-          r = only_reader(g.nodes[size_t(r)].outputs[0]);
+          r = ix.only_reader(g.nodes[size_t(r)].outputs[0]);
         }
         if (kind_at(r) != "relu") continue;
         members.push_back(size_t(r));
@@ -188,12 +177,12 @@ class GemmEpilogueFusion final : public Pass {
       } else if (n.kind() == "relu_backward") {
         // mm -> [view] -> relu_backward(., y) -> [view] -> sum(dims [0]).
         std::vector<size_t> members;
-        int q = producer(n.inputs[0]);
-        if (kind_at(q) == "view" && only_reader(g.nodes[size_t(q)].outputs[0]) == int(p)) {
+        int q = ix.producer(n.inputs[0]);
+        if (kind_at(q) == "view" && ix.only_reader(g.nodes[size_t(q)].outputs[0]) == int(p)) {
           members.push_back(size_t(q));
-          q = producer(g.nodes[size_t(q)].inputs[0]);
+          q = ix.producer(g.nodes[size_t(q)].inputs[0]);
         }
-        if (kind_at(q) != "mm" || only_reader(g.nodes[size_t(q)].outputs[0]) != (members.empty() ? int(p) : int(members[0])))
+        if (kind_at(q) != "mm" || ix.only_reader(g.nodes[size_t(q)].outputs[0]) != (members.empty() ? int(p) : int(members[0])))
           continue;
         const Node& mm = g.nodes[size_t(q)];
         members.insert(members.begin(), size_t(q));
@@ -202,7 +191,7 @@ class GemmEpilogueFusion final : public Pass {
         // 2-d view of it. That view stays a node of its own: the fused node makes dz.
         const int dz = n.outputs[0];
         int summed = dz;
-        const int v = only_reader(dz);
+        const int v = ix.only_reader(dz);
         if (kind_at(v) == "view") summed = g.nodes[size_t(v)].outputs[0];
         const ops::TensorMeta& sm = meta(summed);
         const ops::TensorMeta& gm = meta(mm.outputs[0]);

@@ -65,26 +65,21 @@ class SoftmaxXentFusion final : public Pass {
   }
 
  private:
+  // The graph index, and the lookups the patterns below read it through.
   struct View {
-    const Graph& g;
-    std::vector<int> pos = g.positions();
-    std::vector<bool> escaping = g.escaping_mask();
-    const Node* producer(int v) const {
-      if (v < 0) return nullptr;
-      const Value& val = g.values[size_t(v)];
-      return val.kind == ValueKind::Internal && val.producer >= 0 ? &g.nodes[size_t(pos[size_t(val.producer)])]
-                                                                 : nullptr;
-    }
-    size_t at(const Node* n) const { return size_t(pos[size_t(n->id)]); }
+    explicit View(const Graph& g) : ix(g) {}
+    GraphIndex ix;
+    const Node* producer(int v) const { return ix.producer_node(v); }
+    size_t at(const Node* n) const { return size_t(ix.pos[size_t(n->id)]); }
     // Whether v is read only by the nodes in `readers` (ids) and is not a graph output.
     bool read_only_by(int v, std::initializer_list<const Node*> readers) const {
-      if (escaping[size_t(v)]) return false;
-      for (int u : g.values[size_t(v)].uses)
+      if (ix.escaping[size_t(v)]) return false;
+      for (int u : ix.g.values[size_t(v)].uses)
         if (std::none_of(readers.begin(), readers.end(), [&](const Node* r) { return r && r->id == u; }))
           return false;
       return true;
     }
-    const ops::TensorMeta& meta(int v) const { return g.values[size_t(v)].meta; }
+    const ops::TensorMeta& meta(int v) const { return ix.g.values[size_t(v)].meta; }
     static bool is(const Node* n, const char* kind) { return n && n->op && n->kind() == kind; }
   };
 
@@ -100,7 +95,7 @@ class SoftmaxXentFusion final : public Pass {
   }
 
   void fuse_backward(Graph& g, PassContext& ctx) {
-    const View w{g};
+    const View w(g);
     int next_id = g.next_node_id();
     std::vector<Fusion> fusions;
     for (const Node& d : g.nodes) {
@@ -174,7 +169,7 @@ class SoftmaxXentFusion final : public Pass {
   }
 
   void fuse_forward(Graph& g, PassContext& ctx) {
-    const View w{g};
+    const View w(g);
     int next_id = g.next_node_id();
     std::vector<Fusion> fusions;
     for (const Node& l : g.nodes) {
@@ -182,9 +177,9 @@ class SoftmaxXentFusion final : public Pass {
       if (x < 0) continue;
       const int logp = l.outputs[0];
       const Node *gather = nullptr, *rowsum = nullptr;
-      bool other = w.escaping[size_t(logp)];
+      bool other = w.ix.escaping[size_t(logp)];
       for (int u : g.values[size_t(logp)].uses) {
-        const Node& r = g.nodes[size_t(w.pos[size_t(u)])];
+        const Node& r = g.nodes[size_t(w.ix.pos[size_t(u)])];
         if (View::is(&r, "gather") && !gather && r.inputs[0] == logp && r.attrs.i("dim") == 1) gather = &r;
         else if (View::is(&r, "sum") && !rowsum && r.attrs.shape("dims") == Shape{1} && !r.attrs.b("keepdim"))
           rowsum = &r;
