@@ -191,14 +191,6 @@ void backward_kernel(OpCall& c) {
 
 }  // namespace
 
-void batch_norm_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, double eps,
-                             Tensor& out, Tensor& mean, Tensor& invstd) {
-  dispatch_floating(x.dtype(), "bn_relu", [&]<class T>() {
-    if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, out, mean, invstd, residual, true);
-    else forward<T, float>(x, w, b, eps, out, mean, invstd, residual, true);
-  });
-}
-
 void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* sums) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   PACER_CHECK(n0 >= 0 && nb >= 0 && n0 + nb <= N, "batch_norm_add_image_sums: images [{}, {}) of {}", n0, n0 + nb, N);

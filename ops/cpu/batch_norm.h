@@ -6,17 +6,14 @@
 
 namespace pacer::ops::cpu {
 
-/// out = relu(batch_norm(x) [+ residual]) with the batch statistics in mean / invstd (as
-/// batch_norm_train's outputs 1 and 2); `residual` may be undefined.
-void batch_norm_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, double eps,
-                             Tensor& out, Tensor& mean, Tensor& invstd);
-
 /// Adds the per-channel sum(x) and sum(x^2) of images [n0, n0 + nb) into sums[c] and
 /// sums[C + c] (sums: 2 * C doubles, zero at first), in the order batch_norm_train adds them:
 /// gathered image by image (the conv_bn epilogue), they equal its statistics bit for bit.
 void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* sums);
 
-/// batch_norm_train's forward (optionally + residual, then ReLU) from those sums.
+/// out = batch_norm(x) [+ residual] [then ReLU], with the batch statistics in mean / invstd
+/// (as batch_norm_train's outputs 1 and 2), from those sums, or summed here when `sums` is
+/// null; `residual` may be undefined.
 void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
                                   double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd);
 

@@ -33,7 +33,7 @@ ConvGeometry geometry(const Attrs& a, const Shape& x, const Shape& w, const Shap
 // BLAS efficient for small feature maps. Chunks bound the buffer to ~kColumnBytes. From
 // kDirectColumns output pixels on, one image alone makes a wide enough GEMM; not for f16 /
 // bf16, whose weight gradient would then be rounded to half precision once per image.
-constexpr int64_t kColumnBytes = int64_t(64) << 20;
+constexpr int64_t kColumnBytes = int64_t(8) << 20;
 constexpr int64_t kDirectColumns = 784;  // 28 x 28
 
 int64_t chunk_images(const ConvGeometry& G, size_t element_size) {

@@ -105,13 +105,18 @@ void Executor::plan() {
       if (in >= 0) last[size_t(in)] = int(p);
     for (int out : n.outputs) last[size_t(out)] = int(p);
   }
-  std::vector<bool> escapes(nv, false), root_escapes(nv, false);
-  for (int v : graph_.escaping_values()) {
-    escapes[size_t(v)] = true;
-    root_escapes[size_t(root[size_t(v)])] = true;
-  }
+  // Outputs go to the caller, who may keep them across runs: fresh memory. Rebound
+  // gradients are planned too, alive to the end of the run: the next run unbinds them
+  // before it starts, and takes a new arena if someone still holds one (run()).
+  std::vector<bool> escapes(nv, false), root_is_output(nv, false), root_is_grad(nv, false);
+  for (int v : graph_.outputs) root_is_output[size_t(root[size_t(v)])] = true;
+  for (const auto& [param, v] : graph_.grad_outputs) root_is_grad[size_t(root[size_t(v)])] = true;
+  for (int v : graph_.escaping_values()) escapes[size_t(v)] = true;
   std::vector<int> root_last(nv, -1);
   for (size_t v = 0; v < nv; ++v) root_last[size_t(root[v])] = std::max(root_last[size_t(root[v])], last[v]);
+  const int end = int(graph_.nodes.size()) - 1;
+  for (size_t v = 0; v < nv; ++v)
+    if (root_is_grad[v]) root_last[v] = end;
 
   release_after_.assign(graph_.nodes.size(), {});
   for (size_t v = 0; v < nv; ++v)
@@ -130,7 +135,7 @@ void Executor::plan() {
       const Value& v = graph_.values[size_t(out)];
       const size_t bytes = bytes_of(v.meta);
       stats_.unplanned_bytes += bytes;
-      if (!options_.plan_memory || root_escapes[size_t(out)] || bytes == 0) continue;
+      if (!options_.plan_memory || root_is_output[size_t(root[size_t(out)])] || bytes == 0) continue;
       size_t a = 0;
       while (a < arenas_.size() && arenas_[a].device != v.meta.device) ++a;
       if (a == arenas_.size()) {
@@ -186,6 +191,17 @@ Tensor Executor::planned_tensor(int value) {
   auto storage = make_intrusive<StorageImpl>(p, bytes_of(v.meta), a.device, [keep = a.storage](void*) {});
   const Shape strides = v.meta.strides.empty() ? contiguous_strides(v.meta.sizes) : v.meta.strides;
   return Tensor(make_intrusive<TensorImpl>(std::move(storage), v.meta.dtype, v.meta.sizes, strides, 0));
+}
+
+bool Executor::in_arena(const Tensor& t) const {
+  if (!t.defined() || t.nbytes() == 0) return false;
+  const char* p = static_cast<const char*>(t.data());
+  for (const Arena& a : arenas_) {
+    if (!a.storage) continue;
+    const char* base = static_cast<const char*>(a.storage->data());
+    if (p >= base && p + t.nbytes() <= base + a.bytes) return true;
+  }
+  return false;
 }
 
 std::vector<Tensor> Executor::allocate_outputs(const Node& n, const std::vector<Tensor>& inputs, bool planned) {
@@ -296,6 +312,11 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
     Tensor p = param;
     p.set_grad(Tensor());
   }
+  // Every planned tensor holds a reference to its arena. Past this point none of this
+  // executor's is alive, so another holder kept a gradient of an earlier run: that arena
+  // stays with it, and this run takes a new one.
+  for (Arena& a : arenas_)
+    if (a.storage && a.storage->use_count() > 1) a.storage = Storage();
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     const Node& n = graph_.nodes[p];
     try {

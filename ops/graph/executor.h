@@ -4,8 +4,9 @@
 /// (with the views and in-place versions that share it) lives from its producer to its
 /// last reader; tensors whose lifetimes overlap get disjoint ranges of one arena per
 /// device, placed largest first at the lowest free offset. The arena is allocated once and
-/// reused by every run; the step's outputs and rebound gradients, which outlive the run,
-/// are allocated fresh.
+/// reused by every run. The step's outputs, which the caller keeps, are allocated fresh;
+/// rebound gradients are planned, alive to the end of the run (a run first unbinds the last
+/// run's, and takes a new arena when a gradient of an earlier run is still held elsewhere).
 
 #include <cstddef>
 #include <map>
@@ -57,6 +58,8 @@ class Executor {
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
 
   const Graph& graph() const { return graph_; }
+  /// Whether `t`'s memory lies in one of the arenas this executor now uses.
+  bool in_arena(const Tensor& t) const;
   const ExecutorStats& stats() const { return stats_; }
   /// Per node kind, slowest first (empty unless options.profile).
   std::vector<KindProfile> profile() const;

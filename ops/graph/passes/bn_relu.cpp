@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <numeric>
 
 #include "ops/api.h"
 #include "ops/cpu/batch_norm.h"
@@ -19,25 +21,30 @@ namespace pacer::graph {
 
 namespace {
 
+// (Without ReLU and residual, plain batch norm: recompute_bn_relu's shortcut recomputation.)
 class BatchNormReluKernel final : public FusedKernel {
  public:
-  BatchNormReluKernel(double eps, bool residual) : eps_(eps), residual_(residual) {}
+  BatchNormReluKernel(double eps, bool residual, bool relu = true) : eps_(eps), residual_(residual), relu_(relu) {}
   double eps() const { return eps_; }
   bool residual() const { return residual_; }
-  std::string name() const override { return residual_ ? "bn_add_relu" : "bn_relu"; }
+  bool relu() const { return relu_; }
+  std::string name() const override {
+    return relu_ ? (residual_ ? "bn_add_relu" : "bn_relu") : (residual_ ? "bn_add" : "batch_norm");
+  }
   std::string describe() const override {
-    return fmt::format("relu(batch_norm_train(x, weight, bias; eps={}){})", eps_, residual_ ? " + residual" : "");
+    return fmt::format("{}batch_norm_train(x, weight, bias; eps={}){}{}", relu_ ? "relu(" : "", eps_,
+                       residual_ ? " + residual" : "", relu_ ? ")" : "");
   }
   // inputs: x, weight, bias (either may be undefined), [residual]; outputs: out, mean, invstd.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
     PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
-    ops::cpu::batch_norm_relu_forward(contiguous(in[0]), in[1], in[2], residual_ ? contiguous(in[3]) : Tensor(), eps_,
-                                      out[0], out[1], out[2]);
+    ops::cpu::batch_norm_forward_from_sums(contiguous(in[0]), in[1], in[2], residual_ ? contiguous(in[3]) : Tensor(),
+                                           relu_, eps_, nullptr, out[0], out[1], out[2]);
   }
 
  private:
   double eps_;
-  bool residual_;
+  bool residual_, relu_;
 };
 
 class BatchNormReluBackwardKernel final : public FusedKernel {
@@ -223,116 +230,239 @@ void rewire(Node& n, int from, int to) {
   for (Node& r : n.reference) rewire(r, from, to);
 }
 
-// Memory for time: the output of a batch norm + ReLU without a residual is kept from the
-// forward to the backward only for ReLU's mask and the next convolution's weight gradient.
-// This pass lets it go after its forward reader and computes it again from the conv output
-// (kept anyway for batch norm's backward) just before its first backward reader: the same
-// loops on the same inputs, so the same numbers. Not in the default list.
+// Memory for time: a batch norm + (add +) ReLU output is kept from the forward to the
+// backward only for ReLU's mask and the next convolution's weight gradient. This pass lets
+// it go after its forward readers and computes it again from the conv output (kept anyway
+// for batch norm's backward) just before its first backward reader: the same loops on the
+// same inputs, so the same numbers. A residual unit's output also needs its residual, the
+// unit before's output: those are recomputed as a chain, from the stage's first unit (whose
+// residual is the shortcut's batch norm, recomputed from its conv output) on, when the
+// stage's backward starts. Not in the default list.
 class RecomputeBnRelu final : public Pass {
  public:
   std::string name() const override { return "recompute_bn_relu"; }
   std::string summary() const override {
-    return "recomputes batch norm + ReLU outputs in the backward instead of keeping them (memory for time; CPU)";
+    return "recomputes batch norm (+ residual) + ReLU outputs in the backward instead of keeping them, residual units "
+           "as chains (memory for time; CPU)";
   }
 
   void run(Graph& g, PassContext& ctx) override {
     const GraphIndex ix(g);
     const std::vector<int>& pos = ix.pos;
-    struct Plan {
-      int z, x, before;  // the output, the conv output it is made from, the position to recompute at
-      std::vector<int> late;  // positions of the readers that take the recomputed value
-      Node node;
-    };
     std::vector<Plan> plans;
+    std::map<int, size_t> plan_of;  // recomputed value -> its plan
     int next_id = g.next_node_id();
+    auto last_reader = [&](int v) {
+      int last = -1;
+      for (int u : g.values[size_t(v)].uses) last = std::max(last, pos[size_t(u)]);
+      return last;
+    };
+    // The leaves of fused node f: batch_norm_train, add (residual units), relu.
+    auto leaves_of = [](const Node& f) {
+      std::vector<const Node*> leaves;
+      leaf_nodes(f, leaves);
+      Leaves l;
+      for (const Node* n : leaves) {
+        if (n->kind() == "batch_norm_train") l.bn = n;
+        if (n->kind() == "add") l.add = n;
+        if (n->kind() == "relu") l.relu = n;
+      }
+      return l;
+    };
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& f = g.nodes[p];
       const auto* bn = dynamic_cast<const BatchNormReluKernel*>(f.fused.get());
       const auto* cbn = dynamic_cast<const ConvBatchNormKernel*>(f.fused.get());
-      if (!(bn && !bn->residual()) && !(cbn && cbn->relu() && !cbn->residual())) continue;
+      if (!(bn && bn->relu()) && !(cbn && cbn->relu())) continue;
+      const bool residual = bn ? bn->residual() : cbn->residual();
       const int z = bn ? f.outputs[0] : f.outputs[1];
       const int x = bn ? f.inputs[0] : f.outputs[0];
-      const Value& zv = g.values[size_t(z)];
-      if (ix.escaping[size_t(z)] || zv.uses.size() < 2) continue;
+      if (ix.escaping[size_t(z)]) continue;
+      // Forward readers, then backward ones: split at the widest gap between readers (the
+      // forward's readers sit within a few units, a shortcut's conv up to ~10 nodes after
+      // the next unit's first), when it holds kMinGap nodes or more.
       std::vector<int> readers;
-      for (int u : zv.uses) readers.push_back(pos[size_t(u)]);
+      for (int u : g.values[size_t(z)].uses) readers.push_back(pos[size_t(u)]);
       std::sort(readers.begin(), readers.end());
-      int x_last = -1;
-      for (int u : g.values[size_t(x)].uses) x_last = std::max(x_last, pos[size_t(u)]);
-      const int first_late = readers[1];
-      // Worth it only when the gap holds other work, and only while x is kept anyway.
-      if (first_late - readers[0] < kMinGap || x_last < first_late) continue;
-      std::vector<const Node*> leaves;
-      leaf_nodes(f, leaves);
-      const Node* bn_op = nullptr;
-      const Node* relu_op = nullptr;
-      for (const Node* l : leaves) {
-        if (l->kind() == "batch_norm_train") bn_op = l;
-        if (l->kind() == "relu") relu_op = l;
-      }
-      if (!bn_op || !relu_op) continue;
-      Plan plan{z, x, first_late, {readers.begin() + 1, readers.end()}, {}};
+      size_t split = 0;
+      for (size_t k = 1; k < readers.size(); ++k)
+        if (readers[k] - readers[k - 1] >= kMinGap && (split == 0 || readers[k] - readers[k - 1] > readers[split] - readers[split - 1]))
+          split = k;
+      // Only while x is kept anyway.
+      if (split == 0 || last_reader(x) < readers[split]) continue;
+      const Leaves l = leaves_of(f);
+      if (!l.bn || !l.relu || (residual && !l.add)) continue;
+      Plan plan;
+      plan.z = z;
+      plan.made_at = int(p);
+      plan.at = readers[split];
+      plan.late.assign(readers.begin() + long(split), readers.end());
+      if (residual) plan.residual = bn ? f.inputs[3] : f.inputs[5];
       Node& r = plan.node;
       r.id = next_id++;
       r.device = f.device;
-      r.fused = std::make_shared<BatchNormReluKernel>(bn ? bn->eps() : cbn->eps(), false);
-      r.inputs = {x, bn_op->inputs.size() > 1 ? bn_op->inputs[1] : -1, bn_op->inputs.size() > 2 ? bn_op->inputs[2] : -1};
-      const int z2 = g.add_value(ValueKind::Internal, zv.meta);
-      const int y2 = g.add_value(ValueKind::Internal, g.values[size_t(bn_op->outputs[0])].meta);
-      const int m2 = g.add_value(ValueKind::Internal, g.values[size_t(bn_op->outputs[1])].meta);
-      const int i2 = g.add_value(ValueKind::Internal, g.values[size_t(bn_op->outputs[2])].meta);
+      r.fused = std::make_shared<BatchNormReluKernel>(bn ? bn->eps() : cbn->eps(), residual);
+      r.inputs = {x, l.bn->inputs.size() > 1 ? l.bn->inputs[1] : -1, l.bn->inputs.size() > 2 ? l.bn->inputs[2] : -1};
+      if (residual) r.inputs.push_back(plan.residual);  // rewired below when the residual is recomputed too
+      const int y2 = g.add_value(ValueKind::Internal, g.values[size_t(l.bn->outputs[0])].meta);
+      const int m2 = g.add_value(ValueKind::Internal, g.values[size_t(l.bn->outputs[1])].meta);
+      const int i2 = g.add_value(ValueKind::Internal, g.values[size_t(l.bn->outputs[2])].meta);
+      const int z2 = g.add_value(ValueKind::Internal, g.values[size_t(z)].meta);
       r.outputs = {z2, m2, i2};
       // The reference keeps the original nodes' ids, so MemoryOrderCheck compares what they
       // read then (x, weight, bias) with what the recomputation reads now.
-      Node bn_ref = *bn_op, relu_ref = *relu_op;
+      Node bn_ref = *l.bn, relu_ref = *l.relu;
       bn_ref.inputs[0] = x;
       bn_ref.outputs = {y2, m2, i2};
-      relu_ref.inputs = {y2};
       relu_ref.outputs = {z2};
-      r.reference = {bn_ref, relu_ref};
+      if (residual) {
+        Node add_ref = *l.add;
+        const int s2 = g.add_value(ValueKind::Internal, g.values[size_t(l.add->outputs[0])].meta);
+        for (int& in : add_ref.inputs) in = in == plan.residual ? plan.residual : y2;
+        add_ref.outputs = {s2};
+        relu_ref.inputs = {s2};
+        r.reference = {bn_ref, add_ref, relu_ref};
+      } else {
+        relu_ref.inputs = {y2};
+        r.reference = {bn_ref, relu_ref};
+      }
+      plan_of[z] = plans.size();
       plans.push_back(std::move(plan));
+    }
+    // A residual that is neither recomputed nor alive where its reader is recomputed: the
+    // shortcut's batch norm output, recomputed (plainly) from its conv output, or else the
+    // unit is kept as it is.
+    for (size_t k = 0; k < plans.size(); ++k) {
+      const int res = plans[k].residual;
+      if (res < 0 || plan_of.count(res) || g.values[size_t(res)].kind != ValueKind::Internal ||
+          last_reader(res) >= plans[k].at)
+        continue;
+      const Node* maker = ix.producer_node(res);
+      const Node* bn_op = nullptr;
+      if (maker && maker->kind() == "batch_norm_train") bn_op = maker;
+      if (const auto* cbn = maker ? dynamic_cast<const ConvBatchNormKernel*>(maker->fused.get()) : nullptr;
+          cbn && !cbn->relu() && !cbn->residual() && maker->outputs[1] == res)
+        bn_op = leaves_of(*maker).bn;
+      if (!bn_op || bn_op->outputs[0] != res || last_reader(bn_op->inputs[0]) < plans[k].at) {
+        plans[k].dropped = true;
+        continue;
+      }
+      Plan plan;
+      plan.z = res;
+      plan.made_at = pos[size_t(maker->id)];
+      plan.at = plans[k].at;
+      Node& r = plan.node;
+      r.id = next_id++;
+      r.device = maker->device;
+      r.fused = std::make_shared<BatchNormReluKernel>(bn_op->attrs.f("eps"), false, false);
+      r.inputs = {bn_op->inputs[0], bn_op->inputs.size() > 1 ? bn_op->inputs[1] : -1,
+                  bn_op->inputs.size() > 2 ? bn_op->inputs[2] : -1};
+      for (int out : bn_op->outputs) r.outputs.push_back(g.add_value(ValueKind::Internal, g.values[size_t(out)].meta));
+      Node ref = *bn_op;  // its id kept, as above
+      ref.outputs = r.outputs;
+      r.reference = {ref};
+      plan_of[res] = plans.size();
+      plans.push_back(std::move(plan));
+    }
+    // A chain is recomputed from its start: each recomputation goes no later than the ones
+    // that read it (those made later in the forward come first here) and reads their outputs.
+    std::vector<size_t> order(plans.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return plans[a].made_at > plans[b].made_at; });
+    for (size_t k : order) {
+      Plan& pl = plans[k];
+      if (pl.residual < 0 || !plan_of.count(pl.residual)) continue;
+      Plan& src = plans[plan_of[pl.residual]];
+      src.at = std::min(src.at, pl.at);
+      pl.node.inputs[3] = src.node.outputs[0];
+      for (Node& ref : pl.node.reference)
+        for (int& in : ref.inputs)
+          if (in == pl.residual) in = src.node.outputs[0];
+    }
+    // A plan whose residual's plan was dropped (or that was dropped) goes, with its readers.
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (Plan& pl : plans)
+        if (!pl.dropped && pl.residual >= 0 && plan_of.count(pl.residual) && plans[plan_of[pl.residual]].dropped) {
+          pl.dropped = changed = true;
+        }
     }
     const Graph before = g;
     const MemoryOrderCheck check(before);
-    std::vector<bool> keep(plans.size(), true);
     while (true) {
-      Graph after = before;
-      after.nodes.clear();
-      std::vector<std::vector<size_t>> insert_at(before.nodes.size());
-      for (size_t k = 0; k < plans.size(); ++k)
-        if (keep[k]) insert_at[size_t(plans[k].before)].push_back(k);
-      for (size_t p = 0; p < before.nodes.size(); ++p) {
-        for (size_t k : insert_at[p]) after.nodes.push_back(plans[k].node);
-        Node n = before.nodes[p];
-        for (size_t k = 0; k < plans.size(); ++k)
-          if (keep[k] && std::find(plans[k].late.begin(), plans[k].late.end(), int(p)) != plans[k].late.end())
-            rewire(n, plans[k].z, plans[k].node.outputs[0]);
-        after.nodes.push_back(std::move(n));
-      }
-      after.rebuild_uses();
+      Graph after = build(before, plans);
       const Hazard h = check.hazard(after);
       if (!h) {
         g = std::move(after);
         break;
       }
       size_t bad = plans.size();
-      for (size_t k = 0; k < plans.size() && bad == plans.size(); ++k)
-        if (keep[k] && (plans[k].node.id == h.node || plans[k].node.reference[0].id == h.node)) bad = k;
+      for (size_t k = 0; k < plans.size() && bad == plans.size(); ++k) {
+        if (plans[k].dropped) continue;
+        bool hit = plans[k].node.id == h.node;
+        for (const Node& ref : plans[k].node.reference) hit = hit || ref.id == h.node;
+        if (hit) bad = k;
+      }
       if (bad == plans.size()) {
         ctx.rejected("recompute_bn_relu: " + h.what);
         return;  // g is unchanged
       }
-      keep[bad] = false;
       ctx.rejected(fmt::format("recomputing {}: {}", value_name(plans[bad].z), h.what));
+      drop_with_readers(plans, plan_of, bad);
     }
-    for (size_t k = 0; k < plans.size(); ++k)
-      if (keep[k])
-        ctx.fused(fmt::format("{} recomputed before node {} (node {})", value_name(plans[k].z),
-                              before.nodes[size_t(plans[k].before)].id, plans[k].node.id));
+    for (const Plan& pl : plans)
+      if (!pl.dropped)
+        ctx.fused(fmt::format("{} recomputed before node {} (node {})", value_name(pl.z),
+                              before.nodes[size_t(pl.at)].id, pl.node.id));
   }
 
  private:
   static constexpr int kMinGap = 8;
+  struct Leaves {
+    const Node* bn = nullptr;
+    const Node* add = nullptr;
+    const Node* relu = nullptr;
+  };
+  struct Plan {
+    int z = -1;             // the value recomputed
+    int made_at = -1;       // the position of the node that makes it in the forward
+    int at = -1;            // the position to recompute it at (before that node)
+    std::vector<int> late;  // positions of the readers that take the recomputed value
+    int residual = -1;      // the value its add reads besides the batch norm (-1: none)
+    bool dropped = false;
+    Node node;              // the recomputation
+  };
+
+  static void drop_with_readers(std::vector<Plan>& plans, const std::map<int, size_t>& plan_of, size_t k) {
+    plans[k].dropped = true;
+    for (size_t j = 0; j < plans.size(); ++j)
+      if (!plans[j].dropped && plans[j].residual >= 0 && plan_of.count(plans[j].residual) &&
+          plan_of.at(plans[j].residual) == k)
+        drop_with_readers(plans, plan_of, j);
+  }
+
+  // `before` with the recomputations of the kept plans inserted, sources first, and their
+  // late readers rewired to them.
+  static Graph build(const Graph& before, const std::vector<Plan>& plans) {
+    Graph after = before;
+    after.nodes.clear();
+    std::vector<std::vector<size_t>> insert_at(before.nodes.size());
+    std::vector<size_t> order(plans.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return plans[a].made_at < plans[b].made_at; });
+    for (size_t k : order)
+      if (!plans[k].dropped) insert_at[size_t(plans[k].at)].push_back(k);
+    for (size_t p = 0; p < before.nodes.size(); ++p) {
+      for (size_t k : insert_at[p]) after.nodes.push_back(plans[k].node);
+      Node n = before.nodes[p];
+      for (const Plan& pl : plans)
+        if (!pl.dropped && std::find(pl.late.begin(), pl.late.end(), int(p)) != pl.late.end())
+          rewire(n, pl.z, pl.node.outputs[0]);
+      after.nodes.push_back(std::move(n));
+    }
+    after.rebuild_uses();
+    return after;
+  }
 };
 
 PACER_REGISTER_PASS(RecomputeBnRelu);

@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "models/resnet.h"
 #include "tests/ops/graph/graph_test_util.h"
 
 using namespace pacer;
 using namespace pacer::graph;
 using test::count_kind;
+using test::joined;
 using test::max_rel_diff;
 
 namespace {
@@ -149,5 +151,48 @@ TEST_CASE("recompute_bn_relu frees batch norm + ReLU outputs until the backward,
   const std::vector<Tensor> want = Executor(kept).run(in);
   for (size_t i = 0; i < rms.size(); ++i) copy_(rms[i], saved[i]);
   const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+  for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
+}
+
+TEST_CASE("recompute_bn_relu recomputes a stage's residual units as a chain, shortcut first, with the same numbers") {
+  manual_seed(21);
+  // A stage of three bottlenecks: the first with a downsampling shortcut, the next two with
+  // identity shortcuts, each unit's output the next one's residual.
+  nn::Sequential stage;
+  stage.push_back(std::make_shared<models::Bottleneck>(8, 4, 1, false));
+  stage.push_back(std::make_shared<models::Bottleneck>(16, 4, 1, false));
+  stage.push_back(std::make_shared<models::Bottleneck>(16, 4, 1, false));
+  const std::vector<Tensor> params = stage.parameters();
+  auto f = [&](const std::vector<Tensor>& in) {
+    for (Tensor p : params) p.set_grad(Tensor());
+    const Tensor d = stage.forward(in[0]) - in[1];
+    Tensor loss = sum(d * d);
+    loss.backward();
+    std::vector<Tensor> out = {loss};
+    for (const Tensor& p : params) out.push_back(p.grad());
+    return out;
+  };
+  const std::vector<Tensor> in = {randn({2, 8, 10, 10}), randn({2, 16, 10, 10})};
+  std::vector<Tensor> buffers;
+  for (const auto& [name, t] : stage.state_dict()) buffers.push_back(t);
+  std::vector<Tensor> saved;
+  for (const Tensor& t : buffers) saved.push_back(clone(t));
+  Captured c = capture(f, in);
+  PassManager().add_list("bn_relu,conv_bn").run(c.graph);
+  const Graph kept = c.graph;
+  const auto reports = PassManager().add("recompute_bn_relu").run(c.graph);
+  INFO(joined(reports[0].fused_groups) << joined(reports[0].rejected));
+  // The three residual units' outputs (as bn_add_relu nodes of their own) and the shortcut's
+  // batch norm, which the first of them adds.
+  CHECK(count_kind(c.graph, "bn_add_relu") == 3);
+  CHECK(count_kind(c.graph, "batch_norm") == 1);
+  CHECK(Executor(c.graph).stats().planned_bytes < Executor(kept).stats().planned_bytes);
+  const std::vector<Tensor> want = Executor(kept).run(in);
+  {
+    NoGradGuard no_grad;  // the running statistics back as they were
+    for (size_t i = 0; i < buffers.size(); ++i) copy_(buffers[i], saved[i]);
+  }
+  const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+  REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
 }

@@ -159,6 +159,31 @@ TEST_CASE("the memory plan reuses memory and gives the same results as unplanned
   for (size_t i = 0; i < pa.size(); ++i) CHECK(max_abs_diff(pa[i], pb[i]) == 0);
 }
 
+TEST_CASE("gradients live in the planned arena, and a gradient held across runs keeps its values") {
+  BlockTrainer a(bottleneck(9));
+  const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
+  a.step({x, t});
+  Captured c = capture([&](const std::vector<Tensor>& in) { return a.step(in); }, {x, t},
+                       {.params = a.block->parameters()});
+  REQUIRE(!c.graph.grad_outputs.empty());
+  Executor ex(c.graph);
+  const auto params = a.block->parameters();
+  ex.run({x, t});
+  CHECK(ex.in_arena(params[0].grad()));
+  // Nobody holds the gradients when the next run starts: it writes them where it did.
+  const void* where = params[0].grad().data();
+  ex.run({x, t});
+  CHECK(params[0].grad().data() == where);
+  // `held` outlives the next run's start: that run takes a new arena, `held` is untouched.
+  const Tensor held = params[0].grad();
+  const std::vector<float> kept = held.to_vector<float>();
+  ex.run({randn({2, 16, 6, 6}), randn({2, 16, 6, 6})});
+  CHECK(held.to_vector<float>() == kept);
+  CHECK(!ex.in_arena(held));
+  CHECK(ex.in_arena(params[0].grad()));
+  CHECK(params[0].grad().to_vector<float>() != kept);
+}
+
 TEST_CASE("capture refuses host reads, random ops and nesting, naming the problem") {
   const Tensor x = randn({3});
   const std::string host = test::error_of([&] {
