@@ -129,7 +129,7 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
 
 std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
                                       Device device, int64_t warmup, int64_t repeat, bool channels_last,
-                                      const std::string& mode) {
+                                      const std::string& mode, const std::string& passes) {
   PACER_CHECK(batch >= 1 && image_size >= 16 && repeat >= 1 && warmup >= 0,
               "time_resnet_steps: expected batch >= 1, image size >= 16, repeat >= 1, warmup >= 0");
   PACER_CHECK(mode == "eager" || mode == "graph", "time_resnet_steps: expected mode eager or graph, got '{}'", mode);
@@ -139,7 +139,7 @@ std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_si
   std::function<std::vector<Tensor>(const std::vector<Tensor>&)> step = w.step;
   std::shared_ptr<graph::CompiledStep> compiled;
   if (mode == "graph") {
-    compiled = std::make_shared<graph::CompiledStep>(w.step, graph::CompileOptions{.capture = {.params = w.params}});
+    compiled = std::make_shared<graph::CompiledStep>(w.step, graph::CompileOptions{.passes = passes, .capture = {.params = w.params}});
     step = [compiled](const std::vector<Tensor>& in) { return (*compiled)(in); };
     step(w.inputs);  // eager: the optimizer makes its state
     step(w.inputs);  // captured

@@ -84,10 +84,11 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
 /// synthetic batch [batch, 3, size, size] with 1000 classes, LARS, at `precision` on `device`
 /// (`pacer bench resnet50-step`). CUDA times include a final device synchronization.
 /// mode "graph": the step is captured (after one eager step) and replayed through the
-/// default passes and the static executor (ops/graph/compiled_step.h).
+/// passes (`passes`: a list as CompileOptions::passes takes) and the static executor
+/// (ops/graph/compiled_step.h).
 std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
                                       Device device, int64_t warmup, int64_t repeat, bool channels_last = false,
-                                      const std::string& mode = "eager");
+                                      const std::string& mode = "eager", const std::string& passes = "default");
 
 ResnetResult train_resnet(const ResnetTrainConfig& config,
                           const std::function<void(const ResnetProgress&)>& progress = {},

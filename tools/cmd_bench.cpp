@@ -23,6 +23,7 @@
 #include "data/image_loader.h"
 #include "nn/lstm.h"
 #include "ops/api.h"
+#include "ops/graph/pass.h"
 #include "tools/cli_args.h"
 #include "tools/commands.h"
 #include "tools/json_line.h"
@@ -272,10 +273,17 @@ int bench_resnet_step(const std::vector<std::string>& argv) {
   p.option("depth", "N", "ResNet depth: 18, 34 or 50", "50");
   p.flag("channels-last", "NHWC activations (CUDA)");
   p.option("mode", "M", "eager, or graph (captured, passes, static executor)", "eager");
+  p.option("passes", "LIST", "graph mode: comma-separated passes, 'default' (may be part of the list) or 'none'",
+           "default");
   Args a = p.parse(argv);
   apply_threads(a);
   if (a.str("mode") != "eager" && a.str("mode") != "graph")
     throw UsageError("--mode must be eager or graph, got '" + a.str("mode") + "'");
+  try {
+    graph::PassManager().add_list(a.str("passes"));
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
   Device device;
   try {
     device = Device(a.str("device"));
@@ -287,13 +295,14 @@ int bench_resnet_step(const std::vector<std::string>& argv) {
   if (batch < 1 || size < 16) throw UsageError("--batch must be >= 1 and --image-size >= 16");
   std::vector<double> t = models::time_resnet_steps(int(a.integer("depth")), batch, size, a.str("precision"), device,
                                                     a.integer("warmup"), a.integer("repeat"), a.flag("channels-last"),
-                                                    a.str("mode"));
+                                                    a.str("mode"), a.str("passes"));
   std::sort(t.begin(), t.end());
   const double ms = t[t.size() / 2];
   JsonLine j;
   j.add("case", "resnet50-step").add("device", device.str()).add("precision", a.str("precision"));
   j.add("depth", a.integer("depth")).add("batch", batch).add("image_size", size).add("threads", num_threads());
   j.add("channels_last", a.flag("channels-last")).add("mode", a.str("mode"));
+  if (a.str("mode") == "graph") j.add("passes", a.str("passes"));
   j.add("median_ms", ms).add("throughput", double(batch) / (ms / 1e3)).add("unit", "img/s");
   emit(a, j, fmt::format("resnet{}-step batch {} size {} {} {}: {:.1f} ms, {:.1f} img/s", a.integer("depth"), batch,
                          size, a.str("precision"), a.str("mode"), ms, double(batch) / (ms / 1e3)));

@@ -91,7 +91,7 @@ std::vector<OpCase> conv_rows() {
   rows.push_back(conv_row("conv2d", {2, 3, 6, 5}, {4, 3, 3, 3}, true, {1, 1, 1, 1, 1, 1, 1}));
   rows.push_back(conv_row("conv2d_stride_groups", {1, 4, 7, 7}, {6, 2, 3, 2}, false, {2, 1, 0, 1, 1, 1, 2}));
   rows.push_back(conv_row("conv2d_dilation_channels_last", {2, 2, 7, 6}, {3, 2, 2, 3}, true, {1, 2, 2, 1, 2, 1, 1}, true));
-  // From 28 x 28 output pixels on, the CPU goes image by image with the GEMM in place, and a
+  // From 14 x 14 output pixels on, the CPU goes image by image with the GEMM in place, and a
   // 1x1 stride-1 convolution reads the image as its column matrix.
   rows.push_back(conv_row("conv2d_1x1_per_image", {2, 4, 28, 28}, {6, 2, 1, 1}, false, {1, 1, 0, 0, 1, 1, 2}));
   rows.push_back(conv_row("conv2d_3x3_per_image_bias", {2, 2, 29, 30}, {3, 2, 3, 3}, true, {1, 1, 1, 1, 1, 1, 1}));
