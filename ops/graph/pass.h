@@ -77,7 +77,7 @@ class PassManager {
   PassManager& add(std::unique_ptr<Pass> pass);
   PassManager& add(const std::string& name) { return add(make_pass(name)); }
   /// Adds each name of a comma-separated list ("dce,cse"; empty names are skipped); the word
-  /// "default" stands for the default passes ("default,recompute_bn_relu"), "none" for none.
+  /// "default" stands for the default passes ("dce,default" runs dce first), "none" for none.
   PassManager& add_list(const std::string& names);
   /// Options every pass can read through PassContext::option.
   PassManager& set_option(const std::string& key, const std::string& value);
