@@ -16,7 +16,8 @@
 #   --cpu-too   also run the CPU suite (ctest -LE gpu)
 #   --memcheck  compute-sanitizer --tool memcheck over the GPU test binaries
 #   --profile   the ResNet-50 batch-256 16-mixed NHWC step's replay time per node kind
-#               (pacer graph --profile), the step with 1x1 convolutions through cuDNN
+#               (pacer graph --profile), the step with batch norm's scalar NHWC kernels
+#               (PACER_BN_SCALAR=1), the step with 1x1 convolutions through cuDNN
 #               instead of GEMMs (PACER_CONV_1X1_GEMM=0), and Nsight Compute's per-kernel
 #               duration / DRAM % / SM % over a window of a batch-64 step (NCU_SKIP,
 #               NCU_COUNT launches; tools/ncu_summary.py), and the convolutions through
@@ -329,6 +330,9 @@ profile_step() {
   {
     echo "--- pacer graph resnet50 ${args[*]} --profile"
     LD_LIBRARY_PATH=$PACER_LD timeout "$(left 200)" "$PACER_BIN" graph resnet50 "${args[@]}" --profile 2>&1 | tail -n 40 || echo "(failed)"
+    echo "--- resnet50-step eager, batch norm through the scalar NHWC kernels (PACER_BN_SCALAR=1)"
+    PACER_BN_SCALAR=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+      --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     echo "--- resnet50-step eager, 1x1 convolutions through cuDNN (PACER_CONV_1X1_GEMM=0)"
     PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 3 || echo "(failed)"
