@@ -71,7 +71,7 @@ void check_blocked(const Geometry& g, DType dtype, double tol) {
 
 }  // namespace
 
-TEST_CASE("CPU conv2d per-image blocks: several row blocks, a short last one, groups, stride; 1 and 2 threads") {
+TEST_CASE("CPU conv2d per-image blocks: several row blocks, a short last one, groups, stride, with 1 and 2 threads") {
   const int saved = num_threads();
   for (int threads : {2, 1}) {
     set_num_threads(threads);
