@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "ops/api.h"
+#include "ops/graph/cuda_batch_norm_relu.h"
 #include "ops/cuda/launch.cuh"
 #include "ops/registry.h"
 #include "ops/shape_utils.h"
@@ -405,11 +406,12 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
   }
 }
 
-// Grid (tiles, row blocks): y = x * scale + shift.
-template <class T>
+// Grid (tiles, row blocks): y = x * scale + shift; with kResidual, y rounded to T and
+// residual added (as the unfused add would read the stored y); with kRelu, clamped at 0.
+template <class T, bool kResidual = false, bool kRelu = false>
 __global__ void bn_apply_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t C, int64_t M, int tile_vecs,
                                     int rows_per_pass, const float* __restrict__ scale,
-                                    const float* __restrict__ shift) {
+                                    const float* __restrict__ shift, const T* __restrict__ residual = nullptr) {
   constexpr int V = kVec<T>;
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V;
@@ -421,18 +423,29 @@ __global__ void bn_apply_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
   const int64_t stride = int64_t(gridDim.y) * rows_per_pass;
   for (int64_t m = int64_t(blockIdx.y) * rows_per_pass + r0; m < M; m += stride) {
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
+    Pack<T> r;
+    if constexpr (kResidual) r = *reinterpret_cast<const Pack<T>*>(residual + m * C + c0);
     Pack<T> o;
-    for (int e = 0; e < V; ++e) o.v[e] = T(float(compute_t<T>(a.v[e])) * sc[e] + sh[e]);
+    for (int e = 0; e < V; ++e) {
+      float v = float(compute_t<T>(a.v[e])) * sc[e] + sh[e];
+      if constexpr (kResidual) v = float(compute_t<T>(T(v))) + float(compute_t<T>(r.v[e]));
+      if constexpr (kRelu) v = v < 0.0f ? 0.0f : v;
+      o.v[e] = T(v);
+    }
     *reinterpret_cast<Pack<T>*>(y + m * C + c0) = o;
   }
 }
 
-// Grid (tiles, splits): per channel, the split's sum(dy) and sum(dy * (x - mean)).
-template <class T>
+// ReLU's backward, as relu_backward computes it: 0 where the output is <= 0 (NaN passes).
+__device__ __forceinline__ float relu_masked(float g, float z) { return z <= 0.0f ? 0.0f : g; }
+
+// Grid (tiles, splits): per channel, the split's sum(dy) and sum(dy * (x - mean)); with
+// kMask, dy is relu_backward(dy, z) taken on the fly.
+template <class T, bool kMask = false>
 __global__ void grad_partial_vec_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                         const float* __restrict__ mean, int64_t C, int64_t M, int64_t rows_per_split,
                                         int tile_vecs, int rows_per_pass, float* __restrict__ psdy,
-                                        float* __restrict__ psdyx) {
+                                        float* __restrict__ psdyx, const T* __restrict__ z = nullptr) {
   constexpr int V = kVec<T>;
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V, sp = blockIdx.y, splits = gridDim.y;
@@ -442,8 +455,11 @@ __global__ void grad_partial_vec_kernel(const T* __restrict__ dy, const T* __res
   for (int64_t m = begin + r0; m < end; m += rows_per_pass) {
     const Pack<T> g = *reinterpret_cast<const Pack<T>*>(dy + m * C + c0);
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
+    Pack<T> zz;
+    if constexpr (kMask) zz = *reinterpret_cast<const Pack<T>*>(z + m * C + c0);
     for (int e = 0; e < V; ++e) {
-      const float gv = float(compute_t<T>(g.v[e]));
+      float gv = float(compute_t<T>(g.v[e]));
+      if constexpr (kMask) gv = relu_masked(gv, float(compute_t<T>(zz.v[e])));
       s[e] += gv;
       sx[e] += gv * (float(compute_t<T>(a.v[e])) - mu[e]);
     }
@@ -456,11 +472,13 @@ __global__ void grad_partial_vec_kernel(const T* __restrict__ dy, const T* __res
     }
 }
 
-// Grid (tiles, row blocks): dx = k1 * (dy - mean(dy) - (x - mean) * k2).
-template <class T>
+// Grid (tiles, row blocks): dx = k1 * (dy - mean(dy) - (x - mean) * k2) (kMask: dy masked
+// by ReLU's output z, as above).
+template <class T, bool kMask = false>
 __global__ void grad_apply_vec_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                       const float* __restrict__ mean, const float* __restrict__ coef,
-                                      T* __restrict__ dx, int64_t C, int64_t M, int tile_vecs, int rows_per_pass) {
+                                      T* __restrict__ dx, int64_t C, int64_t M, int tile_vecs, int rows_per_pass,
+                                      const T* __restrict__ z = nullptr) {
   constexpr int V = kVec<T>;
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V;
@@ -475,9 +493,14 @@ __global__ void grad_apply_vec_kernel(const T* __restrict__ dy, const T* __restr
   for (int64_t m = int64_t(blockIdx.y) * rows_per_pass + r0; m < M; m += stride) {
     const Pack<T> g = *reinterpret_cast<const Pack<T>*>(dy + m * C + c0);
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
+    Pack<T> zz;
+    if constexpr (kMask) zz = *reinterpret_cast<const Pack<T>*>(z + m * C + c0);
     Pack<T> o;
-    for (int e = 0; e < V; ++e)
-      o.v[e] = T(k1[e] * (float(compute_t<T>(g.v[e])) - mdy[e] - (float(compute_t<T>(a.v[e])) - mu[e]) * k2[e]));
+    for (int e = 0; e < V; ++e) {
+      float gv = float(compute_t<T>(g.v[e]));
+      if constexpr (kMask) gv = relu_masked(gv, float(compute_t<T>(zz.v[e])));
+      o.v[e] = T(k1[e] * (gv - mdy[e] - (float(compute_t<T>(a.v[e])) - mu[e]) * k2[e]));
+    }
     *reinterpret_cast<Pack<T>*>(dx + m * C + c0) = o;
   }
 }
@@ -523,13 +546,15 @@ Tensor channels_last_dense(const Tensor& t) {
   return is_channels_last(t) ? t : permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2});
 }
 
-// The vectorized channels-last forward (f32 statistics): x and y dense [M, C].
+// The vectorized channels-last forward (f32 statistics): x, out (and residual) dense [M, C];
+// out = [relu](batch_norm(x) [+ residual]).
 template <class T>
-void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Dims& d, const VecTiling& vt,
-                 OpCall& c) {
+void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu, double eps,
+                 const Dims& d, const VecTiling& vt, Tensor& out, Tensor& mean, Tensor& invstd) {
+  const Device device = x.device();
   const int64_t splits = vec_splits(vt, d.M), rows = (d.M + splits - 1) / splits;
-  Tensor part = empty({2, d.C * splits}, {.dtype = DType::F32, .device = c.device});  // shifted sums, squares
-  Tensor coef = empty({2, d.C}, {.dtype = DType::F32, .device = c.device});           // scale, shift
+  Tensor part = empty({2, d.C * splits}, {.dtype = DType::F32, .device = device});  // shifted sums, squares
+  Tensor coef = empty({2, d.C}, {.dtype = DType::F32, .device = device});           // scale, shift
   float* pp = static_cast<float*>(part.data());
   float* pc = static_cast<float*>(coef.data());
   const T* px = static_cast<const T*>(x.data());
@@ -538,34 +563,45 @@ void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, double eps, 
   PACER_CUDA_KERNEL_CHECK();
   stats_finalize_vec_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
       px, d.C, splits, d.M, eps, pp, pp + d.C * splits, ptr_or_null<T>(w), ptr_or_null<T>(b),
-      static_cast<float*>(c.out(1).data()), static_cast<float*>(c.out(2).data()), pc, pc + d.C);
+      static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
   PACER_CUDA_KERNEL_CHECK();
-  bn_apply_vec_kernel<T><<<dim3(unsigned(vt.tiles), vec_row_blocks(vt, d.M)), kThreads, 0, stream()>>>(
-      px, static_cast<T*>(c.out(0).data()), d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C);
+  const dim3 grid(unsigned(vt.tiles), vec_row_blocks(vt, d.M));
+  T* py = static_cast<T*>(out.data());
+  const T* pr = ptr_or_null<T>(residual);
+  if (pr && relu) bn_apply_vec_kernel<T, true, true><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C, pr);
+  else if (pr) bn_apply_vec_kernel<T, true, false><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C, pr);
+  else if (relu) bn_apply_vec_kernel<T, false, true><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C);
+  else bn_apply_vec_kernel<T><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C);
   PACER_CUDA_KERNEL_CHECK();
 }
 
-// The vectorized channels-last backward: dy, x and dx dense [M, C]; f32 statistics.
+// The vectorized channels-last backward: dy, x, dx (and z) dense [M, C]; f32 statistics.
+// With z (a ReLU's output after this batch norm), dy is relu_backward(dy, z) on the fly.
 template <class T>
-void backward_vec(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& invstd,
-                  const Dims& d, const VecTiling& vt, OpCall& c) {
+void backward_vec(const Tensor& dy, const Tensor& z, const Tensor& x, const Tensor& w, const Tensor& mean,
+                  const Tensor& invstd, const Dims& d, const VecTiling& vt, Tensor& dx, Tensor& dw, Tensor& db) {
+  const Device device = x.device();
   const int64_t splits = vec_splits(vt, d.M), rows = (d.M + splits - 1) / splits;
-  Tensor part = empty({2, d.C * splits}, {.dtype = DType::F32, .device = c.device});  // sum dy, sum dy * (x - mu)
-  Tensor coef = empty({3, d.C}, {.dtype = DType::F32, .device = c.device});
+  Tensor part = empty({2, d.C * splits}, {.dtype = DType::F32, .device = device});  // sum dy, sum dy * (x - mu)
+  Tensor coef = empty({3, d.C}, {.dtype = DType::F32, .device = device});
   float* pp = static_cast<float*>(part.data());
   float* pc = static_cast<float*>(coef.data());
   const float* pm = static_cast<const float*>(mean.data());
   const T* pdy = static_cast<const T*>(dy.data());
   const T* px = static_cast<const T*>(x.data());
-  grad_partial_vec_kernel<T><<<dim3(unsigned(vt.tiles), unsigned(splits)), kThreads, 0, stream()>>>(
-      pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
+  const T* pz = ptr_or_null<T>(z);
+  const dim3 partial_grid(unsigned(vt.tiles), unsigned(splits));
+  if (pz) grad_partial_vec_kernel<T, true><<<partial_grid, kThreads, 0, stream()>>>(pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits, pz);
+  else grad_partial_vec_kernel<T><<<partial_grid, kThreads, 0, stream()>>>(pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
   PACER_CUDA_KERNEL_CHECK();
   grad_finalize_kernel<T, float><<<blocks_for(d.C), kThreads, 0, stream()>>>(
       d.C, splits, d.M, pp, pp + d.C * splits, ptr_or_null<T>(w), static_cast<const float*>(invstd.data()),
-      static_cast<T*>(c.out(1).data()), static_cast<T*>(c.out(2).data()), pc);
+      static_cast<T*>(dw.data()), static_cast<T*>(db.data()), pc);
   PACER_CUDA_KERNEL_CHECK();
-  grad_apply_vec_kernel<T><<<dim3(unsigned(vt.tiles), vec_row_blocks(vt, d.M)), kThreads, 0, stream()>>>(
-      pdy, px, pm, pc, static_cast<T*>(c.out(0).data()), d.C, d.M, vt.tile_vecs, vt.rows_per_pass);
+  const dim3 grid(unsigned(vt.tiles), vec_row_blocks(vt, d.M));
+  T* pdx = static_cast<T*>(dx.data());
+  if (pz) grad_apply_vec_kernel<T, true><<<grid, kThreads, 0, stream()>>>(pdy, px, pm, pc, pdx, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pz);
+  else grad_apply_vec_kernel<T><<<grid, kThreads, 0, stream()>>>(pdy, px, pm, pc, pdx, d.C, d.M, vt.tile_vecs, vt.rows_per_pass);
   PACER_CUDA_KERNEL_CHECK();
 }
 
@@ -583,7 +619,7 @@ void forward_kernel(OpCall& c) {
     VecTiling vt;
     if (nhwc && sdt == DType::F32 && vec_tiling<T>(d.C, vt) && aligned16(x.data()) && aligned16(c.out(0).data()) &&
         !std::getenv("PACER_BN_SCALAR")) {
-      forward_vec<T>(x, w, b, eps, d, vt, c);
+      forward_vec<T>(x, w, b, Tensor(), false, eps, d, vt, c.out(0), c.out(1), c.out(2));
       return;
     }
     auto run = [&]<class A>() {
@@ -638,7 +674,7 @@ void backward_kernel(OpCall& c) {
     VecTiling vt;
     if (d.M > 0 && nhwc && sdt == DType::F32 && vec_tiling<T>(d.C, vt) && aligned16(dy.data()) &&
         aligned16(x.data()) && aligned16(c.out(0).data()) && !std::getenv("PACER_BN_SCALAR")) {
-      backward_vec<T>(dy, x, w, mean, invstd, d, vt, c);
+      backward_vec<T>(dy, Tensor(), x, w, mean, invstd, d, vt, c.out(0), c.out(1), c.out(2));
       return;
     }
     auto run = [&]<class A>() {
@@ -683,6 +719,73 @@ void backward_kernel(OpCall& c) {
     else run.template operator()<float>();
   });
 }
+
+// --- the bn_relu graph fusion on CUDA (ops/graph/cuda_batch_norm_relu.h) ----------------
+
+bool dense_channels_last(const Shape& sizes, const Shape& strides) {
+  if (sizes.size() != 4) return false;
+  const int64_t C = sizes[1], H = sizes[2], W = sizes[3];
+  return strides == Shape{H * W * C, 1, W * C, C};
+}
+
+bool fused_takes(const TensorMeta& m) {
+  if (!m.device.is_cuda() || !dense_channels_last(m.sizes, m.strides) || m.sizes[0] * m.sizes[2] * m.sizes[3] == 0)
+    return false;
+  VecTiling vt;
+  switch (m.dtype) {
+    case DType::F32: return vec_tiling<float>(m.sizes[1], vt);
+    case DType::F16: return vec_tiling<Half>(m.sizes[1], vt);
+    case DType::BF16: return vec_tiling<BFloat16>(m.sizes[1], vt);
+    default: return false;
+  }
+}
+
+void check_fused_operand(const Tensor& t, const char* what) {
+  PACER_CHECK(t.device().is_cuda() && dense_channels_last(t.sizes(), t.strides()) && aligned16(t.data()),
+              "bn_relu on CUDA: expected {} as a dense channels-last CUDA tensor at a 16-byte aligned address, got "
+              "{} {} with strides {}",
+              what, t.dtype(), t.sizes(), t.strides());
+}
+
+void fused_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, double eps, Tensor& out,
+                   Tensor& mean, Tensor& invstd) {
+  check_fused_operand(x, "the input");
+  check_fused_operand(out, "the output");
+  if (residual.defined()) check_fused_operand(residual, "the residual");
+  const Tensor wc = w.defined() ? contiguous(w) : Tensor(), bc = b.defined() ? contiguous(b) : Tensor();
+  const Dims d = dims_of(x);
+  dispatch_floating(x.dtype(), "bn_relu", [&]<class T>() {
+    VecTiling vt;
+    PACER_CHECK(vec_tiling<T>(d.C, vt), "bn_relu on CUDA: {} channels of {} do not suit the vectorized kernels", d.C,
+                x.dtype());
+    forward_vec<T>(x, wc, bc, residual, true, eps, d, vt, out, mean, invstd);
+  });
+}
+
+void fused_backward(const Tensor& dout, const Tensor& z, const Tensor& x, const Tensor& w, const Tensor& mean,
+                    const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db) {
+  check_fused_operand(dout, "the gradient");
+  check_fused_operand(z, "the ReLU output");
+  check_fused_operand(x, "the input");
+  check_fused_operand(dx, "the input gradient");
+  const Tensor wc = w.defined() ? contiguous(w) : Tensor();
+  const Dims d = dims_of(x);
+  dispatch_floating(x.dtype(), "bn_relu_backward", [&]<class T>() {
+    VecTiling vt;
+    PACER_CHECK(vec_tiling<T>(d.C, vt), "bn_relu_backward on CUDA: {} channels of {} do not suit the vectorized kernels",
+                d.C, x.dtype());
+    backward_vec<T>(dout, z, x, wc, contiguous(mean), contiguous(invstd), d, vt, dx, dw, db);
+  });
+}
+
+struct RegisterBatchNormRelu {
+  RegisterBatchNormRelu() {
+    graph::detail::CudaBatchNormRelu& h = graph::detail::cuda_batch_norm_relu();
+    h.takes = &fused_takes;
+    h.forward = &fused_forward;
+    h.backward = &fused_backward;
+  }
+} register_batch_norm_relu;
 
 }  // namespace
 

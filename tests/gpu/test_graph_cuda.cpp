@@ -89,3 +89,44 @@ TEST_CASE("cuda graph: a captured SGD step (multi-tensor update in one launch) e
 }
 
 }  // namespace pacer::test
+
+namespace pacer::test {
+
+TEST_CASE("cuda graph: bn_relu fuses channels-last batch norm + add + ReLU and its backward, equal to the unfused graph") {
+  const Device cuda("cuda");
+  for (DType t : {DType::F16, DType::F32}) {
+    INFO(dtype_name(t));
+    auto cl = [&](const Tensor& v) { return permute(contiguous(permute(cast(v, t).to(cuda), {0, 2, 3, 1})), {0, 3, 1, 2}); };
+    Tensor w = cast(uniform({64}, 0.5, 1.5, 61), t).to(cuda).set_requires_grad();
+    Tensor b = cast(uniform({64}, -1, 1, 62), t).to(cuda).set_requires_grad();
+    // Scales the residual: its gradient is wanted, so the residual unit's ReLU gradient has
+    // two readers and only the plain unit's backward fuses.
+    Tensor s = cast(uniform({1, 64, 1, 1}, 0.5, 1.5, 66), t).to(cuda).set_requires_grad();
+    auto f = [&](const std::vector<Tensor>& in) {
+      for (Tensor* p : {&w, &b, &s}) p->set_grad(Tensor());
+      // A residual unit (batch norm + residual + ReLU) and a plain one (batch norm + ReLU).
+      const Tensor h = relu(batch_norm(in[0], w, b, Tensor(), Tensor(), true, 0.1, 1e-5) + in[1] * s);
+      const Tensor z = relu(batch_norm(h, w, b, Tensor(), Tensor(), true, 0.1, 1e-5));
+      Tensor loss = sum(z * in[2]);
+      loss.backward();
+      return std::vector<Tensor>{loss, z, w.grad(), b.grad(), s.grad()};
+    };
+    const std::vector<Tensor> in = {cl(uniform({4, 64, 9, 11}, -2, 3, 63)), cl(uniform({4, 64, 9, 11}, -1, 1, 64)),
+                                    cl(uniform({4, 64, 9, 11}, -1, 1, 65))};
+    graph::Captured c = graph::capture(f, in);
+    const graph::Graph unfused = c.graph;
+    const auto reports = graph::PassManager().add("bn_relu").run(c.graph);
+    CHECK(count_kind(c.graph, "bn_add_relu") == 1);
+    CHECK(count_kind(c.graph, "bn_relu") == 1);
+    CHECK(count_kind(c.graph, "bn_relu_backward") == 1);  // the plain unit's; the residual's gradient is read twice
+    const std::vector<Tensor> want = graph::Executor(unfused).run(in);
+    const std::vector<Tensor> got = graph::Executor(c.graph, {.verify_fusion = true}).run(in);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      INFO("output " << i);
+      CHECK(max_rel(got[i], want[i]) == 0);
+    }
+  }
+}
+
+}  // namespace pacer::test

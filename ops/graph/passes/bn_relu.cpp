@@ -1,4 +1,5 @@
-// BN-apply + (add) + ReLU fusion, forward and backward (CPU). Forward: batch_norm_train's
+// BN-apply + (add) + ReLU fusion, forward and backward (CPU, and CUDA for dense
+// channels-last tensors through ops/cuda/batch_norm.cu's vectorized kernels). Forward: batch_norm_train's
 // output read only by relu, or by an add (the residual) read only by relu, becomes one
 // kernel whose normalize loop adds and clamps: the normalized tensor and the sum are never
 // written. Backward: batch_norm_train_backward of a relu_backward read only by it takes
@@ -15,9 +16,17 @@
 #include "ops/cpu/batch_norm.h"
 #include "ops/cpu/conv.h"
 #include "ops/graph/alias.h"
+#include "ops/graph/cuda_batch_norm_relu.h"
 #include "ops/graph/fusion.h"
 
 namespace pacer::graph {
+
+namespace detail {
+CudaBatchNormRelu& cuda_batch_norm_relu() {
+  static CudaBatchNormRelu hooks;
+  return hooks;
+}
+}  // namespace detail
 
 namespace {
 
@@ -37,7 +46,13 @@ class BatchNormReluKernel final : public FusedKernel {
   }
   // inputs: x, weight, bias (either may be undefined), [residual]; outputs: out, mean, invstd.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    if (in[0].device().is_cuda()) {  // made by bn_relu only where the CUDA kernels take it (relu on)
+      const detail::CudaBatchNormRelu& h = detail::cuda_batch_norm_relu();
+      PACER_CHECK(h.forward != nullptr && relu_, "{}: this build cannot run it on {}", name(), in[0].device());
+      h.forward(in[0], in[1], in[2], residual_ ? in[3] : Tensor(), eps_, out[0], out[1], out[2]);
+      return;
+    }
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU or CUDA tensors, got {}", name(), in[0].device());
     ops::cpu::batch_norm_forward_from_sums(contiguous(in[0]), in[1], in[2], residual_ ? contiguous(in[3]) : Tensor(),
                                            relu_, eps_, nullptr, out[0], out[1], out[2]);
   }
@@ -55,7 +70,13 @@ class BatchNormReluBackwardKernel final : public FusedKernel {
   }
   // inputs: dout, out, x, weight (may be undefined), mean, invstd; outputs: dx, dweight, dbias.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    if (in[0].device().is_cuda()) {
+      const detail::CudaBatchNormRelu& h = detail::cuda_batch_norm_relu();
+      PACER_CHECK(h.backward != nullptr, "{}: this build cannot run it on {}", name(), in[0].device());
+      h.backward(in[0], in[1], in[2], in[3], in[4], in[5], out[0], out[1], out[2]);
+      return;
+    }
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU or CUDA tensors, got {}", name(), in[0].device());
     ops::cpu::batch_norm_relu_backward(contiguous(in[0]), contiguous(in[1]), contiguous(in[2]), in[3], in[4], in[5],
                                        out[0], out[1], out[2]);
   }
@@ -99,7 +120,8 @@ class BatchNormReluFusion final : public Pass {
  public:
   std::string name() const override { return "bn_relu"; }
   std::string summary() const override {
-    return "fuses batch norm with the add and ReLU after it, and ReLU's backward into batch norm's (CPU)";
+    return "fuses batch norm with the add and ReLU after it, and ReLU's backward into batch norm's (CPU; CUDA "
+           "channels-last)";
   }
 
   void run(Graph& g, PassContext& ctx) override {
@@ -108,10 +130,22 @@ class BatchNormReluFusion final : public Pass {
     auto is = [&](int p, const char* kind) { return p >= 0 && g.nodes[size_t(p)].kind() == kind; };
     int next_id = g.next_node_id();
     std::vector<Fusion> fusions;
+    // On CUDA every tensor of the pattern must be one the vectorized kernels take (dense
+    // channels-last); the CPU kernels make their operands contiguous themselves.
+    const detail::CudaBatchNormRelu& cuda = detail::cuda_batch_norm_relu();
+    auto takes = [&](const Node& n, std::initializer_list<int> values) {
+      if (n.device.is_cpu()) return true;
+      if (!n.device.is_cuda() || cuda.takes == nullptr) return false;
+      for (int v : values)
+        if (v < 0 || !cuda.takes(g.values[size_t(v)].meta)) return false;
+      return true;
+    };
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& n = g.nodes[p];
-      if (!n.device.is_cpu()) continue;
-      if (n.kind() == "batch_norm_train" && is_contiguous(g.values[size_t(n.outputs[0])].meta)) {
+      if (!n.device.is_cpu() && !n.device.is_cuda()) continue;
+      const bool out_ok = n.device.is_cpu() ? n.kind() == "batch_norm_train" && is_contiguous(g.values[size_t(n.outputs[0])].meta)
+                                            : n.kind() == "batch_norm_train" && takes(n, {n.inputs[0], n.outputs[0]});
+      if (out_ok) {
         const int r = ix.only_reader(n.outputs[0]);
         std::vector<size_t> members = {p};
         int residual = -1;
@@ -122,13 +156,14 @@ class BatchNormReluFusion final : public Pass {
           const ops::TensorMeta& ym = g.values[size_t(n.outputs[0])].meta;
           const int r2 = ix.only_reader(add.outputs[0]);
           if (add.inputs[0] == add.inputs[1] || rm.sizes != ym.sizes || rm.dtype != ym.dtype || !is(r2, "relu")) continue;
+          if (!n.device.is_cpu() && !takes(n, {residual, add.outputs[0], g.nodes[size_t(r2)].outputs[0]})) continue;
           // A residual computed after this batch norm (the downsampling shortcut's batch norm):
           // that batch norm is fused with the add instead, this one's output being its residual.
           const Value& res = g.values[size_t(residual)];
           if (res.kind == ValueKind::Internal && pos[size_t(res.producer)] > int(p)) continue;
           members.push_back(size_t(r));
           members.push_back(size_t(r2));
-        } else if (is(r, "relu")) {
+        } else if (is(r, "relu") && takes(n, {g.nodes[size_t(r)].outputs[0]})) {
           members.push_back(size_t(r));
         } else {
           continue;
@@ -153,6 +188,7 @@ class BatchNormReluFusion final : public Pass {
         const int q = pos[size_t(dy.producer)];
         if (!is(q, "relu_backward") || ix.only_reader(n.inputs[0]) != int(p)) continue;
         const Node& rb = g.nodes[size_t(q)];
+        if (!takes(n, {rb.inputs[0], rb.inputs[1], n.inputs[0], n.inputs[1], n.outputs[0]})) continue;
         Fusion f;
         f.members = {size_t(q), p};
         f.node.id = next_id++;
@@ -273,7 +309,7 @@ class RecomputeBnRelu final : public Pass {
       const Node& f = g.nodes[p];
       const auto* bn = dynamic_cast<const BatchNormReluKernel*>(f.fused.get());
       const auto* cbn = dynamic_cast<const ConvBatchNormKernel*>(f.fused.get());
-      if (!(bn && bn->relu()) && !(cbn && cbn->relu())) continue;
+      if (!f.device.is_cpu() || (!(bn && bn->relu()) && !(cbn && cbn->relu()))) continue;
       const bool residual = bn ? bn->residual() : cbn->residual();
       const int z = bn ? f.outputs[0] : f.outputs[1];
       const int x = bn ? f.inputs[0] : f.outputs[0];
