@@ -306,7 +306,7 @@ bool vec_tiling(int64_t C, VecTiling& t) {
   if constexpr (sizeof(T) > 4) {
     return false;
   } else {
-    if (C % kVec<T> != 0) return false;
+    if (C <= 0 || C % kVec<T> != 0) return false;
     const int64_t vecs = C / kVec<T>;
     if (vecs <= kThreads ? kThreads % vecs != 0 : vecs % kThreads != 0) return false;
     t.tile_vecs = int(std::min<int64_t>(vecs, kThreads));
