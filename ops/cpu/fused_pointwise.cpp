@@ -1,6 +1,7 @@
 // The CPU loop of fused pointwise programs (ops/graph/pointwise_program.h): blocks of
-// elements are loaded into float registers, each instruction runs over the whole block (a
-// short loop the compiler vectorizes), and the outputs are stored. Work is split into
+// elements are loaded into float registers (f32 inputs are read where they are), each
+// instruction runs over the whole block (a short loop the compiler vectorizes), and the
+// outputs are stored. Work is split into
 // equal chunks over all bindings, so many small tensors share one parallel loop.
 #include <algorithm>
 #include <cstring>
@@ -47,7 +48,11 @@ void store_from_float(const float* src, int64_t n, T* dst) {
 
 void store_block(const Tensor& t, int64_t begin, int64_t n, const float* src) {
   switch (t.dtype()) {
-    case DType::F32: std::memcpy(static_cast<float*>(t.data()) + begin, src, size_t(n) * sizeof(float)); return;
+    case DType::F32: {
+      float* dst = static_cast<float*>(t.data()) + begin;
+      if (dst != src) std::memcpy(dst, src, size_t(n) * sizeof(float));  // src may be this very block (an input)
+      return;
+    }
     case DType::F16: return store_from_float(src, n, static_cast<Half*>(t.data()) + begin);
     case DType::BF16: return store_from_float(src, n, static_cast<BFloat16*>(t.data()) + begin);
     case DType::Bool: return store_from_float(src, n, static_cast<bool*>(t.data()) + begin);
@@ -133,11 +138,16 @@ struct WorkItem {
 double run_item(const PwProgram& p, const PwBinding& b, const WorkItem& item, std::vector<float>& regs) {
   regs.resize(size_t(p.num_registers() * kBlock));
   auto reg = [&](int r) { return regs.data() + r * kBlock; };
-  std::vector<bool> scalar(size_t(p.num_inputs));
+  // Where each register's block is read from: its own storage, or (a full-size f32 input)
+  // the tensor's memory itself, which saves copying every input block before reading it.
+  std::vector<const float*> src(size_t(p.num_registers()));
+  for (int r = 0; r < p.num_registers(); ++r) src[size_t(r)] = reg(r);
+  enum class Load : uint8_t { Scalar, Direct, Convert };
+  std::vector<Load> load(size_t(p.num_inputs));
   for (int i = 0; i < p.num_inputs; ++i) {
     const Tensor& t = b.inputs[size_t(i)];
-    scalar[size_t(i)] = t.dim() == 0;
-    if (scalar[size_t(i)]) std::fill(reg(i), reg(i) + kBlock, load_scalar(t));
+    load[size_t(i)] = t.dim() == 0 ? Load::Scalar : t.dtype() == DType::F32 ? Load::Direct : Load::Convert;
+    if (load[size_t(i)] == Load::Scalar) std::fill(reg(i), reg(i) + kBlock, load_scalar(t));
   }
   // A reduction adds up as the sum op's row loop does (8 float accumulators across the
   // part, combined pairwise, then the last < 8 elements), so that the fused sum is bit for
@@ -146,21 +156,23 @@ double run_item(const PwProgram& p, const PwBinding& b, const WorkItem& item, st
   int n_rest = 0;
   for (int64_t at = item.begin; at < item.end; at += kBlock) {
     const int64_t n = std::min(kBlock, item.end - at);
-    for (int i = 0; i < p.num_inputs; ++i)
-      if (!scalar[size_t(i)]) load_block(b.inputs[size_t(i)], at, n, reg(i));
+    for (int i = 0; i < p.num_inputs; ++i) {
+      if (load[size_t(i)] == Load::Direct) src[size_t(i)] = static_cast<const float*>(b.inputs[size_t(i)].data()) + at;
+      else if (load[size_t(i)] == Load::Convert) load_block(b.inputs[size_t(i)], at, n, reg(i));
+    }
     for (size_t k = 0; k < p.code.size(); ++k) {
       const PwInstr& in = p.code[k];
-      execute(in, n, reg(p.num_inputs + int(k)), in.a >= 0 ? reg(in.a) : nullptr, in.b >= 0 ? reg(in.b) : nullptr,
-              in.c >= 0 ? reg(in.c) : nullptr);
+      execute(in, n, reg(p.num_inputs + int(k)), in.a >= 0 ? src[size_t(in.a)] : nullptr,
+              in.b >= 0 ? src[size_t(in.b)] : nullptr, in.c >= 0 ? src[size_t(in.c)] : nullptr);
     }
     if (p.reduce_sum) {
-      const float* r = reg(p.outputs[0]);
+      const float* r = src[size_t(p.outputs[0])];
       int64_t i = 0;
       for (; i + 8 <= n; i += 8)
         for (int k = 0; k < 8; ++k) acc[k] += r[i + k];
       for (; i < n; ++i) rest[n_rest++] = r[i];  // only in the part's last block
     } else {
-      for (size_t o = 0; o < p.outputs.size(); ++o) store_block(b.outputs[o], at, n, reg(p.outputs[o]));
+      for (size_t o = 0; o < p.outputs.size(); ++o) store_block(b.outputs[o], at, n, src[size_t(p.outputs[o])]);
     }
   }
   if (!p.reduce_sum) return 0;
