@@ -131,6 +131,7 @@ void execute(const PwInstr& in, int64_t n, float* d, const float* a, const float
 struct WorkItem {
   size_t binding;
   int64_t begin, end;
+  int part = 0;  // which of a long reduction's per-thread parts
 };
 
 // Runs the program over elements [item.begin, item.end) of one binding; returns the sum of
@@ -222,10 +223,14 @@ void run_pointwise_program(const PwProgram& p, const std::vector<PwBinding>& bin
       items.push_back({k, 0, n});
     } else {
       const int nt = num_threads();
-      for (int t = 0; t < nt; ++t) items.push_back({k, n * t / nt, n * (t + 1) / nt});
+      for (int t = 0; t < nt; ++t) items.push_back({k, n * t / nt, n * (t + 1) / nt, t});
     }
     total += n;
   }
+  // parallel_for gives each thread a run of consecutive items: ordered by part, the threads
+  // share every long reduction instead of one taking the first bindings and another the
+  // last (the largest tensors of a network come last). Parts are still summed in order.
+  std::stable_sort(items.begin(), items.end(), [](const WorkItem& a, const WorkItem& b) { return a.part < b.part; });
   std::vector<double> partial(items.size(), 0.0);
   auto run_items = [&](int64_t first, int64_t last) {
     std::vector<float> regs;
