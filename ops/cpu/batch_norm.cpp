@@ -63,6 +63,38 @@ void add_image_sums(const T* px, int64_t n0, int64_t nb, int64_t C, int64_t Sz, 
                      [](compute_t<T> v, compute_t<T>) { return std::pair{v, v * v}; });
 }
 
+// Channel c of y = x * scale + shift [+ residual, the sum rounded to T first, as the unfused
+// ops store y before adding] [then ReLU], over the N images.
+template <class T>
+void normalize_channel(const T* px, T* py, const T* pr, bool relu, int64_t N, int64_t C, int64_t Sz, int64_t c,
+                       compute_t<T> fs, compute_t<T> ft) {
+  using Cpt = compute_t<T>;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = px + (n * C + c) * Sz;
+    T* out = py + (n * C + c) * Sz;
+    if (!pr && !relu) {
+      for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(Cpt(row[k]) * fs + ft);
+      continue;
+    }
+    const T* res = pr ? pr + (n * C + c) * Sz : nullptr;
+    for (int64_t k = 0; k < Sz; ++k) {
+      Cpt v = Cpt(row[k]) * fs + ft;
+      if (res) v = Cpt(store_cast<T>(v)) + Cpt(res[k]);
+      if (relu) v = v < Cpt(0) ? Cpt(0) : v;
+      out[k] = store_cast<T>(v);
+    }
+  }
+}
+
+// Channel c's scale and shift, from the statistics as stored (mean, invstd): a normalize
+// pass given only the stored statistics computes exactly what the forward did.
+template <class T, class S>
+std::pair<compute_t<T>, compute_t<T>> coefficients(const T* pw, const T* pb, S mean, S invstd, int64_t c) {
+  const double scale = (pw ? double(compute_t<T>(pw[c])) : 1.0) * double(invstd);
+  const double shift = (pb ? double(compute_t<T>(pb[c])) : 0.0) - double(mean) * scale;
+  return {compute_t<T>(scale), compute_t<T>(shift)};
+}
+
 // With `sums` ([2 * C]: the sums of x and of x^2 per channel, gathered by the conv_bn
 // epilogue), the statistics pass is skipped.
 template <class T, class S>
@@ -89,25 +121,28 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tens
       const double mu = s / M, var = std::max(ss / M - mu * mu, 0.0), inv = 1.0 / std::sqrt(var + eps);
       pm[c] = S(mu);
       pi[c] = S(inv);
-      const double scale = (pw ? double(compute_t<T>(pw[c])) : 1.0) * inv;
-      const double shift = (pb ? double(compute_t<T>(pb[c])) : 0.0) - mu * scale;
-      using Cpt = compute_t<T>;
-      const Cpt fs = Cpt(scale), ft = Cpt(shift);
-      for (int64_t n = 0; n < N; ++n) {
-        const T* row = px + (n * C + c) * Sz;
-        T* out = py + (n * C + c) * Sz;
-        if (!pr && !relu) {
-          for (int64_t k = 0; k < Sz; ++k) out[k] = store_cast<T>(Cpt(row[k]) * fs + ft);
-          continue;
-        }
-        const T* res = pr ? pr + (n * C + c) * Sz : nullptr;
-        for (int64_t k = 0; k < Sz; ++k) {
-          Cpt v = Cpt(row[k]) * fs + ft;
-          if (res) v = Cpt(store_cast<T>(v)) + Cpt(res[k]);
-          if (relu) v = v < Cpt(0) ? Cpt(0) : v;
-          out[k] = store_cast<T>(v);
-        }
-      }
+      const auto [fs, ft] = coefficients<T, S>(pw, pb, pm[c], pi[c], c);
+      normalize_channel(px, py, pr, relu, N, C, Sz, c, fs, ft);
+    }
+  });
+}
+
+// The normalize pass alone, from stored statistics (recompute_bn_relu's recomputation).
+template <class T, class S>
+void apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& invstd,
+           const Tensor& residual, bool relu, Tensor& y) {
+  const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
+  const T* px = static_cast<const T*>(x.data());
+  T* py = static_cast<T*>(y.data());
+  const T* pw = w.defined() ? static_cast<const T*>(w.data()) : nullptr;
+  const T* pb = b.defined() ? static_cast<const T*>(b.data()) : nullptr;
+  const S* pm = static_cast<const S*>(mean.data());
+  const S* pi = static_cast<const S*>(invstd.data());
+  const T* pr = residual.defined() ? static_cast<const T*>(residual.data()) : nullptr;
+  parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      const auto [fs, ft] = coefficients<T, S>(pw, pb, pm[c], pi[c], c);
+      normalize_channel(px, py, pr, relu, N, C, Sz, c, fs, ft);
     }
   });
 }
@@ -207,6 +242,14 @@ void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
     if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
     else forward<T, float>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
+  });
+}
+
+void batch_norm_apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& invstd,
+                      const Tensor& residual, bool relu, Tensor& out) {
+  dispatch_floating(x.dtype(), "batch_norm apply", [&]<class T>() {
+    if (x.dtype() == DType::F64) apply<T, double>(x, w, b, mean, invstd, residual, relu, out);
+    else apply<T, float>(x, w, b, mean, invstd, residual, relu, out);
   });
 }
 

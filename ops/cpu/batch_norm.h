@@ -17,6 +17,11 @@ void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* 
 void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
                                   double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd);
 
+/// The normalize pass alone: out = batch_norm(x) [+ residual] [then ReLU] with the batch
+/// statistics given (mean / invstd as the forward stored them): equal to the forward's out.
+void batch_norm_apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& invstd,
+                      const Tensor& residual, bool relu, Tensor& out);
+
 /// batch_norm_train_backward of relu_backward(dout, out): the ReLU mask applied on the fly.
 void batch_norm_relu_backward(const Tensor& dout, const Tensor& out, const Tensor& x, const Tensor& w,
                               const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db);

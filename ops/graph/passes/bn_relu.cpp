@@ -30,36 +30,31 @@ CudaBatchNormRelu& cuda_batch_norm_relu() {
 
 namespace {
 
-// (Without ReLU and residual, plain batch norm: recompute_bn_relu's shortcut recomputation.)
 class BatchNormReluKernel final : public FusedKernel {
  public:
-  BatchNormReluKernel(double eps, bool residual, bool relu = true) : eps_(eps), residual_(residual), relu_(relu) {}
+  BatchNormReluKernel(double eps, bool residual) : eps_(eps), residual_(residual) {}
   double eps() const { return eps_; }
   bool residual() const { return residual_; }
-  bool relu() const { return relu_; }
-  std::string name() const override {
-    return relu_ ? (residual_ ? "bn_add_relu" : "bn_relu") : (residual_ ? "bn_add" : "batch_norm");
-  }
+  std::string name() const override { return residual_ ? "bn_add_relu" : "bn_relu"; }
   std::string describe() const override {
-    return fmt::format("{}batch_norm_train(x, weight, bias; eps={}){}{}", relu_ ? "relu(" : "", eps_,
-                       residual_ ? " + residual" : "", relu_ ? ")" : "");
+    return fmt::format("relu(batch_norm_train(x, weight, bias; eps={}){})", eps_, residual_ ? " + residual" : "");
   }
   // inputs: x, weight, bias (either may be undefined), [residual]; outputs: out, mean, invstd.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    if (in[0].device().is_cuda()) {  // made by bn_relu only where the CUDA kernels take it (relu on)
+    if (in[0].device().is_cuda()) {  // made by bn_relu only where the CUDA kernels take it
       const detail::CudaBatchNormRelu& h = detail::cuda_batch_norm_relu();
-      PACER_CHECK(h.forward != nullptr && relu_, "{}: this build cannot run it on {}", name(), in[0].device());
+      PACER_CHECK(h.forward != nullptr, "{}: this build cannot run it on {}", name(), in[0].device());
       h.forward(in[0], in[1], in[2], residual_ ? in[3] : Tensor(), eps_, out[0], out[1], out[2]);
       return;
     }
     PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU or CUDA tensors, got {}", name(), in[0].device());
     ops::cpu::batch_norm_forward_from_sums(contiguous(in[0]), in[1], in[2], residual_ ? contiguous(in[3]) : Tensor(),
-                                           relu_, eps_, nullptr, out[0], out[1], out[2]);
+                                           true, eps_, nullptr, out[0], out[1], out[2]);
   }
 
  private:
   double eps_;
-  bool residual_, relu_;
+  bool residual_;
 };
 
 class BatchNormReluBackwardKernel final : public FusedKernel {
@@ -80,6 +75,30 @@ class BatchNormReluBackwardKernel final : public FusedKernel {
     ops::cpu::batch_norm_relu_backward(contiguous(in[0]), contiguous(in[1]), contiguous(in[2]), in[3], in[4], in[5],
                                        out[0], out[1], out[2]);
   }
+};
+
+// recompute_bn_relu's recomputation: batch norm's normalize pass alone (+ residual, + ReLU)
+// from the statistics the forward stored, which batch norm's backward keeps anyway: the
+// forward's output again, bit for bit, without another pass over x for the statistics.
+class BatchNormApplyKernel final : public FusedKernel {
+ public:
+  BatchNormApplyKernel(bool residual, bool relu) : residual_(residual), relu_(relu) {}
+  std::string name() const override {
+    return relu_ ? (residual_ ? "bn_add_relu_apply" : "bn_relu_apply") : (residual_ ? "bn_add_apply" : "bn_apply");
+  }
+  std::string describe() const override {
+    return fmt::format("{}batch_norm(x, weight, bias, mean, invstd){}{} (statistics given)", relu_ ? "relu(" : "",
+                       residual_ ? " + residual" : "", relu_ ? ")" : "");
+  }
+  // inputs: x, weight, bias (either may be undefined), mean, invstd, [residual]; outputs: out.
+  void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    ops::cpu::batch_norm_apply(contiguous(in[0]), in[1], in[2], in[3], in[4], residual_ ? contiguous(in[5]) : Tensor(),
+                               relu_, out[0]);
+  }
+
+ private:
+  bool residual_, relu_;
 };
 
 // conv2d whose output batch norm (+ residual, + ReLU) normalizes: the statistics are summed
@@ -268,9 +287,10 @@ void rewire(Node& n, int from, int to) {
 
 // Memory for time: a batch norm + (add +) ReLU output is kept from the forward to the
 // backward only for ReLU's mask and the next convolution's weight gradient. This pass lets
-// it go after its forward readers and computes it again from the conv output (kept anyway
-// for batch norm's backward) just before its first backward reader: the same loops on the
-// same inputs, so the same numbers. A residual unit's output also needs its residual, the
+// it go after its forward readers and computes it again from the conv output and the batch
+// statistics (both kept anyway for batch norm's backward) just before its first backward
+// reader: batch norm's normalize loop on the same inputs (BatchNormApplyKernel), so the same
+// numbers, with no second statistics pass. A residual unit's output also needs its residual, the
 // unit before's output: those are recomputed as a chain, from the stage's first unit (whose
 // residual is the shortcut's batch norm, recomputed from its conv output) on, when the
 // stage's backward starts. Not in the default list.
@@ -309,7 +329,7 @@ class RecomputeBnRelu final : public Pass {
       const Node& f = g.nodes[p];
       const auto* bn = dynamic_cast<const BatchNormReluKernel*>(f.fused.get());
       const auto* cbn = dynamic_cast<const ConvBatchNormKernel*>(f.fused.get());
-      if (!f.device.is_cpu() || (!(bn && bn->relu()) && !(cbn && cbn->relu()))) continue;
+      if (!f.device.is_cpu() || (!bn && !(cbn && cbn->relu()))) continue;
       const bool residual = bn ? bn->residual() : cbn->residual();
       const int z = bn ? f.outputs[0] : f.outputs[1];
       const int x = bn ? f.inputs[0] : f.outputs[0];
@@ -337,14 +357,17 @@ class RecomputeBnRelu final : public Pass {
       Node& r = plan.node;
       r.id = next_id++;
       r.device = f.device;
-      r.fused = std::make_shared<BatchNormReluKernel>(bn ? bn->eps() : cbn->eps(), residual);
-      r.inputs = {x, l.bn->inputs.size() > 1 ? l.bn->inputs[1] : -1, l.bn->inputs.size() > 2 ? l.bn->inputs[2] : -1};
+      r.fused = std::make_shared<BatchNormApplyKernel>(residual, true);
+      // The statistics: the fused node's mean and invstd outputs.
+      const int mean = bn ? f.outputs[1] : f.outputs[2], invstd = bn ? f.outputs[2] : f.outputs[3];
+      r.inputs = {x, l.bn->inputs.size() > 1 ? l.bn->inputs[1] : -1, l.bn->inputs.size() > 2 ? l.bn->inputs[2] : -1,
+                  mean, invstd};
       if (residual) r.inputs.push_back(plan.residual);  // rewired below when the residual is recomputed too
       const int y2 = g.add_value(ValueKind::Internal, g.values[size_t(l.bn->outputs[0])].meta);
       const int m2 = g.add_value(ValueKind::Internal, g.values[size_t(l.bn->outputs[1])].meta);
       const int i2 = g.add_value(ValueKind::Internal, g.values[size_t(l.bn->outputs[2])].meta);
       const int z2 = g.add_value(ValueKind::Internal, g.values[size_t(z)].meta);
-      r.outputs = {z2, m2, i2};
+      r.outputs = {z2};
       // The reference keeps the original nodes' ids, so MemoryOrderCheck compares what they
       // read then (x, weight, bias) with what the recomputation reads now.
       Node bn_ref = *l.bn, relu_ref = *l.relu;
@@ -390,12 +413,16 @@ class RecomputeBnRelu final : public Pass {
       Node& r = plan.node;
       r.id = next_id++;
       r.device = maker->device;
-      r.fused = std::make_shared<BatchNormReluKernel>(bn_op->attrs.f("eps"), false, false);
+      r.fused = std::make_shared<BatchNormApplyKernel>(false, false);
+      // bn_op's mean and invstd are the maker's (a conv_bn node lists the conv output first).
+      const int stats = maker->kind() == "batch_norm_train" ? 1 : 2;
       r.inputs = {bn_op->inputs[0], bn_op->inputs.size() > 1 ? bn_op->inputs[1] : -1,
-                  bn_op->inputs.size() > 2 ? bn_op->inputs[2] : -1};
-      for (int out : bn_op->outputs) r.outputs.push_back(g.add_value(ValueKind::Internal, g.values[size_t(out)].meta));
+                  bn_op->inputs.size() > 2 ? bn_op->inputs[2] : -1, maker->outputs[size_t(stats)],
+                  maker->outputs[size_t(stats) + 1]};
       Node ref = *bn_op;  // its id kept, as above
-      ref.outputs = r.outputs;
+      ref.outputs.clear();
+      for (int out : bn_op->outputs) ref.outputs.push_back(g.add_value(ValueKind::Internal, g.values[size_t(out)].meta));
+      r.outputs = {ref.outputs[0]};
       r.reference = {ref};
       plan_of[res] = plans.size();
       plans.push_back(std::move(plan));
@@ -410,7 +437,7 @@ class RecomputeBnRelu final : public Pass {
       if (pl.residual < 0 || !plan_of.count(pl.residual)) continue;
       Plan& src = plans[plan_of[pl.residual]];
       src.at = std::min(src.at, pl.at);
-      pl.node.inputs[3] = src.node.outputs[0];
+      pl.node.inputs[kResidualInput] = src.node.outputs[0];
       for (Node& ref : pl.node.reference)
         for (int& in : ref.inputs)
           if (in == pl.residual) in = src.node.outputs[0];
@@ -454,6 +481,7 @@ class RecomputeBnRelu final : public Pass {
 
  private:
   static constexpr int kMinGap = 8;
+  static constexpr size_t kResidualInput = 5;  // of a BatchNormApplyKernel node
   struct Leaves {
     const Node* bn = nullptr;
     const Node* add = nullptr;

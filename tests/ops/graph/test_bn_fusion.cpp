@@ -142,7 +142,7 @@ TEST_CASE("recompute_bn_relu frees batch norm + ReLU outputs until the backward,
   PassManager().add_list("bn_relu,conv_bn").run(c.graph);
   Graph kept = c.graph;
   const auto reports = PassManager().add("recompute_bn_relu").run(c.graph);
-  CHECK(count_kind(c.graph, "bn_relu") >= 1);  // the recomputations
+  CHECK(count_kind(c.graph, "bn_relu_apply") >= 1);  // the recomputations
   REQUIRE_FALSE(reports[0].fused_groups.empty());
   const Executor with_kept(kept), with_recompute(c.graph);
   CHECK(with_recompute.stats().planned_bytes < with_kept.stats().planned_bytes);
@@ -182,10 +182,10 @@ TEST_CASE("recompute_bn_relu recomputes a stage's residual units as a chain, sho
   const Graph kept = c.graph;
   const auto reports = PassManager().add("recompute_bn_relu").run(c.graph);
   INFO(joined(reports[0].fused_groups) << joined(reports[0].rejected));
-  // The three residual units' outputs (as bn_add_relu nodes of their own) and the shortcut's
-  // batch norm, which the first of them adds.
-  CHECK(count_kind(c.graph, "bn_add_relu") == 3);
-  CHECK(count_kind(c.graph, "batch_norm") == 1);
+  // The three residual units' outputs (bn_add_relu_apply nodes) and the shortcut's batch
+  // norm (bn_apply), which the first of them adds.
+  CHECK(count_kind(c.graph, "bn_add_relu_apply") == 3);
+  CHECK(count_kind(c.graph, "bn_apply") == 1);
   CHECK(Executor(c.graph).stats().planned_bytes < Executor(kept).stats().planned_bytes);
   const std::vector<Tensor> want = Executor(kept).run(in);
   {
