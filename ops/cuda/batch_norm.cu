@@ -406,12 +406,13 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
   }
 }
 
-// Grid (tiles, row blocks): y = x * scale + shift; with kResidual, y rounded to T and
-// residual added (as the unfused add would read the stored y); with kRelu, clamped at 0.
-template <class T, bool kResidual = false, bool kRelu = false>
+// Grid (tiles, row blocks): y = x * scale + shift; with a residual, y rounded to T and the
+// residual added (as the unfused add would read the stored y); with relu, clamped at 0.
+// (Both flags are the same for every thread: no divergence.)
+template <class T>
 __global__ void bn_apply_vec_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t C, int64_t M, int tile_vecs,
                                     int rows_per_pass, const float* __restrict__ scale,
-                                    const float* __restrict__ shift, const T* __restrict__ residual = nullptr) {
+                                    const float* __restrict__ shift, const T* __restrict__ residual, bool relu) {
   constexpr int V = kVec<T>;
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V;
@@ -423,13 +424,13 @@ __global__ void bn_apply_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
   const int64_t stride = int64_t(gridDim.y) * rows_per_pass;
   for (int64_t m = int64_t(blockIdx.y) * rows_per_pass + r0; m < M; m += stride) {
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
-    Pack<T> r;
-    if constexpr (kResidual) r = *reinterpret_cast<const Pack<T>*>(residual + m * C + c0);
+    Pack<T> r = {};
+    if (residual) r = *reinterpret_cast<const Pack<T>*>(residual + m * C + c0);
     Pack<T> o;
     for (int e = 0; e < V; ++e) {
       float v = float(compute_t<T>(a.v[e])) * sc[e] + sh[e];
-      if constexpr (kResidual) v = float(compute_t<T>(T(v))) + float(compute_t<T>(r.v[e]));
-      if constexpr (kRelu) v = v < 0.0f ? 0.0f : v;
+      if (residual) v = float(compute_t<T>(T(v))) + float(compute_t<T>(r.v[e]));
+      if (relu) v = v < 0.0f ? 0.0f : v;
       o.v[e] = T(v);
     }
     *reinterpret_cast<Pack<T>*>(y + m * C + c0) = o;
@@ -439,13 +440,13 @@ __global__ void bn_apply_vec_kernel(const T* __restrict__ x, T* __restrict__ y, 
 // ReLU's backward, as relu_backward computes it: 0 where the output is <= 0 (NaN passes).
 __device__ __forceinline__ float relu_masked(float g, float z) { return z <= 0.0f ? 0.0f : g; }
 
-// Grid (tiles, splits): per channel, the split's sum(dy) and sum(dy * (x - mean)); with
-// kMask, dy is relu_backward(dy, z) taken on the fly.
-template <class T, bool kMask = false>
+// Grid (tiles, splits): per channel, the split's sum(dy) and sum(dy * (x - mean)); with z
+// (a ReLU's output), dy is relu_backward(dy, z) taken on the fly.
+template <class T>
 __global__ void grad_partial_vec_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                         const float* __restrict__ mean, int64_t C, int64_t M, int64_t rows_per_split,
                                         int tile_vecs, int rows_per_pass, float* __restrict__ psdy,
-                                        float* __restrict__ psdyx, const T* __restrict__ z = nullptr) {
+                                        float* __restrict__ psdyx, const T* __restrict__ z) {
   constexpr int V = kVec<T>;
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V, sp = blockIdx.y, splits = gridDim.y;
@@ -455,11 +456,11 @@ __global__ void grad_partial_vec_kernel(const T* __restrict__ dy, const T* __res
   for (int64_t m = begin + r0; m < end; m += rows_per_pass) {
     const Pack<T> g = *reinterpret_cast<const Pack<T>*>(dy + m * C + c0);
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
-    Pack<T> zz;
-    if constexpr (kMask) zz = *reinterpret_cast<const Pack<T>*>(z + m * C + c0);
+    Pack<T> zz = {};
+    if (z) zz = *reinterpret_cast<const Pack<T>*>(z + m * C + c0);
     for (int e = 0; e < V; ++e) {
       float gv = float(compute_t<T>(g.v[e]));
-      if constexpr (kMask) gv = relu_masked(gv, float(compute_t<T>(zz.v[e])));
+      if (z) gv = relu_masked(gv, float(compute_t<T>(zz.v[e])));
       s[e] += gv;
       sx[e] += gv * (float(compute_t<T>(a.v[e])) - mu[e]);
     }
@@ -472,13 +473,13 @@ __global__ void grad_partial_vec_kernel(const T* __restrict__ dy, const T* __res
     }
 }
 
-// Grid (tiles, row blocks): dx = k1 * (dy - mean(dy) - (x - mean) * k2) (kMask: dy masked
-// by ReLU's output z, as above).
-template <class T, bool kMask = false>
+// Grid (tiles, row blocks): dx = k1 * (dy - mean(dy) - (x - mean) * k2) (with z: dy masked
+// by ReLU's output, as above).
+template <class T>
 __global__ void grad_apply_vec_kernel(const T* __restrict__ dy, const T* __restrict__ x,
                                       const float* __restrict__ mean, const float* __restrict__ coef,
                                       T* __restrict__ dx, int64_t C, int64_t M, int tile_vecs, int rows_per_pass,
-                                      const T* __restrict__ z = nullptr) {
+                                      const T* __restrict__ z) {
   constexpr int V = kVec<T>;
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V;
@@ -493,12 +494,12 @@ __global__ void grad_apply_vec_kernel(const T* __restrict__ dy, const T* __restr
   for (int64_t m = int64_t(blockIdx.y) * rows_per_pass + r0; m < M; m += stride) {
     const Pack<T> g = *reinterpret_cast<const Pack<T>*>(dy + m * C + c0);
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
-    Pack<T> zz;
-    if constexpr (kMask) zz = *reinterpret_cast<const Pack<T>*>(z + m * C + c0);
+    Pack<T> zz = {};
+    if (z) zz = *reinterpret_cast<const Pack<T>*>(z + m * C + c0);
     Pack<T> o;
     for (int e = 0; e < V; ++e) {
       float gv = float(compute_t<T>(g.v[e]));
-      if constexpr (kMask) gv = relu_masked(gv, float(compute_t<T>(zz.v[e])));
+      if (z) gv = relu_masked(gv, float(compute_t<T>(zz.v[e])));
       o.v[e] = T(k1[e] * (gv - mdy[e] - (float(compute_t<T>(a.v[e])) - mu[e]) * k2[e]));
     }
     *reinterpret_cast<Pack<T>*>(dx + m * C + c0) = o;
@@ -565,13 +566,9 @@ void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor
       px, d.C, splits, d.M, eps, pp, pp + d.C * splits, ptr_or_null<T>(w), ptr_or_null<T>(b),
       static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
   PACER_CUDA_KERNEL_CHECK();
-  const dim3 grid(unsigned(vt.tiles), vec_row_blocks(vt, d.M));
-  T* py = static_cast<T*>(out.data());
-  const T* pr = ptr_or_null<T>(residual);
-  if (pr && relu) bn_apply_vec_kernel<T, true, true><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C, pr);
-  else if (pr) bn_apply_vec_kernel<T, true, false><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C, pr);
-  else if (relu) bn_apply_vec_kernel<T, false, true><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C);
-  else bn_apply_vec_kernel<T><<<grid, kThreads, 0, stream()>>>(px, py, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C);
+  bn_apply_vec_kernel<T><<<dim3(unsigned(vt.tiles), vec_row_blocks(vt, d.M)), kThreads, 0, stream()>>>(
+      px, static_cast<T*>(out.data()), d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C,
+      ptr_or_null<T>(residual), relu);
   PACER_CUDA_KERNEL_CHECK();
 }
 
@@ -590,18 +587,15 @@ void backward_vec(const Tensor& dy, const Tensor& z, const Tensor& x, const Tens
   const T* pdy = static_cast<const T*>(dy.data());
   const T* px = static_cast<const T*>(x.data());
   const T* pz = ptr_or_null<T>(z);
-  const dim3 partial_grid(unsigned(vt.tiles), unsigned(splits));
-  if (pz) grad_partial_vec_kernel<T, true><<<partial_grid, kThreads, 0, stream()>>>(pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits, pz);
-  else grad_partial_vec_kernel<T><<<partial_grid, kThreads, 0, stream()>>>(pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
+  grad_partial_vec_kernel<T><<<dim3(unsigned(vt.tiles), unsigned(splits)), kThreads, 0, stream()>>>(
+      pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits, pz);
   PACER_CUDA_KERNEL_CHECK();
   grad_finalize_kernel<T, float><<<blocks_for(d.C), kThreads, 0, stream()>>>(
       d.C, splits, d.M, pp, pp + d.C * splits, ptr_or_null<T>(w), static_cast<const float*>(invstd.data()),
       static_cast<T*>(dw.data()), static_cast<T*>(db.data()), pc);
   PACER_CUDA_KERNEL_CHECK();
-  const dim3 grid(unsigned(vt.tiles), vec_row_blocks(vt, d.M));
-  T* pdx = static_cast<T*>(dx.data());
-  if (pz) grad_apply_vec_kernel<T, true><<<grid, kThreads, 0, stream()>>>(pdy, px, pm, pc, pdx, d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pz);
-  else grad_apply_vec_kernel<T><<<grid, kThreads, 0, stream()>>>(pdy, px, pm, pc, pdx, d.C, d.M, vt.tile_vecs, vt.rows_per_pass);
+  grad_apply_vec_kernel<T><<<dim3(unsigned(vt.tiles), vec_row_blocks(vt, d.M)), kThreads, 0, stream()>>>(
+      pdy, px, pm, pc, static_cast<T*>(dx.data()), d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pz);
   PACER_CUDA_KERNEL_CHECK();
 }
 

@@ -46,6 +46,8 @@ size_t culprit(const Graph& before, const std::vector<Fusion>& fusions, const Ha
 }  // namespace
 
 void apply_fusions(Graph& g, std::vector<Fusion> fusions, PassContext& ctx) {
+  for (Fusion& f : fusions)
+    if (f.what.empty()) f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
   const Graph before = g;
   const MemoryOrderCheck check(before);
   while (true) {

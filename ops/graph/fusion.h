@@ -12,7 +12,7 @@ namespace pacer::graph {
 struct Fusion {
   std::vector<size_t> members;  // positions of the nodes it replaces, in order
   Node node;                    // the fused node (its reference: those nodes)
-  std::string what;             // for the report
+  std::string what;             // for the report; empty: "<kind> -> node <id>"
   /// Put the node where the first member was (else where the last was). A fusion placed
   /// first that breaks the order is tried at the last place before it is dropped.
   bool at_first = false;

@@ -161,10 +161,8 @@ class BatchNormReluFusion final : public Pass {
     };
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& n = g.nodes[p];
-      if (!n.device.is_cpu() && !n.device.is_cuda()) continue;
-      const bool out_ok = n.device.is_cpu() ? n.kind() == "batch_norm_train" && is_contiguous(g.values[size_t(n.outputs[0])].meta)
-                                            : n.kind() == "batch_norm_train" && takes(n, {n.inputs[0], n.outputs[0]});
-      if (out_ok) {
+      if (n.kind() == "batch_norm_train" && (n.device.is_cpu() ? is_contiguous(g.values[size_t(n.outputs[0])].meta)
+                                                                : takes(n, {n.inputs[0], n.outputs[0]}))) {
         const int r = ix.only_reader(n.outputs[0]);
         std::vector<size_t> members = {p};
         int residual = -1;
@@ -175,7 +173,7 @@ class BatchNormReluFusion final : public Pass {
           const ops::TensorMeta& ym = g.values[size_t(n.outputs[0])].meta;
           const int r2 = ix.only_reader(add.outputs[0]);
           if (add.inputs[0] == add.inputs[1] || rm.sizes != ym.sizes || rm.dtype != ym.dtype || !is(r2, "relu")) continue;
-          if (!n.device.is_cpu() && !takes(n, {residual, add.outputs[0], g.nodes[size_t(r2)].outputs[0]})) continue;
+          if (!takes(n, {residual, add.outputs[0], g.nodes[size_t(r2)].outputs[0]})) continue;
           // A residual computed after this batch norm (the downsampling shortcut's batch norm):
           // that batch norm is fused with the add instead, this one's output being its residual.
           const Value& res = g.values[size_t(residual)];
@@ -199,7 +197,6 @@ class BatchNormReluFusion final : public Pass {
         // At the batch norm's place: the running statistics' update right after it reads
         // the mean and variance. (A residual computed later moves it to the ReLU's place.)
         f.at_first = true;
-        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       } else if (n.kind() == "batch_norm_train_backward" && n.inputs[0] >= 0) {
         const Value& dy = g.values[size_t(n.inputs[0])];
@@ -216,7 +213,6 @@ class BatchNormReluFusion final : public Pass {
         f.node.inputs = {rb.inputs[0], rb.inputs[1], n.inputs[1], n.inputs[2], n.inputs[3], n.inputs[4]};
         f.node.outputs = n.outputs;
         f.node.reference = {rb, n};
-        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       }
     }
@@ -260,7 +256,6 @@ class ConvBatchNormFusion final : public Pass {
       f.node.outputs.insert(f.node.outputs.end(), bn.outputs.begin(), bn.outputs.end());
       f.node.reference = {conv, bn};
       f.at_first = true;  // where the convolution was: everything the batch norm reads exists by then
-      f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
       fusions.push_back(std::move(f));
     }
     apply_fusions(g, std::move(fusions), ctx);

@@ -121,7 +121,6 @@ class GemmEpilogueFusion final : public Pass {
         f.node.inputs = n.inputs;
         f.node.outputs = {out};
         f.node.reference = {n, g.nodes[size_t(r)]};
-        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       } else if (n.kind() == "linear" && meta(n.inputs[0]).sizes.size() == 2 && is_floating(meta(n.outputs[0]).dtype)) {
         // linear -> [view] -> relu.
@@ -143,7 +142,6 @@ class GemmEpilogueFusion final : public Pass {
         f.node.inputs = {n.inputs[0], n.inputs[1], n.inputs.size() > 2 ? n.inputs[2] : -1};
         f.node.outputs = {out};
         for (size_t m : members) f.node.reference.push_back(g.nodes[m]);
-        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       } else if (n.kind() == "relu_backward" && meta(n.outputs[0]).sizes.size() == 4) {
         // relu_backward -> sum(dims [0, 2, 3]): a convolution's bias gradient (the masked
@@ -172,7 +170,6 @@ class GemmEpilogueFusion final : public Pass {
         f.node.outputs = {n.outputs[0], g.nodes[size_t(s)].outputs[0]};
         f.node.reference = {n, g.nodes[size_t(s)]};
         f.at_first = true;  // dz's other readers come before the sum
-        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       } else if (n.kind() == "relu_backward") {
         // mm -> [view] -> relu_backward(., y) -> [view] -> sum(dims [0]).
@@ -229,7 +226,6 @@ class GemmEpilogueFusion final : public Pass {
           ref_sum.attrs.set("dims", dims);
         }
         f.at_first = true;  // with the GEMM: dz's other readers come before the sum
-        f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
         fusions.push_back(std::move(f));
       }
     }

@@ -161,7 +161,6 @@ class SoftmaxXentFusion final : public Pass {
         if (r.id == e->id) r.inputs = {ref_l.outputs[0]};
         f.node.reference.push_back(r);
       }
-      f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
       fusions.push_back(std::move(f));
     }
     if (!fusions.empty()) g.rebuild_uses();  // the reference values added above
@@ -203,7 +202,6 @@ class SoftmaxXentFusion final : public Pass {
       // At the gather's place: the index is computed after the log_softmax, and the picked
       // value is read before the row sum.
       f.at_member = size_t(std::find(f.members.begin(), f.members.end(), w.at(gather)) - f.members.begin());
-      f.what = fmt::format("{} -> node {}", f.node.kind(), f.node.id);
       fusions.push_back(std::move(f));
     }
     apply_fusions(g, std::move(fusions), ctx);
