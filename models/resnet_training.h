@@ -80,15 +80,23 @@ std::pair<double, double> evaluate_resnet(ResNet& model, const std::string& data
                                           const std::string& precision = "32", Device device = kCPU,
                                           int64_t eval_resize = 0);
 
+struct ResnetStepTimes {
+  std::vector<double> ms;  // one wall time per timed step
+  /// Graph mode on CUDA: the executor's CUDA-graph status ("on", or "off: ..." /
+  /// "refused: ..." with the reason); "" otherwise.
+  std::string cuda_graph;
+};
+
 /// Wall times (ms) of `repeat` training steps (after `warmup`) of ResNet-`depth` on one
 /// synthetic batch [batch, 3, size, size] with 1000 classes, LARS, at `precision` on `device`
 /// (`pacer bench resnet50-step`). CUDA times include a final device synchronization.
 /// mode "graph": the step is captured (after one eager step) and replayed through the
 /// passes (`passes`: a list as CompileOptions::passes takes) and the static executor
-/// (ops/graph/compiled_step.h).
-std::vector<double> time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
-                                      Device device, int64_t warmup, int64_t repeat, bool channels_last = false,
-                                      const std::string& mode = "eager", const std::string& passes = "default");
+/// (ops/graph/compiled_step.h); on CUDA two more untimed steps warm the executor up and
+/// capture its CUDA graph, so the timed steps are graph launches.
+ResnetStepTimes time_resnet_steps(int depth, int64_t batch, int64_t image_size, const std::string& precision,
+                                  Device device, int64_t warmup, int64_t repeat, bool channels_last = false,
+                                  const std::string& mode = "eager", const std::string& passes = "default");
 
 ResnetResult train_resnet(const ResnetTrainConfig& config,
                           const std::function<void(const ResnetProgress&)>& progress = {},

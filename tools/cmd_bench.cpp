@@ -293,9 +293,10 @@ int bench_resnet_step(const std::vector<std::string>& argv) {
   }
   const int64_t batch = a.integer("batch"), size = a.integer("image-size");
   if (batch < 1 || size < 16) throw UsageError("--batch must be >= 1 and --image-size >= 16");
-  std::vector<double> t = models::time_resnet_steps(int(a.integer("depth")), batch, size, a.str("precision"), device,
-                                                    a.integer("warmup"), a.integer("repeat"), a.flag("channels-last"),
-                                                    a.str("mode"), a.str("passes"));
+  const models::ResnetStepTimes times =
+      models::time_resnet_steps(int(a.integer("depth")), batch, size, a.str("precision"), device, a.integer("warmup"),
+                                a.integer("repeat"), a.flag("channels-last"), a.str("mode"), a.str("passes"));
+  std::vector<double> t = times.ms;
   std::sort(t.begin(), t.end());
   const double ms = t[t.size() / 2];
   JsonLine j;
@@ -303,9 +304,12 @@ int bench_resnet_step(const std::vector<std::string>& argv) {
   j.add("depth", a.integer("depth")).add("batch", batch).add("image_size", size).add("threads", num_threads());
   j.add("channels_last", a.flag("channels-last")).add("mode", a.str("mode"));
   if (a.str("mode") == "graph") j.add("passes", a.str("passes"));
+  if (!times.cuda_graph.empty()) j.add("cuda_graph", times.cuda_graph);
   j.add("median_ms", ms).add("throughput", double(batch) / (ms / 1e3)).add("unit", "img/s");
-  emit(a, j, fmt::format("resnet{}-step batch {} size {} {} {}: {:.1f} ms, {:.1f} img/s", a.integer("depth"), batch,
-                         size, a.str("precision"), a.str("mode"), ms, double(batch) / (ms / 1e3)));
+  emit(a, j,
+       fmt::format("resnet{}-step batch {} size {} {} {}: {:.1f} ms, {:.1f} img/s{}", a.integer("depth"), batch, size,
+                   a.str("precision"), a.str("mode"), ms, double(batch) / (ms / 1e3),
+                   times.cuda_graph.empty() ? "" : " (CUDA graph: " + times.cuda_graph + ")"));
   return 0;
 }
 

@@ -151,7 +151,9 @@ int run_graph(const std::vector<std::string>& argv) {
       for (const std::string& x : r.rejected) std::printf("    rejected: %s\n", x.c_str());
     }
   }
-  graph::Executor ex(std::move(g), {.profile = a.flag("profile")});
+  // Launches and memory of the planned replay itself, node by node: on CUDA, without its
+  // CUDA graph (whose replays are one launch; `pacer bench resnet50-step --mode graph` times them).
+  graph::Executor ex(std::move(g), {.profile = a.flag("profile"), .cuda_graph = false});
   ex.run(w.inputs);  // the arena is allocated (and its pages first touched) on the first run
   ex.clear_profile();
   const Measured replay = measure(o.device, [&] { ex.run(w.inputs); });

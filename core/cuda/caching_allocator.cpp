@@ -162,6 +162,15 @@ class DevicePool final : public Allocator {
     b->used_on.push_back(s);
   }
 
+  void retain(cudaStream_t s, bool on) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (on) {
+      retained_.insert(s);
+    } else if (auto it = retained_.find(s); it != retained_.end()) {
+      retained_.erase(it);
+    }
+  }
+
   MemoryStats stats() {
     std::lock_guard<std::mutex> lock(m_);
     return stats_;
@@ -217,8 +226,14 @@ class DevicePool final : public Allocator {
   }
 
   void release_free_blocks() {
-    for (Block* b : free_) release(b);
-    free_.clear();
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (retained_.count((*it)->stream)) {
+        ++it;
+        continue;
+      }
+      release(*it);
+      it = free_.erase(it);
+    }
   }
 
   // Blocks whose cross-stream uses have finished become reusable.
@@ -250,6 +265,7 @@ class DevicePool final : public Allocator {
   std::set<Block*, BlockOrder> free_;
   std::unordered_map<void*, Block*> live_;
   std::deque<Block*> pending_;
+  std::multiset<cudaStream_t> retained_;  // streams whose free blocks a CUDA graph addresses
   MemoryStats stats_;
 };
 
@@ -290,6 +306,13 @@ void empty_cache() {
 
 void record_stream(const void* ptr, const Stream& stream) {
   pool(stream.device())->record_stream(ptr, static_cast<cudaStream_t>(stream.handle()));
+}
+
+void retain_stream_blocks(const Stream& stream) {
+  pool(stream.device())->retain(static_cast<cudaStream_t>(stream.handle()), true);
+}
+void release_stream_blocks(const Stream& stream) {
+  pool(stream.device())->retain(static_cast<cudaStream_t>(stream.handle()), false);
 }
 
 void* raw_alloc(size_t nbytes) { return pool(current_device())->allocate(nbytes); }

@@ -34,6 +34,11 @@ void empty_cache();
 /// Declares that the block holding `ptr` is used by work on `stream`; its reuse after free
 /// waits for that work.
 void record_stream(const void* ptr, const Stream& stream);
+/// Keeps the cached blocks allocated on `stream` from going back to the driver (empty_cache,
+/// the out-of-memory retry) until release_stream_blocks: a captured CUDA graph addresses
+/// the blocks its capture allocated and freed on that stream. Calls nest.
+void retain_stream_blocks(const Stream& stream);
+void release_stream_blocks(const Stream& stream);
 /// True when the allocator runs without its cache (PACER_CUDA_ALLOC_DEBUG=1).
 bool caching_disabled();
 

@@ -1,6 +1,7 @@
 // The CUDA API of a build without the CUDA backend: no devices, and every request for one is
 // answered with an error that says so. Code written against pacer::cuda links either way.
 #include "core/cuda/caching_allocator.h"
+#include "core/cuda/graph.h"
 #include "core/cuda/handles.h"
 #include "core/cuda/pinned.h"
 #include "core/cuda/runtime.h"
@@ -64,5 +65,17 @@ void* cudnn_handle() { not_built(); }
 bool allow_tf32() { return false; }
 void set_allow_tf32(bool) {}
 void* workspace(size_t) { not_built(); }
+
+struct CudaGraph::Impl {};
+CudaGraph::CudaGraph() = default;
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::begin_capture(const Stream& s) { not_built(s.device()); }
+std::string CudaGraph::end_capture() { return "this Pacer was built without its CUDA backend"; }
+bool CudaGraph::ready() const { return false; }
+void CudaGraph::launch(const Stream& s) { not_built(s.device()); }
+int64_t CudaGraph::nodes() const { return 0; }
+bool is_capturing(const Stream&) { return false; }
+void retain_stream_blocks(const Stream&) {}
+void release_stream_blocks(const Stream&) {}
 
 }  // namespace pacer::cuda

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "core/cuda/check.h"
+#include "core/cuda/graph.h"
 #include "core/cuda/runtime.h"
 #include "core/cuda/stream.h"
 #include "ops/api.h"
@@ -65,7 +66,33 @@ const Kernels& kernels_for(const graph::PwProgram& p, const graph::PwSignature& 
   return cache.emplace(key, k).first->second;
 }
 
-void run(const graph::PwProgram& p, const std::vector<graph::PwBinding>& bindings) {
+// Copies the binding table and chunk list to the device unless the node's last copy holds
+// the same bytes (the same tensors, as in every replay of a planned graph): then the kernels
+// read that copy again. A CUDA graph being captured cannot take a copy from pageable memory
+// that the replays would read again: the executor captures only after a run over the same
+// tensors, so a copy needed then is an error it reports (and it runs without the graph).
+void upload_tables(const std::vector<uint8_t>& table, const std::vector<uint8_t>& chunks, Device device,
+                   graph::PwDeviceTables& cached) {
+  const size_t bytes = table.size() + chunks.size();
+  if (cached.table.defined() && cached.host.size() == bytes &&
+      std::memcmp(cached.host.data(), table.data(), table.size()) == 0 &&
+      std::memcmp(cached.host.data() + table.size(), chunks.data(), chunks.size()) == 0)
+    return;
+  PACER_CHECK(!pacer::cuda::is_capturing(pacer::cuda::current_stream(device.index)),
+              "fused pointwise kernel: its tensors moved since its last run, and a CUDA graph is being captured (a "
+              "graph captures only after a run over the same tensors)");
+  cached.host.assign(table.begin(), table.end());
+  cached.host.insert(cached.host.end(), chunks.begin(), chunks.end());
+  auto to_device = [&](const std::vector<uint8_t>& b) {
+    Tensor host = empty({std::max<int64_t>(int64_t(b.size()), 1)}, {.dtype = DType::U8});
+    if (!b.empty()) std::memcpy(host.data(), b.data(), b.size());
+    return host.to(device);
+  };
+  cached.table = to_device(table);
+  cached.chunks = to_device(chunks);
+}
+
+void run(const graph::PwProgram& p, const std::vector<graph::PwBinding>& bindings, graph::PwDeviceTables& cached) {
   if (bindings.empty()) return;
   const int ni = p.num_inputs, no = int(p.outputs.size());
   const Device device = bindings[0].outputs.at(0).device();
@@ -110,25 +137,21 @@ void run(const graph::PwProgram& p, const std::vector<graph::PwBinding>& binding
       ++num_chunks;
     }
   }
-  auto to_device = [&](const std::vector<uint8_t>& bytes) {
-    Tensor host = empty({int64_t(bytes.size())}, {.dtype = DType::U8});
-    std::memcpy(host.data(), bytes.data(), bytes.size());
-    return host.to(device);
-  };
   const Kernels& k = kernels_for(p, sig, device.index);
-  const Tensor d_table = to_device(table);
+  upload_tables(table, chunks, device, cached);
+  const Tensor& d_table = cached.table;
   cudaStream_t stream = static_cast<cudaStream_t>(pacer::cuda::current_stream(device.index).handle());
   const void* table_ptr = d_table.data();
   if (!p.reduce_sum) {
     if (num_chunks == 0) return;
-    const Tensor d_chunks = to_device(chunks);
+    const Tensor& d_chunks = cached.chunks;
     const void* chunks_ptr = d_chunks.data();
     void* args[] = {&table_ptr, &chunks_ptr};
     PACER_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(k.main), dim3(unsigned(num_chunks)), dim3(kThreads),
                                       args, 0, stream));
     return;
   }
-  Tensor d_chunks = num_chunks > 0 ? to_device(chunks) : empty({1}, {.dtype = DType::U8, .device = device});
+  const Tensor& d_chunks = cached.chunks;
   Tensor partial = empty({std::max<int64_t>(num_chunks, 1)}, {.dtype = DType::F64, .device = device});
   const void* chunks_ptr = d_chunks.data();
   void* partial_ptr = partial.data();

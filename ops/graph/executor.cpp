@@ -93,6 +93,7 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
   profile_shapes_ = std::getenv("PACER_PROFILE_SHAPES") != nullptr;
   stats_.nodes = int64_t(graph_.nodes.size());
   stats_.launches = graph_.launches();
+  setup_cuda_graph();
 }
 
 void Executor::plan() {
@@ -181,16 +182,19 @@ void Executor::plan() {
   }
 }
 
+// Each tensor gets a storage of its own over its arena range (own version counter, own
+// identity for kernels that compare storages), which keeps the arena alive.
 Tensor Executor::planned_tensor(int value) {
-  const Value& v = graph_.values[size_t(value)];
-  Arena& a = arenas_[size_t(arena_of_[size_t(value)])];
+  return arena_tensor(size_t(arena_of_[size_t(value)]), offset_of_[size_t(value)], graph_.values[size_t(value)].meta);
+}
+
+Tensor Executor::arena_tensor(size_t arena, size_t offset, const ops::TensorMeta& m) {
+  Arena& a = arenas_[arena];
   if (!a.storage) a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
-  char* p = static_cast<char*>(a.storage->data()) + offset_of_[size_t(value)];
-  // Each tensor gets a storage of its own over its arena range (own version counter, own
-  // identity for kernels that compare storages), which keeps the arena alive.
-  auto storage = make_intrusive<StorageImpl>(p, bytes_of(v.meta), a.device, [keep = a.storage](void*) {});
-  const Shape strides = v.meta.strides.empty() ? contiguous_strides(v.meta.sizes) : v.meta.strides;
-  return Tensor(make_intrusive<TensorImpl>(std::move(storage), v.meta.dtype, v.meta.sizes, strides, 0));
+  char* p = static_cast<char*>(a.storage->data()) + offset;
+  auto storage = make_intrusive<StorageImpl>(p, bytes_of(m), a.device, [keep = a.storage](void*) {});
+  const Shape strides = m.strides.empty() ? contiguous_strides(m.sizes) : m.strides;
+  return Tensor(make_intrusive<TensorImpl>(std::move(storage), m.dtype, m.sizes, strides, 0));
 }
 
 bool Executor::in_arena(const Tensor& t) const {
@@ -294,7 +298,6 @@ std::vector<KindProfile> Executor::profile() const {
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   PACER_CHECK(inputs.size() == graph_.inputs.size(), "graph run: expected {} inputs (as captured), got {}",
               graph_.inputs.size(), inputs.size());
-  std::vector<Tensor> env(graph_.values.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = graph_.values[size_t(graph_.inputs[i])];
     const Tensor& t = inputs[i];
@@ -302,10 +305,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
                 "graph run: input {} must be {} {} on {} (as captured), got {}", i, v.meta.dtype, v.meta.sizes,
                 v.meta.device,
                 t.defined() ? fmt::format("{} {} on {}", t.dtype(), t.sizes(), t.device()) : std::string("undefined"));
-    env[size_t(v.id)] = t;
   }
-  for (const Value& v : graph_.values)
-    if (v.kind == ValueKind::State) env[size_t(v.id)] = v.state;
   // The step set these gradients from nothing when it was captured (zero_grad first), and
   // will again: last run's gradients can go now rather than after this run.
   for (const auto& [param, v] : graph_.grad_outputs) {
@@ -315,8 +315,21 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
   // Every planned tensor holds a reference to its arena. Past this point none of this
   // executor's is alive, so another holder kept a gradient of an earlier run: that arena
   // stays with it, and this run takes a new one.
+  bool arena_replaced = false;
   for (Arena& a : arenas_)
-    if (a.storage && a.storage->use_count() > 1) a.storage = Storage();
+    if (a.storage && a.storage->use_count() > 1) {
+      a.storage = Storage();
+      arena_replaced = true;
+    }
+  if (cuda_graph_) return run_cuda_graph(inputs, arena_replaced);
+  return run_nodes(inputs);
+}
+
+std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
+  std::vector<Tensor> env(graph_.values.size());
+  for (size_t i = 0; i < inputs.size(); ++i) env[size_t(graph_.inputs[i])] = inputs[i];
+  for (const Value& v : graph_.values)
+    if (v.kind == ValueKind::State) env[size_t(v.id)] = v.state;
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     const Node& n = graph_.nodes[p];
     try {

@@ -7,9 +7,16 @@
 /// reused by every run. The step's outputs, which the caller keeps, are allocated fresh;
 /// rebound gradients are planned, alive to the end of the run (a run first unbinds the last
 /// run's, and takes a new arena when a gradient of an earlier run is still held elsewhere).
+///
+/// On CUDA the whole run becomes one CUDA graph (executor_cuda_graph.cpp): the first run
+/// warms up (kernels compiled, algorithms chosen, workspaces sized), the second is captured
+/// and launched, later ones copy their inputs into the captured input memory, launch the
+/// graph once, and return copies of its outputs. It is captured again when what it froze
+/// has moved: a new arena, or a value changed in a CPU tensor its kernels read.
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +32,9 @@ struct ExecutorOptions {
   bool verify_fusion = false;
   /// Time each node and add it up per node kind (profile()).
   bool profile = false;
+  /// On CUDA, replay each run from the second on as one CUDA graph (PACER_CUDA_GRAPH=0 turns
+  /// it off for every executor).
+  bool cuda_graph = true;
 };
 
 /// Wall time of one kind of node (op name or fused kernel) summed over runs.
@@ -47,11 +57,22 @@ struct ExecutorStats {
   /// holds that memory: bytes per kind of the node that made each tensor, largest first.
   int64_t peak_position = -1;
   std::vector<std::pair<std::string, size_t>> peak_holders;
+  /// CUDA graphs: "" for a graph that runs on the CPU; "on" when runs are replayed as one
+  /// CUDA graph; otherwise "off: " or "refused: " and why (a capture that failed says what
+  /// could not be recorded).
+  std::string cuda_graph;
+  int64_t cuda_graph_captures = 0;
+  int64_t cuda_graph_replays = 0;  // runs that were one graph launch (the capturing run included)
+  int64_t cuda_graph_nodes = 0;    // kernels and copies in the last captured graph
 };
 
 class Executor {
  public:
   explicit Executor(Graph graph, ExecutorOptions options = {});
+  Executor(const Executor&) = delete;  // a copy would share the arenas and the CUDA graph
+  Executor& operator=(const Executor&) = delete;
+  Executor(Executor&&) = default;
+  Executor& operator=(Executor&&) = default;
 
   /// Runs the graph on `inputs` (the shapes, dtypes and devices it was captured with);
   /// returns its outputs and rebinds the parameters' gradients.
@@ -72,8 +93,19 @@ class Executor {
     size_t bytes = 0;
     Storage storage;
   };
+  struct CudaGraphReplay;  // executor_cuda_graph.cpp
   void plan();
   Tensor planned_tensor(int value);
+  /// A tensor laid out as `m` at byte `offset` of arena `arena` (allocated on first use).
+  Tensor arena_tensor(size_t arena, size_t offset, const ops::TensorMeta& m);
+  /// Runs every node on `inputs` (checked), rebinds the gradients, returns the outputs.
+  std::vector<Tensor> run_nodes(const std::vector<Tensor>& inputs);
+  /// Why this graph's runs cannot be one CUDA graph ("" when they can; "cpu" on the CPU).
+  std::string cuda_graph_refusal() const;
+  /// Sets stats_.cuda_graph, and the replay state when runs can be one CUDA graph.
+  void setup_cuda_graph();
+  /// A run through the CUDA graph: warm-up, capture or replay.
+  std::vector<Tensor> run_cuda_graph(const std::vector<Tensor>& inputs, bool arena_replaced);
   /// `planned`: outputs go to their arena ranges; false: fresh memory (a fused node's reference).
   std::vector<Tensor> allocate_outputs(const Node& n, const std::vector<Tensor>& inputs, bool planned);
   void run_node(const Node& n, std::vector<Tensor>& env, bool planned = true);
@@ -89,6 +121,8 @@ class Executor {
   std::vector<std::vector<int>> release_after_;  // per node position: values to drop after it
   std::map<std::string, KindProfile> profile_;
   bool profile_shapes_ = false;  // PACER_PROFILE_SHAPES: profile keys add the output shape
+  // Null unless runs can be one CUDA graph (shared_ptr: its type is complete in one file only).
+  std::shared_ptr<CudaGraphReplay> cuda_graph_;
 };
 
 }  // namespace pacer::graph

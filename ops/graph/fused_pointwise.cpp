@@ -22,7 +22,7 @@ void FusedPointwiseKernel::run(const std::vector<Tensor>& inputs, std::vector<Te
   if (!on_cuda) return run_pointwise_program(program_, bindings);
   PACER_CHECK(cuda_pointwise_available(), "{}: this build has no CUDA backend to run it on {}", name(),
               outputs[0].device());
-  detail::cuda_pointwise_runner()(program_, bindings);
+  detail::cuda_pointwise_runner()(program_, bindings, device_tables_);
 }
 
 namespace detail {

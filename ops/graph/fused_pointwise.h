@@ -8,6 +8,14 @@
 
 namespace pacer::graph {
 
+/// What the CUDA runner last copied to the device for a node (its binding table and chunk
+/// list, whose bytes are mostly tensor addresses): the next run over the same tensors reuses
+/// them instead of copying again, and a CUDA graph captured over them keeps addressing them.
+struct PwDeviceTables {
+  std::vector<uint8_t> host;  // the table's bytes, then the chunk list's
+  Tensor table, chunks;
+};
+
 class FusedPointwiseKernel final : public FusedKernel {
  public:
   FusedPointwiseKernel(PwProgram program, int members) : program_(std::move(program)), members_(members) {}
@@ -22,6 +30,7 @@ class FusedPointwiseKernel final : public FusedKernel {
  private:
   PwProgram program_;
   int members_;
+  mutable PwDeviceTables device_tables_;  // CUDA only; a node's runs are never concurrent
 };
 
 /// The pointwise kernel of a node, or null when it has none.
@@ -30,7 +39,7 @@ const FusedPointwiseKernel* pointwise_kernel_of(const Node& n);
 namespace detail {
 /// Runs a program over CUDA bindings (NVRTC-generated kernel): registered by the CUDA
 /// backend (ops/cuda/fused_pointwise.cpp); null in a build without it.
-using CudaPointwiseRunner = void (*)(const PwProgram&, const std::vector<PwBinding>&);
+using CudaPointwiseRunner = void (*)(const PwProgram&, const std::vector<PwBinding>&, PwDeviceTables&);
 CudaPointwiseRunner& cuda_pointwise_runner();
 }  // namespace detail
 

@@ -129,4 +129,76 @@ TEST_CASE("cuda graph: bn_relu fuses channels-last batch norm + add + ReLU and i
   }
 }
 
+TEST_CASE("cuda graph: replays become one CUDA graph launch, equal to replays without it, and capture again when memory "
+          "or a host scalar moves") {
+  const Device cuda("cuda");
+  auto make = [&] {
+    std::vector<Tensor> ps = {cast(uniform({16, 8}, -0.5, 0.5, 81), DType::F32).to(cuda),
+                              cast(uniform({16}, -0.1, 0.1, 82), DType::F32).to(cuda),
+                              cast(uniform({4, 16}, -0.5, 0.5, 83), DType::F32).to(cuda)};
+    for (Tensor& p : ps) p.set_requires_grad();
+    return ps;
+  };
+  std::vector<Tensor> pa = make(), pb = make();
+  optim::Sgd oa(pa, {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+  optim::Sgd ob(pb, {.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+  oa.use_lr_tensors();
+  ob.use_lr_tensors();
+  // A CPU scalar the step reads: a kernel takes its value as an argument, which a CUDA graph
+  // freezes; changing it must lead to a new capture.
+  Tensor weight_a = full({}, 1.0), weight_b = full({}, 1.0);
+  auto step = [](std::vector<Tensor>& p, optim::Optimizer& opt, Tensor& w) {
+    return [&p, &opt, &w](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      const Tensor d = linear(relu(linear(in[0], p[0], p[1])), p[2]) - in[1];
+      const Tensor loss = mean(d * d) * w;
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  graph::CompiledStep with(step(pa, oa, weight_a), {.capture = {.params = pa}});
+  graph::CompiledStep without(step(pb, ob, weight_b), {.capture = {.params = pb}, .executor = {.cuda_graph = false}});
+  Tensor first_replay_loss, kept_grad;
+  std::vector<double> first_replay_value, kept_value;
+  for (int i = 0; i < 12; ++i) {
+    INFO("step " << i);
+    if (i == 5) {
+      oa.set_lr(0.05);
+      ob.set_lr(0.05);
+    }
+    if (i == 9) {
+      fill_(weight_a, 0.5);
+      fill_(weight_b, 0.5);
+    }
+    const Tensor x = cast(uniform({32, 8}, -1, 1, 90 + i), DType::F32).to(cuda);
+    const Tensor t = cast(uniform({32, 4}, -1, 1, 110 + i), DType::F32).to(cuda);
+    const Tensor la = with({x, t})[0];
+    const Tensor lb = without({x, t})[0];
+    CHECK(max_rel(la, lb) <= 1e-6);
+    for (size_t k = 0; k < pa.size(); ++k) CHECK(max_rel(pa[k], pb[k]) <= 1e-6);
+    if (i == 3) {  // the first launch: its output is a copy, which later launches leave alone
+      first_replay_loss = la;
+      first_replay_value = la.to(kCPU).to(DType::F64).to_vector<double>();
+    }
+    if (i == 6) {  // a gradient the caller keeps: the next run takes a new arena (and graph)
+      kept_grad = pa[0].grad();
+      kept_value = kept_grad.to(kCPU).to(DType::F64).to_vector<double>();
+    }
+  }
+  CHECK(first_replay_loss.to(kCPU).to(DType::F64).to_vector<double>() == first_replay_value);
+  CHECK(kept_grad.to(kCPU).to(DType::F64).to_vector<double>() == kept_value);
+  REQUIRE(with.last_executor() != nullptr);
+  const graph::ExecutorStats& s = with.last_executor()->stats();
+  CHECK(s.cuda_graph == "on");
+  // Runs 0-1 eager (warm-up, capture), then per executor run: 2 warm-up, 3 capture + launch,
+  // 4-6 launches, 7 warm-up (new arena), 8 capture, 9 warm-up (scalar changed), 10 capture, 11.
+  CHECK(s.cuda_graph_captures == 3);
+  CHECK(s.cuda_graph_replays == 7);
+  CHECK(s.cuda_graph_nodes > 0);
+  REQUIRE(without.last_executor() != nullptr);
+  CHECK(without.last_executor()->stats().cuda_graph.rfind("off", 0) == 0);
+  CHECK(without.last_executor()->stats().cuda_graph_replays == 0);
+}
+
 }  // namespace pacer::test
