@@ -14,6 +14,7 @@
 // scalar means capturing again after one warm-up run over the new memory.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -93,6 +94,30 @@ std::string Executor::cuda_graph_refusal() const {
 
 namespace {
 
+// Whether `t` covers its memory exactly, in some order of its dimensions (contiguous,
+// channels-last, ...): a copy can then keep its layout.
+bool dense(const Tensor& t) {
+  std::vector<size_t> order(size_t(t.dim()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return t.strides()[a] < t.strides()[b]; });
+  int64_t expect = 1;
+  for (size_t d : order) {
+    if (t.sizes()[d] == 1) continue;
+    if (t.strides()[d] != expect) return false;
+    expect *= t.sizes()[d];
+  }
+  return true;
+}
+
+// Memory for a run's input that every run copies into: laid out as the first input was
+// (a channels-last image stays channels-last for the kernels captured over it).
+Tensor input_memory_like(const Tensor& t) {
+  const Options o{.dtype = t.dtype(), .device = t.device()};
+  Tensor m = dense(t) ? empty_strided(t.sizes(), t.strides(), o) : empty(t.sizes(), o);
+  copy_(m, t);
+  return m;
+}
+
 bool same_values(const Tensor& now, const Tensor& snapshot) {
   const Tensor c = contiguous(now);
   return c.dtype() == snapshot.dtype() && c.nbytes() == snapshot.nbytes() &&
@@ -109,7 +134,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
     NoGradGuard no_grad;
     AutocastSuspend no_autocast;
     if (r.inputs.empty()) {
-      for (const Tensor& t : inputs) r.inputs.push_back(clone(t));
+      for (const Tensor& t : inputs) r.inputs.push_back(input_memory_like(t));
     } else {
       for (size_t i = 0; i < inputs.size(); ++i) copy_(r.inputs[i], inputs[i]);
     }
