@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "ops/api.h"
 #include "ops/cpu/loops.h"
 #include "ops/cuda/launch.cuh"
 #include "ops/cuda/loops.cuh"
+#include "ops/graph/cuda_softmax_xent.h"
 #include "ops/registry.h"
 
 namespace pacer::ops::cuda {
@@ -202,6 +204,177 @@ void softmax_kernel(OpCall& c) {
     }
   });
 }
+
+// The softmax_xent fusion's kernels (ops/graph/cuda_softmax_xent.h): one block per row of
+// [N, R] logits, the row's shift and log-sum-exp as the softmax above, the log-probabilities
+// recomputed where they are needed and rounded to T where the unfused ops store them.
+
+constexpr unsigned long long kNoBadRow = 0x7f7f7f7f7f7f7f7fULL;  // the memset pattern below
+constexpr int kXentThreads = 256;
+
+template <class C>
+__device__ __forceinline__ C quiet_nan() {
+  if constexpr (std::is_same_v<C, double>) return CUDART_NAN;
+  else return CUDART_NAN_F;
+}
+
+// The row's shift and log-sum-exp, to every thread of the block.
+template <class T, class C>
+__device__ __forceinline__ void row_shift_lse(const T* row, int64_t R, C* smem, C& shift, C& lse) {
+  C mx = neg_inf<C>();
+  for (int64_t r = threadIdx.x; r < R; r += blockDim.x) mx = max_keep(mx, C(row[r]));
+  shift = shift_of(block_allreduce<C, true>(mx, smem));
+  C s = 0;
+  for (int64_t r = threadIdx.x; r < R; r += blockDim.x) s += dexp(C(row[r]) - shift);
+  lse = dlog(block_allreduce<C, false>(s, smem));
+}
+
+template <class T, class I>
+__global__ void __launch_bounds__(kXentThreads)
+    xent_pick_rows(const T* x, const I* index, T* picked, T* rowsum, int64_t N, int64_t R, unsigned long long* bad) {
+  using C = compute_t<T>;
+  __shared__ C smem[32];
+  for (int64_t m = blockIdx.x; m < N; m += gridDim.x) {
+    const T* row = x + m * R;
+    C shift, lse;
+    row_shift_lse<T, C>(row, R, smem, shift, lse);
+    if (rowsum) {  // the same for the whole block
+      C t = 0;
+      for (int64_t r = threadIdx.x; r < R; r += blockDim.x) t += C(store_value<T>((C(row[r]) - shift) - lse));
+      t = block_allreduce<C, false>(t, smem);
+      if (threadIdx.x == 0) rowsum[m] = store_value<T>(t);
+    }
+    if (threadIdx.x == 0) {
+      const int64_t k = int64_t(index[m]);
+      if (k >= 0 && k < R) {
+        picked[m] = store_value<T>((C(row[k]) - shift) - lse);
+      } else {
+        picked[m] = store_value<T>(quiet_nan<C>());
+        atomicMin(bad, static_cast<unsigned long long>(m));
+      }
+    }
+  }
+}
+
+template <class T, class I>
+__global__ void __launch_bounds__(kXentThreads)
+    xent_backward_rows(const T* x, const I* index, const T* src, const T* spread, T* dx, int64_t N, int64_t R,
+                       unsigned long long* bad) {
+  using C = compute_t<T>;
+  __shared__ C smem[32];
+  for (int64_t m = blockIdx.x; m < N; m += gridDim.x) {
+    const T* row = x + m * R;
+    C shift, lse;
+    row_shift_lse<T, C>(row, R, smem, shift, lse);
+    const int64_t k = int64_t(index[m]);
+    if (threadIdx.x == 0 && (k < 0 || k >= R)) atomicMin(bad, static_cast<unsigned long long>(m));
+    // P's element r, as scatter_add into zeros [and the add of the spread] store it.
+    const T picked = src[m];
+    auto p_at = [&](int64_t r) -> T {
+      const T sc = r == k ? picked : T(0);
+      return spread ? store_value<T>(C(spread[m]) + C(sc)) : sc;
+    };
+    C t = 0;
+    for (int64_t r = threadIdx.x; r < R; r += blockDim.x) t += C(p_at(r));
+    const C total = C(store_value<T>(block_allreduce<C, false>(t, smem)));
+    T* out = dx + m * R;
+    for (int64_t r = threadIdx.x; r < R; r += blockDim.x) {
+      const T logp = store_value<T>((C(row[r]) - shift) - lse);
+      const T ex = store_value<T>(dexp(C(logp)));
+      const T mm = store_value<T>(C(ex) * total);
+      out[r] = store_value<T>(C(p_at(r)) - C(mm));
+    }
+  }
+}
+
+void check_xent_args(const Tensor& x, const Tensor& index, const char* who) {
+  PACER_CHECK(x.dim() == 2 && x.is_contiguous() && x.device().is_cuda() &&
+                  (x.dtype() == DType::F32 || x.dtype() == DType::F64),
+              "{}: expected contiguous float32 / float64 CUDA logits [N, C], got {} {} on {}", who, x.dtype(),
+              x.sizes(), x.device());
+  PACER_CHECK(index.numel() == x.size(0) && index.is_contiguous() && index.device() == x.device() &&
+                  (index.dtype() == DType::I64 || index.dtype() == DType::I32),
+              "{}: expected int64 / int32 class indices [{}, 1] on {}, got {} {} on {}", who, x.size(0), x.device(),
+              index.dtype(), index.sizes(), index.device());
+}
+
+// Launches `launch(bad_slot)` with a slot for the first row whose index is out of range and,
+// unless a CUDA graph is being captured (nothing has run then), raises the unfused gather's
+// error for it.
+template <class F>
+void with_index_check(const Tensor& x, const Tensor& index, F launch) {
+  const cudaStream_t s = stream();
+  Tensor slot = empty({1}, {.dtype = DType::I64, .device = x.device()});
+  auto* bad = static_cast<unsigned long long*>(slot.data());
+  PACER_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(unsigned long long), s));
+  launch(bad);
+  PACER_CUDA_KERNEL_CHECK();
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  PACER_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
+  if (capture != cudaStreamCaptureStatusNone) return;
+  unsigned long long first = kNoBadRow;
+  PACER_CUDA_CHECK(cudaMemcpyAsync(&first, bad, sizeof(first), cudaMemcpyDeviceToHost, s));
+  PACER_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (first == kNoBadRow) return;
+  // Error path: fetch the offending value for the message.
+  int64_t k64 = 0;
+  int32_t k32 = 0;
+  const bool wide = index.dtype() == DType::I64;
+  const char* at = static_cast<const char*>(index.data()) + first * (wide ? sizeof(k64) : sizeof(k32));
+  PACER_CUDA_CHECK(cudaMemcpyAsync(wide ? static_cast<void*>(&k64) : static_cast<void*>(&k32), at,
+                                   wide ? sizeof(k64) : sizeof(k32), cudaMemcpyDeviceToHost, s));
+  PACER_CUDA_CHECK(cudaStreamSynchronize(s));
+  const int64_t k = wide ? k64 : int64_t(k32);
+  PACER_FAIL("index {} is out of range for dimension 1 of size {}", k, x.size(1));
+}
+
+template <class F>
+void dispatch_xent(const Tensor& x, const Tensor& index, const char* who, F f) {
+  dispatch_floating(x.dtype(), who, [&]<class T>() {
+    if (index.dtype() == DType::I64) f.template operator()<T, int64_t>();
+    else f.template operator()<T, int32_t>();
+  });
+}
+
+void xent_pick(const Tensor& x, const Tensor& index, Tensor& picked, Tensor* rowsum) {
+  check_xent_args(x, index, "log_softmax_pick");
+  const int64_t N = x.size(0), R = x.size(1);
+  if (N == 0) return;
+  dispatch_xent(x, index, "log_softmax_pick", [&]<class T, class I>() {
+    with_index_check(x, index, [&](unsigned long long* bad) {
+      xent_pick_rows<T, I><<<grid_cap(N), kXentThreads, 0, stream()>>>(
+          data_ptr<T>(x), data_ptr<I>(index), data_ptr<T>(picked), rowsum ? data_ptr<T>(*rowsum) : nullptr, N, R, bad);
+    });
+  });
+}
+
+void xent_backward(const Tensor& x, const Tensor& index, const Tensor& src, const Tensor& spread, Tensor& dx) {
+  check_xent_args(x, index, "log_softmax_xent_backward");
+  const int64_t N = x.size(0), R = x.size(1);
+  PACER_CHECK(src.numel() == N && src.dtype() == x.dtype() && src.device() == x.device() &&
+                  (!spread.defined() || (spread.numel() == N && spread.dtype() == x.dtype() &&
+                                         spread.device() == x.device())) &&
+                  dx.sizes() == x.sizes() && dx.is_contiguous(),
+              "log_softmax_xent_backward: expected src / spread [{}, 1] of {} on {} and dx [{}, {}]", N, x.dtype(),
+              x.device(), N, R);
+  if (N == 0) return;
+  const Tensor s = contiguous(src), u = spread.defined() ? contiguous(spread) : Tensor();
+  dispatch_xent(x, index, "log_softmax_xent_backward", [&]<class T, class I>() {
+    with_index_check(x, index, [&](unsigned long long* bad) {
+      xent_backward_rows<T, I><<<grid_cap(N), kXentThreads, 0, stream()>>>(
+          data_ptr<T>(x), data_ptr<I>(index), data_ptr<T>(s), u.defined() ? data_ptr<T>(u) : nullptr,
+          data_ptr<T>(dx), N, R, bad);
+    });
+  });
+}
+
+struct RegisterSoftmaxXent {
+  RegisterSoftmaxXent() {
+    graph::detail::CudaSoftmaxXent& h = graph::detail::cuda_softmax_xent();
+    h.pick = &xent_pick;
+    h.backward = &xent_backward;
+  }
+} register_softmax_xent;
 
 }  // namespace
 

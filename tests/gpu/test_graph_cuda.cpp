@@ -13,6 +13,7 @@
 #include "ops/graph/pass.h"
 #include "optim/sgd.h"
 #include "tests/ops/op_table.h"
+#include "tests/test_util.h"
 
 namespace pacer::test {
 
@@ -199,6 +200,41 @@ TEST_CASE("cuda graph: replays become one CUDA graph launch, equal to replays wi
   REQUIRE(without.last_executor() != nullptr);
   CHECK(without.last_executor()->stats().cuda_graph.rfind("off", 0) == 0);
   CHECK(without.last_executor()->stats().cuda_graph_replays == 0);
+}
+
+TEST_CASE("cuda graph: softmax_xent fuses the cross-entropy's log-softmax forward and backward on CUDA (f32, f64), and "
+          "names a target out of range") {
+  const Device cuda("cuda");
+  for (double smoothing : {0.0, 0.1}) {
+    for (DType t : {DType::F32, DType::F64}) {
+      INFO(dtype_name(t) << " smoothing " << smoothing);
+      Tensor w = cast(uniform({1000, 64}, -0.2, 0.2, 121), t).to(cuda).set_requires_grad();
+      auto f = [&](const std::vector<Tensor>& in) {
+        w.set_grad(Tensor());
+        const Tensor loss = cross_entropy(linear(in[0], w), in[1], "mean", -100, smoothing);
+        loss.backward();
+        return std::vector<Tensor>{loss, w.grad()};
+      };
+      std::vector<int64_t> target(48);
+      for (size_t i = 0; i < target.size(); ++i) target[i] = i % 7 == 3 ? -100 : int64_t(i * 37 % 1000);
+      const std::vector<Tensor> in = {cast(uniform({48, 64}, -1, 1, 122), t).to(cuda), from_vector(target).to(cuda)};
+      graph::Captured c = graph::capture(f, in, {.params = {w}});
+      const graph::Graph unfused = c.graph;
+      graph::PassManager().add("softmax_xent").run(c.graph);
+      CHECK(count_kind(c.graph, "log_softmax_pick") == 1);
+      CHECK(count_kind(c.graph, "log_softmax_xent_backward") == 1);
+      CHECK(count_kind(c.graph, "log_softmax") == 0);
+      const std::vector<Tensor> want = graph::Executor(unfused).run(in);
+      const std::vector<Tensor> got = graph::Executor(c.graph, {.verify_fusion = true}).run(in);
+      REQUIRE(got.size() == want.size());
+      for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel(got[i], want[i]) <= (t == DType::F32 ? 1e-5 : 1e-12));
+      std::vector<int64_t> bad = target;
+      bad[5] = 1000;
+      const std::string e =
+          test::error_of([&] { graph::Executor(c.graph).run({in[0], from_vector(bad).to(cuda)}); });
+      CHECK(e.find("index 1000 is out of range for dimension 1 of size 1000") != std::string::npos);
+    }
+  }
 }
 
 }  // namespace pacer::test

@@ -1,4 +1,5 @@
-// Softmax + cross-entropy fusion (CPU), label smoothing included. cross_entropy() is built
+// Softmax + cross-entropy fusion (CPU, and CUDA through ops/graph/cuda_softmax_xent.h),
+// label smoothing included. cross_entropy() is built
 // from public ops: logp = log_softmax(x, 1), the target's logp picked by gather, the row sum
 // of logp for the smoothing term, and in the backward P = [expand(spread) +]
 // scatter_add(zeros, target, picked's gradient), then dx = P - exp(logp) * sum(P, 1). Two
@@ -6,7 +7,8 @@
 // - backward: full / scatter_add / [expand + add] / sum / exp / mul / sub -> one row sweep
 //   (log_softmax_xent_backward) that recomputes each row's log-softmax from the logits;
 // - forward, once its exp reader is gone: log_softmax + gather [+ sum] -> log_softmax_pick.
-// Numbers equal the unfused ops' bit for bit (ops/cpu/softmax_xent.h).
+// On the CPU the numbers equal the unfused ops' bit for bit (ops/cpu/softmax_xent.h); on
+// CUDA the row sums run in another order than the unfused reductions' (last bits).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,11 +16,22 @@
 #include "ops/api.h"
 #include "ops/cpu/softmax_xent.h"
 #include "ops/graph/alias.h"
+#include "ops/graph/cuda_softmax_xent.h"
 #include "ops/graph/fusion.h"
 
 namespace pacer::graph {
 
+namespace detail {
+CudaSoftmaxXent& cuda_softmax_xent() {
+  static CudaSoftmaxXent hooks;
+  return hooks;
+}
+}  // namespace detail
+
 namespace {
+
+// Whether the fused kernels run on `d` in this build.
+bool runs_on(Device d) { return d.is_cpu() || (d.is_cuda() && detail::cuda_softmax_xent().pick != nullptr); }
 
 class LogSoftmaxPickKernel final : public FusedKernel {
  public:
@@ -30,8 +43,11 @@ class LogSoftmaxPickKernel final : public FusedKernel {
   }
   // inputs: x [N, C], index [N, 1]; outputs: picked [N, 1], [rowsum [N]].
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
-    ops::cpu::log_softmax_pick(contiguous(in[0]), contiguous(in[1]), out[0], rowsum_ ? &out[1] : nullptr);
+    PACER_CHECK(runs_on(in[0].device()), "{}: this build cannot run it on {}", name(), in[0].device());
+    if (in[0].device().is_cuda())
+      detail::cuda_softmax_xent().pick(contiguous(in[0]), contiguous(in[1]), out[0], rowsum_ ? &out[1] : nullptr);
+    else
+      ops::cpu::log_softmax_pick(contiguous(in[0]), contiguous(in[1]), out[0], rowsum_ ? &out[1] : nullptr);
   }
 
  private:
@@ -46,8 +62,11 @@ class XentBackwardKernel final : public FusedKernel {
   }
   // inputs: x [N, C], index [N, 1], src [N, 1], spread [N, 1] (may be undefined); output: dx.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
-    ops::cpu::log_softmax_xent_backward(contiguous(in[0]), contiguous(in[1]), in[2], in[3], out[0]);
+    PACER_CHECK(runs_on(in[0].device()), "{}: this build cannot run it on {}", name(), in[0].device());
+    if (in[0].device().is_cuda())
+      detail::cuda_softmax_xent().backward(contiguous(in[0]), contiguous(in[1]), in[2], in[3], out[0]);
+    else
+      ops::cpu::log_softmax_xent_backward(contiguous(in[0]), contiguous(in[1]), in[2], in[3], out[0]);
   }
 };
 
@@ -56,7 +75,7 @@ class SoftmaxXentFusion final : public Pass {
   std::string name() const override { return "softmax_xent"; }
   std::string summary() const override {
     return "fuses log-softmax with the cross-entropy (label smoothing too) around it, forward and backward, "
-           "without storing the log-probabilities (CPU)";
+           "without storing the log-probabilities (CPU, CUDA)";
   }
 
   void run(Graph& g, PassContext& ctx) override {
@@ -85,7 +104,7 @@ class SoftmaxXentFusion final : public Pass {
 
   // x of a log_softmax over dim 1 of a contiguous float32 / float64 [N, C] tensor, or -1.
   static int softmax_input(const View& w, const Node* l) {
-    if (!View::is(l, "log_softmax") || !l->device.is_cpu()) return -1;
+    if (!View::is(l, "log_softmax") || !runs_on(l->device)) return -1;
     const ops::TensorMeta& xm = w.meta(l->inputs[0]);
     if (xm.sizes.size() != 2 || (l->attrs.i("dim") != 1 && l->attrs.i("dim") != -1)) return -1;
     if (xm.dtype != DType::F32 && xm.dtype != DType::F64) return -1;
@@ -99,7 +118,7 @@ class SoftmaxXentFusion final : public Pass {
     int next_id = g.next_node_id();
     std::vector<Fusion> fusions;
     for (const Node& d : g.nodes) {
-      if (!View::is(&d, "sub") || !d.device.is_cpu()) continue;
+      if (!View::is(&d, "sub") || !runs_on(d.device)) continue;
       // dx = sub(P, mul(exp(logp), s)), s = sum(P, [1], keepdim).
       const Node* m = w.producer(d.inputs[1]);
       if (!View::is(m, "mul")) continue;
