@@ -241,6 +241,13 @@ void gemm_lt(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, DType 
                     alignment_of(c, stride_c * es),
                     has_bias(epilogue) ? alignment_of(bias, 0) : 0u};
   std::shared_ptr<GemmPlan> plan = find_plan(key, handle);
+  if (!plan->found && (epilogue == Epilogue::Relu || epilogue == Epilogue::BiasRelu)) {
+    // No algorithm with the ReLU: the GEMM (and its bias) first, then the ReLU over C.
+    gemm_lt(trans_a, trans_b, m, n, k, dtype, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch,
+            bias, epilogue == Epilogue::BiasRelu ? Epilogue::Bias : Epilogue::None);
+    for (int64_t i = 0; i < batch; ++i) relu_rows(dtype, static_cast<char*>(c) + i * stride_c * es, m, n, ldc);
+    return;
+  }
   if (!plan->found) {
     // No algorithm with this epilogue: a plain bias can be broadcast into C first.
     PACER_CHECK(epilogue == Epilogue::Bias && beta == 0.0,
@@ -307,12 +314,14 @@ Operand as_operand(const Tensor& x) {
   return o;
 }
 
-// y [batch, m, n] (dense, fresh) = a [batch, m, k] @ b [batch, k, n] (+ bias [n]).
-void batched_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Tensor& bias) {
+// y [batch, m, n] (dense, fresh) = a [batch, m, k] @ b [batch, k, n] (+ bias [n]), and its
+// ReLU with `relu` (floating types).
+void batched_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Tensor& bias, bool relu = false) {
   const int64_t batch = a.size(0), m = a.size(1), k = a.size(2), n = b.size(2);
   const DType dt = y.dtype();
   if (batch == 0 || m == 0 || n == 0) return;
   const bool with_bias = bias.defined();
+  PACER_CHECK(!relu || is_floating(dt), "matmul with ReLU: expected a floating dtype, got {}", dt);
   if (!is_floating(dt)) {
     // Exact integer path, strides read directly (like the CPU's loop).
     gemm_naive(dt, batch, m, n, k, a.data(), a.stride(0), a.stride(1), a.stride(2), b.data(), b.stride(0), b.stride(1),
@@ -327,6 +336,7 @@ void batched_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Tensor& b
     } else {
       PACER_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), current_stream()));
     }
+    if (relu) relu_rows(dt, y.data(), batch * m, n, n);
     return;
   }
   const Operand A = as_operand(a), B = as_operand(b);
@@ -344,8 +354,9 @@ void batched_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Tensor& b
       beta = 1.0;
     }
   }
+  if (relu) epi = epi == Epilogue::Bias ? Epilogue::BiasRelu : Epilogue::Relu;
   gemm_lt(A.trans, B.trans, m, n, k, dt, 1.0, A.t.data(), A.ld, A.batch_stride, B.t.data(), B.ld, B.batch_stride, beta,
-          y.data(), n, m * n, batch, epi == Epilogue::Bias ? bias.data() : nullptr, epi);
+          y.data(), n, m * n, batch, epi == Epilogue::Bias || epi == Epilogue::BiasRelu ? bias.data() : nullptr, epi);
 }
 
 Tensor as3d(const Tensor& t) {
@@ -359,17 +370,30 @@ void mm_kernel(OpCall& c) {
 
 void bmm_kernel(OpCall& c) { batched_matmul(c.in(0), c.in(1), c.out(0), Tensor()); }
 
+// w [n, k] as the [1, k, n] operand w^T.
+Tensor transposed3d(const Tensor& w) {
+  return make_view(w, {1, w.size(1), w.size(0)}, {w.size(0) * w.size(1), w.stride(1), w.stride(0)},
+                   w.storage_offset());
+}
+
 // y = x @ w^T + b, the bias through cuBLASLt's BIAS epilogue.
 void linear_kernel(OpCall& c) {
-  const Tensor& w = c.in(1);
-  Tensor wt = make_view(w, {1, w.size(1), w.size(0)}, {w.size(0) * w.size(1), w.stride(1), w.stride(0)},
-                        w.storage_offset());
   Tensor y = as3d(c.out(0));
   const Tensor bias = c.inputs.size() > 2 && c.in(2).defined() ? c.in(2) : Tensor();
-  batched_matmul(as3d(c.in(0)), wt, y, bias);
+  batched_matmul(as3d(c.in(0)), transposed3d(c.in(1)), y, bias);
 }
 
 }  // namespace
+
+void matmul_into(const Tensor& a, const Tensor& b, Tensor& y, bool relu) {
+  Tensor y3 = as3d(y);
+  batched_matmul(as3d(a), as3d(b), y3, Tensor(), relu);
+}
+
+void linear_relu_into(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+  Tensor y3 = as3d(y);
+  batched_matmul(as3d(x), transposed3d(w), y3, bias, true);
+}
 
 PACER_KERNEL(mm, CUDA, mm_kernel);
 PACER_KERNEL(bmm, CUDA, bmm_kernel);

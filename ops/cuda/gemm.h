@@ -1,7 +1,8 @@
 #pragma once
 /// The GEMM entry of the CUDA kernels (internal to ops): cuBLASLt for the floating types,
 /// with its epilogues (bias, ReLU, GELU) for the graph's epilogue-fusion pass, and a plain
-/// kernel for the integer types. No cuBLAS header here: ops/cuda/gemm.cpp includes them.
+/// kernel for the integer types. A Relu / BiasRelu epilogue without an algorithm runs as the
+/// GEMM (with its bias) and then relu_rows. No cuBLAS header here: ops/cuda/gemm.cpp includes them.
 ///
 /// Conventions (all ROW-MAJOR, as Pacer's tensors are):
 ///   C[b] (m x n, row stride ldc) = epilogue(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias)
@@ -22,6 +23,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
 
 namespace pacer::ops::cuda {
 
@@ -43,6 +45,17 @@ void gemm_naive(DType dtype, int64_t batch, int64_t m, int64_t n, int64_t k, con
 /// C[i, j] = bias[j * s_bias] for the m x n row-major matrix C with row stride ldc (the bias
 /// fallback of gemm_lt and linear: fill, then GEMM with beta = 1).
 void fill_rows(DType dtype, void* c, int64_t m, int64_t n, int64_t ldc, const void* bias, int64_t s_bias);
+
+/// c[i, j] = max(c[i, j], 0) over the m x n row-major matrix with row stride ldc (the ReLU
+/// of a GEMM whose epilogue has no algorithm; ops/cuda/gemm_epilogue.cu).
+void relu_rows(DType dtype, void* c, int64_t m, int64_t n, int64_t ldc);
+
+/// y = a @ b for 2-d a [m, k], b [k, n] (any strides cuBLASLt takes, else copied) into a dense
+/// fresh y [m, n]; with `relu`, y = relu(a @ b) through the RELU epilogue.
+void matmul_into(const Tensor& a, const Tensor& b, Tensor& y, bool relu = false);
+/// y = relu(x @ w^T + bias) for x [m, k], w [n, k], bias [n] (may be undefined) into a dense
+/// fresh y [m, n]: one cuBLASLt matmul with the RELU_BIAS epilogue where it applies.
+void linear_relu_into(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
 
 /// Per-channel bias of a dense [N, C, S] tensor y (or [N, S, C] in memory when
 /// `channels_last`): y[n, c, s] = bias[c * s_bias], or y[n, c, s] += bias[c * s_bias] (in

@@ -237,4 +237,59 @@ TEST_CASE("cuda graph: softmax_xent fuses the cross-entropy's log-softmax forwar
   }
 }
 
+TEST_CASE("cuda graph: gemm_epilogue fuses linear + ReLU (cuBLASLt RELU_BIAS) and ReLU's backward + bias gradient after "
+          "the GEMM, and a channels-last biased convolution's, equal to the unfused graph") {
+  const Device cuda("cuda");
+  for (DType t : {DType::F32, DType::F16, DType::F64}) {
+    INFO(dtype_name(t));
+    const double tol = t == DType::F16 ? 2e-2 : t == DType::F32 ? 2e-3 : 1e-12;  // f32: TF32 GEMMs
+    Tensor w1 = cast(uniform({96, 64}, -0.2, 0.2, 131), t).to(cuda).set_requires_grad();
+    Tensor b1 = cast(uniform({96}, -0.2, 0.2, 132), t).to(cuda).set_requires_grad();
+    Tensor w2 = cast(uniform({16, 96}, -0.2, 0.2, 133), t).to(cuda).set_requires_grad();
+    auto mlp = [&](const std::vector<Tensor>& in) {
+      for (Tensor* p : {&w1, &b1, &w2}) p->set_grad(Tensor());
+      const Tensor x = in[0] * 1.0;  // a gradient for the input too
+      const Tensor h = relu(linear(x, w1, b1));
+      const Tensor loss = sum(linear(h, w2) * in[1]);
+      loss.backward();
+      return std::vector<Tensor>{loss, h, w1.grad(), b1.grad(), w2.grad()};
+    };
+    const std::vector<Tensor> in = {cast(uniform({40, 64}, -1, 1, 134), t).to(cuda),
+                                    cast(uniform({40, 16}, -1, 1, 135), t).to(cuda)};
+    graph::Captured c = graph::capture(mlp, in);
+    const graph::Graph unfused = c.graph;
+    graph::PassManager().add("gemm_epilogue").run(c.graph);
+    CHECK(count_kind(c.graph, "linear_relu") == 1);
+    CHECK(count_kind(c.graph, "mm_relu_bgrad") == 1);
+    CHECK(count_kind(c.graph, "relu_backward") == 0);
+    const std::vector<Tensor> want = graph::Executor(unfused).run(in);
+    const std::vector<Tensor> got = graph::Executor(c.graph, {.verify_fusion = t != DType::F32}).run(in);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel(got[i], want[i]) <= tol);
+  }
+  // A biased convolution in channels-last: ReLU's backward and the bias gradient in one sweep.
+  for (DType t : {DType::F32, DType::F16}) {
+    INFO(dtype_name(t) << " conv");
+    auto cl = [&](const Tensor& v) { return permute(contiguous(permute(cast(v, t).to(cuda), {0, 2, 3, 1})), {0, 3, 1, 2}); };
+    Tensor w = cl(uniform({32, 16, 3, 3}, -0.2, 0.2, 141)).set_requires_grad();
+    Tensor b = cast(uniform({32}, -0.2, 0.2, 142), t).to(cuda).set_requires_grad();
+    auto f = [&](const std::vector<Tensor>& in) {
+      for (Tensor* p : {&w, &b}) p->set_grad(Tensor());
+      const Tensor y = relu(conv2d(in[0], w, b, {1, 1}, {1, 1}));
+      const Tensor loss = sum(y * in[1]);
+      loss.backward();
+      return std::vector<Tensor>{loss, w.grad(), b.grad()};
+    };
+    const std::vector<Tensor> in = {cl(uniform({4, 16, 10, 12}, -1, 1, 143)), cl(uniform({4, 32, 10, 12}, -1, 1, 144))};
+    graph::Captured c = graph::capture(f, in);
+    const graph::Graph unfused = c.graph;
+    graph::PassManager().add("gemm_epilogue").run(c.graph);
+    CHECK(count_kind(c.graph, "relu_bgrad") == 1);
+    CHECK(count_kind(c.graph, "conv_bias_relu") == 0);  // CPU only
+    const std::vector<Tensor> want = graph::Executor(unfused).run(in);
+    const std::vector<Tensor> got = graph::Executor(c.graph).run(in);
+    for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel(got[i], want[i]) <= (t == DType::F16 ? 2e-2 : 1e-4));
+  }
+}
+
 }  // namespace pacer::test

@@ -10,7 +10,11 @@
 // never stored and the sum reads nothing again. These are cuBLASLt's RELU_BIAS and
 // DRELU_BGRAD epilogues. Also conv2d with a bias -> relu becomes conv_bias_relu, whose ReLU
 // runs on each output image in the convolution's epilogue (its backward is left as it is).
-// The CUDA version of this pass is not written (CPU only).
+// On CUDA (ops/graph/cuda_gemm_epilogue.h): linear_relu as one cuBLASLt matmul with the
+// RELU_BIAS epilogue; mm_relu_bgrad as the GEMM into dz and one sweep that masks it in place
+// and sums its columns (cuBLASLt's DRELU_BGRAD wants the forward's bit mask, which the graph
+// does not keep; the ReLU output is the mask here); relu_bgrad for dense channels-last
+// tensors, whose channel sums are column sums. conv_bias_relu stays CPU only.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,11 +23,35 @@
 #include "ops/cpu/conv.h"
 #include "ops/cpu/gemm_epilogue.h"
 #include "ops/graph/alias.h"
+#include "ops/graph/cuda_gemm_epilogue.h"
 #include "ops/graph/fusion.h"
 
 namespace pacer::graph {
 
+namespace detail {
+CudaGemmEpilogue& cuda_gemm_epilogue() {
+  static CudaGemmEpilogue hooks;
+  return hooks;
+}
+}  // namespace detail
+
 namespace {
+
+bool cuda_epilogues() { return detail::cuda_gemm_epilogue().linear_relu != nullptr; }
+
+// Whether the fused GEMM kernels run on `d` in this build.
+bool runs_on(Device d) { return d.is_cpu() || (d.is_cuda() && cuda_epilogues()); }
+
+void check_device(const std::string& name, Device d) {
+  PACER_CHECK(runs_on(d), "{}: this build cannot run it on {}", name, d);
+}
+
+// Dense channels-last strides of a 4-d [N, C, H, W] tensor.
+bool is_channels_last(const ops::TensorMeta& m) {
+  if (m.sizes.size() != 4 || m.strides.size() != 4) return false;
+  const int64_t C = m.sizes[1], H = m.sizes[2], W = m.sizes[3];
+  return m.strides[1] == 1 && m.strides[3] == C && m.strides[2] == W * C && m.strides[0] == H * W * C;
+}
 
 // A contiguous tensor seen as [rows, cols] (cols: its last dimension).
 Tensor as_matrix(const Tensor& t, int64_t cols) {
@@ -36,9 +64,10 @@ class LinearReluKernel final : public FusedKernel {
   std::string describe() const override { return "relu(linear(x, w, b))"; }
   // inputs: x [m, k], w [n, k], b [n] (may be undefined); output: relu(x w^T + b), m * n elements.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    check_device(name(), in[0].device());
     Tensor y = as_matrix(out[0], in[1].size(0));
-    ops::cpu::linear_relu_forward(in[0], in[1], in[2], y);
+    if (in[0].device().is_cuda()) detail::cuda_gemm_epilogue().linear_relu(in[0], in[1], in[2], y);
+    else ops::cpu::linear_relu_forward(in[0], in[1], in[2], y);
   }
 };
 
@@ -71,8 +100,11 @@ class ReluBiasGradKernel final : public FusedKernel {
   std::string describe() const override { return "dz = relu_backward(dy, y); db = sum(dz, [0, 2, 3])"; }
   // inputs: dy, y [N, C, H, W]; outputs: dz, db [C].
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
-    ops::cpu::relu_backward_channel_sums(contiguous(in[0]), contiguous(in[1]), out[0], out[1]);
+    check_device(name(), in[0].device());
+    if (in[0].device().is_cuda())
+      detail::cuda_gemm_epilogue().relu_bgrad_channels_last(in[0], in[1], out[0], out[1]);
+    else
+      ops::cpu::relu_backward_channel_sums(contiguous(in[0]), contiguous(in[1]), out[0], out[1]);
   }
 };
 
@@ -82,10 +114,13 @@ class MmReluBiasGradKernel final : public FusedKernel {
   std::string describe() const override { return "dz = relu_backward(mm(g, w), y); db = sum(dz, [0])"; }
   // inputs: g [m, k], w [k, n], y (the ReLU output, m * n elements); outputs: dz, db [n].
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    check_device(name(), in[0].device());
     const int64_t n = in[1].size(1);
     Tensor dz = as_matrix(out[0], n);
-    ops::cpu::mm_relu_backward_bias_grad(in[0], in[1], as_matrix(contiguous(in[2]), n), dz, out[1]);
+    if (in[0].device().is_cuda())
+      detail::cuda_gemm_epilogue().mm_relu_bgrad(in[0], in[1], in[2], dz, out[1]);
+    else
+      ops::cpu::mm_relu_backward_bias_grad(in[0], in[1], as_matrix(contiguous(in[2]), n), dz, out[1]);
   }
 };
 
@@ -94,7 +129,7 @@ class GemmEpilogueFusion final : public Pass {
   std::string name() const override { return "gemm_epilogue"; }
   std::string summary() const override {
     return "fuses ReLU into the linear or biased convolution before it, and ReLU's backward + the bias "
-           "gradient into the GEMM before them (CPU)";
+           "gradient into the GEMM before them (CPU; CUDA except the convolution)";
   }
 
   void run(Graph& g, PassContext& ctx) override {
@@ -106,8 +141,8 @@ class GemmEpilogueFusion final : public Pass {
     std::vector<Fusion> fusions;
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& n = g.nodes[p];
-      if (!n.device.is_cpu() || !n.op) continue;
-      if (n.kind() == "conv2d" && n.inputs.size() > 2 && n.inputs[2] >= 0 && is_contiguous(meta(n.outputs[0]))) {
+      if (!runs_on(n.device) || !n.op) continue;
+      if (n.kind() == "conv2d" && n.device.is_cpu() && n.inputs.size() > 2 && n.inputs[2] >= 0 && is_contiguous(meta(n.outputs[0]))) {
         // conv2d with a bias -> relu.
         const int r = ix.only_reader(n.outputs[0]);
         if (kind_at(r) != "relu") continue;
@@ -146,8 +181,12 @@ class GemmEpilogueFusion final : public Pass {
       } else if (n.kind() == "relu_backward" && meta(n.outputs[0]).sizes.size() == 4) {
         // relu_backward -> sum(dims [0, 2, 3]): a convolution's bias gradient (the masked
         // gradient's other readers, the convolution's backward ops, stay as they are).
+        // CPU: contiguous (NCHW); CUDA: dense channels-last, dy and y laid out as dz.
         const ops::TensorMeta& dm = meta(n.outputs[0]);
-        if (!is_contiguous(dm) || !is_floating(dm.dtype) || dm.sizes[1] < 2 || meta(n.inputs[0]).sizes != dm.sizes ||
+        const bool layout = n.device.is_cpu() ? is_contiguous(dm)
+                                              : is_channels_last(dm) && meta(n.inputs[0]).strides == dm.strides &&
+                                                    meta(n.inputs[1]).strides == dm.strides;
+        if (!layout || !is_floating(dm.dtype) || dm.sizes[1] < 2 || meta(n.inputs[0]).sizes != dm.sizes ||
             meta(n.inputs[1]).sizes != dm.sizes || meta(n.inputs[0]).dtype != dm.dtype ||
             meta(n.inputs[1]).dtype != dm.dtype)
           continue;
