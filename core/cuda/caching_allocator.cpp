@@ -191,7 +191,13 @@ class DevicePool final : public Allocator {
   Block* malloc_block(size_t size, cudaStream_t stream) {
     void* ptr = nullptr;
     cudaError_t st = cudaMalloc(&ptr, size);
-    if (st == cudaErrorMemoryAllocation) {
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    if (st == cudaErrorMemoryAllocation && (cudaStreamIsCapturing(stream, &capturing) != cudaSuccess ||
+                                            capturing != cudaStreamCaptureStatusNone)) {
+      // Being captured into a CUDA graph: waiting on other streams and freeing blocks is not
+      // allowed now. Fail: the capture is dropped and the step runs without the graph.
+      (void)cudaGetLastError();
+    } else if (st == cudaErrorMemoryAllocation) {
       // Out of memory: wait for the cross-stream uses of freed blocks, give the whole cache
       // back to the driver and try once more.
       (void)cudaGetLastError();

@@ -20,10 +20,15 @@ struct CudaGraph::Impl {
 CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
 
 CudaGraph::~CudaGraph() {
-  // Best effort and no throw: replays still queued must finish before their graph goes.
+  // Best effort and no throw: replays still queued must finish before their graph goes (on
+  // the graph's device: a null stream handle means that device's default stream).
+  int previous = -1;
+  if (impl_->device >= 0 && cudaGetDevice(&previous) == cudaSuccess && previous != impl_->device)
+    (void)cudaSetDevice(impl_->device);
   if (impl_->launched) (void)cudaStreamSynchronize(impl_->last_launch);
   if (impl_->exec) (void)cudaGraphExecDestroy(impl_->exec);
   if (impl_->graph) (void)cudaGraphDestroy(impl_->graph);
+  if (previous >= 0 && previous != impl_->device) (void)cudaSetDevice(previous);
   (void)cudaGetLastError();
 }
 

@@ -181,8 +181,9 @@ std::shared_ptr<GemmPlan> make_plan(const GemmKey& key, cublasLtHandle_t handle)
     plan->algo = result.algo;
     plan->workspace = result.workspaceSize;
     plan->found = true;
-  } else if (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_SUCCESS) {
-    PACER_CUBLAS_CHECK(st);  // a real failure, not "no algorithm": throw it
+  } else if (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_SUCCESS &&
+             key.epilogue != Epilogue::Relu && key.epilogue != Epilogue::BiasRelu) {
+    PACER_CUBLAS_CHECK(st);  // a real failure, not "no algorithm": throw it (a ReLU epilogue has a fallback)
   }
   return plan;
 }
@@ -354,9 +355,12 @@ void batched_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Tensor& b
       beta = 1.0;
     }
   }
-  if (relu) epi = epi == Epilogue::Bias ? Epilogue::BiasRelu : Epilogue::Relu;
+  // f64 keeps to plain GEMMs (as for the bias): its ReLU is a sweep after them.
+  const bool relu_epilogue = relu && dt != DType::F64;
+  if (relu_epilogue) epi = epi == Epilogue::Bias ? Epilogue::BiasRelu : Epilogue::Relu;
   gemm_lt(A.trans, B.trans, m, n, k, dt, 1.0, A.t.data(), A.ld, A.batch_stride, B.t.data(), B.ld, B.batch_stride, beta,
           y.data(), n, m * n, batch, epi == Epilogue::Bias || epi == Epilogue::BiasRelu ? bias.data() : nullptr, epi);
+  if (relu && !relu_epilogue) relu_rows(dt, y.data(), batch * m, n, n);
 }
 
 Tensor as3d(const Tensor& t) {

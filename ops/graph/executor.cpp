@@ -89,11 +89,11 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
     options_.verify_fusion = true;
   graph_.rebuild_uses();
   verify(graph_, "executor setup");
+  setup_cuda_graph();  // before planning: a CUDA graph's outputs are planned too
   plan();
   profile_shapes_ = std::getenv("PACER_PROFILE_SHAPES") != nullptr;
   stats_.nodes = int64_t(graph_.nodes.size());
   stats_.launches = graph_.launches();
-  setup_cuda_graph();
 }
 
 void Executor::plan() {
@@ -106,7 +106,8 @@ void Executor::plan() {
       if (in >= 0) last[size_t(in)] = int(p);
     for (int out : n.outputs) last[size_t(out)] = int(p);
   }
-  // Outputs go to the caller, who may keep them across runs: fresh memory. Rebound
+  // Outputs go to the caller, who may keep them across runs: fresh memory (with a CUDA
+  // graph they are planned, alive to the end of the run, and handed out as copies). Rebound
   // gradients are planned too, alive to the end of the run: the next run unbinds them
   // before it starts, and takes a new arena if someone still holds one (run()).
   std::vector<bool> escapes(nv, false), root_is_output(nv, false), root_is_grad(nv, false);
@@ -117,7 +118,7 @@ void Executor::plan() {
   for (size_t v = 0; v < nv; ++v) root_last[size_t(root[v])] = std::max(root_last[size_t(root[v])], last[v]);
   const int end = int(graph_.nodes.size()) - 1;
   for (size_t v = 0; v < nv; ++v)
-    if (root_is_grad[v]) root_last[v] = end;
+    if (root_is_grad[v] || (outputs_planned_ && root_is_output[v])) root_last[v] = end;
 
   release_after_.assign(graph_.nodes.size(), {});
   for (size_t v = 0; v < nv; ++v)
@@ -136,7 +137,8 @@ void Executor::plan() {
       const Value& v = graph_.values[size_t(out)];
       const size_t bytes = bytes_of(v.meta);
       stats_.unplanned_bytes += bytes;
-      if (!options_.plan_memory || root_is_output[size_t(root[size_t(out)])] || bytes == 0) continue;
+      if (!options_.plan_memory || (root_is_output[size_t(root[size_t(out)])] && !outputs_planned_) || bytes == 0)
+        continue;
       size_t a = 0;
       while (a < arenas_.size() && arenas_[a].device != v.meta.device) ++a;
       if (a == arenas_.size()) {
@@ -322,7 +324,17 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
       arena_replaced = true;
     }
   if (cuda_graph_) return run_cuda_graph(inputs, arena_replaced);
-  return run_nodes(inputs);
+  std::vector<Tensor> out = run_nodes(inputs);
+  return outputs_planned_ ? handed_out(out) : out;
+}
+
+std::vector<Tensor> Executor::handed_out(const std::vector<Tensor>& outputs) const {
+  NoGradGuard no_grad;
+  std::vector<Tensor> copies;
+  copies.reserve(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i)
+    copies.push_back(graph_.values[size_t(graph_.outputs[i])].kind == ValueKind::State ? outputs[i] : clone(outputs[i]));
+  return copies;
 }
 
 std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {

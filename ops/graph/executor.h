@@ -104,6 +104,8 @@ class Executor {
   std::string cuda_graph_refusal() const;
   /// Sets stats_.cuda_graph, and the replay state when runs can be one CUDA graph.
   void setup_cuda_graph();
+  /// Copies of a run's outputs (state outputs as they are), for outputs in planned memory.
+  std::vector<Tensor> handed_out(const std::vector<Tensor>& outputs) const;
   /// A run through the CUDA graph: warm-up, capture or replay.
   std::vector<Tensor> run_cuda_graph(const std::vector<Tensor>& inputs, bool arena_replaced);
   /// `planned`: outputs go to their arena ranges; false: fresh memory (a fused node's reference).
@@ -123,6 +125,9 @@ class Executor {
   bool profile_shapes_ = false;  // PACER_PROFILE_SHAPES: profile keys add the output shape
   // Null unless runs can be one CUDA graph (shared_ptr: its type is complete in one file only).
   std::shared_ptr<CudaGraphReplay> cuda_graph_;
+  // Outputs planned in the arenas and handed out as copies (set with a CUDA graph, and kept
+  // when its capture is refused).
+  bool outputs_planned_ = false;
 };
 
 }  // namespace pacer::graph

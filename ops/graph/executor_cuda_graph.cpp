@@ -4,14 +4,15 @@
 //  - intermediates and rebound gradients sit in the arenas (planned), parameters and
 //    optimizer state are the step's state, updated in place;
 //  - inputs are copied into memory the executor keeps (the caller's tensors move);
-//  - outputs are written where the capture put them and handed out as copies (the caller
-//    may keep them while the next replay runs);
+//  - outputs are planned in the arenas like gradients (alive to the end of the run) and
+//    handed out as copies: the caller may keep them while the next replay runs;
 //  - temporaries the kernels allocate while being captured come from the caching allocator
 //    on a stream of the executor's own, whose blocks are never given back while the graph
 //    lives and that nothing else allocates on.
 // What a capture freezes and can change is checked before every replay: a new arena (a
 // gradient held by the caller) or a changed value of a CPU tensor that a kernel reads as a
-// scalar means capturing again after one warm-up run over the new memory.
+// scalar means capturing again after one warm-up run over the new memory. Each run waits
+// for the last one's work first (an event), whichever stream either was queued on.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,7 +27,9 @@
 #include "ops/api.h"
 #include "ops/autocast.h"
 #include "ops/dispatch.h"
+#include "ops/graph/alias.h"
 #include "ops/graph/executor.h"
+#include "ops/graph/fused_pointwise.h"
 
 namespace pacer::graph {
 
@@ -37,15 +40,19 @@ struct Executor::CudaGraphReplay {
   std::vector<Tensor> inputs;  // every run's inputs are copied here
   bool warm = false;           // a run over `inputs` and the current arenas has completed
   std::unique_ptr<cuda::CudaGraph> graph;
-  std::vector<Tensor> outputs;  // where the graph leaves the step's outputs
-  std::vector<bool> copy_output;
-  struct GradAt {
+  // Where a replay leaves a tensor it hands out: a range of an arena, rebuilt per run
+  // (holding a tensor over an arena here would read as one kept by the caller, see run()),
+  // or a tensor outside the arenas (state, an input) held as it is.
+  struct Slot {
     int arena = -1;
     size_t offset = 0;
     ops::TensorMeta meta;
+    Tensor held;
   };
-  std::vector<GradAt> grads;  // per grad_outputs entry
+  std::vector<Slot> outputs, grads;
   std::vector<std::pair<Tensor, Tensor>> host_values;  // CPU tensors kernels read, and their values at capture
+  std::vector<Tensor> kept;  // device tables the fused kernels read (a graph copy may upload new ones)
+  cuda::Event done;          // recorded after each run's work
 
   ~CudaGraphReplay() {
     graph.reset();  // waits for queued replays
@@ -59,6 +66,7 @@ void Executor::setup_cuda_graph() {
   if (!refusal.empty()) return;
   cuda_graph_ = std::make_shared<CudaGraphReplay>();
   cuda_graph_->device = graph_.nodes.at(0).device.index;
+  outputs_planned_ = true;
 }
 
 std::string Executor::cuda_graph_refusal() const {
@@ -80,15 +88,24 @@ std::string Executor::cuda_graph_refusal() const {
                        on_cpu->kind());
   if (!options_.cuda_graph) return "off (ExecutorOptions::cuda_graph is false)";
   if (const char* v = std::getenv("PACER_CUDA_GRAPH"); v && std::strcmp(v, "0") == 0) return "off (PACER_CUDA_GRAPH=0)";
+  if (!options_.plan_memory) return "off: memory planning is off (a CUDA graph replays over planned memory)";
   if (options_.profile) return "off: per-node profiling waits for each node";
   if (options_.verify_fusion) return "off: PACER_VERIFY_FUSION compares values on the host";
   if (cuda::caching_disabled()) return "off: PACER_CUDA_ALLOC_DEBUG=1 frees each block at once";
   for (size_t i = 0; i < graph_.inputs.size(); ++i)
     if (!graph_.values[size_t(graph_.inputs[i])].meta.device.is_cuda())
       return fmt::format("off: input {} is on the CPU", i);
-  for (const Node& n : graph_.nodes)
+  const std::vector<int> root = memory_roots(graph_);
+  for (const Node& n : graph_.nodes) {
     if (n.op && n.op->has(ops::kDynamicShape))
       return fmt::format("off: node {} ({}) has a shape that depends on values", n.id, n.kind());
+    // Runs read copies of the inputs: an update of one in place would miss the caller's tensor.
+    for (int i : n.written_inputs()) {
+      const int v = n.inputs[size_t(i)];
+      if (v >= 0 && graph_.values[size_t(root[size_t(v)])].kind == ValueKind::Input)
+        return fmt::format("off: node {} ({}) updates input memory in place", n.id, n.kind());
+    }
+  }
   return "";
 }
 
@@ -130,6 +147,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
   CudaGraphReplay& r = *cuda_graph_;
   cuda::DeviceGuard on_device(r.device);
   const cuda::Stream caller = cuda::current_stream(r.device);
+  r.done.wait(caller);
   {
     NoGradGuard no_grad;
     AutocastSuspend no_autocast;
@@ -144,10 +162,13 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
   if (moved) {
     r.graph.reset();
     r.warm = false;
+    r.host_values.clear();
+    r.kept.clear();
   }
   if (!r.graph && !r.warm) {
-    std::vector<Tensor> out = run_nodes(r.inputs);
+    std::vector<Tensor> out = handed_out(run_nodes(r.inputs));
     r.warm = true;
+    r.done.record(caller);
     return out;
   }
 
@@ -157,7 +178,6 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
       cuda::retain_stream_blocks(r.stream);
       r.stream_made = true;
     }
-    r.host_values.clear();
     std::vector<bool> seen(graph_.values.size(), false);
     for (const Node& n : graph_.nodes)
       for (int in : n.inputs) {
@@ -168,60 +188,65 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
           r.host_values.emplace_back(v.state, clone(contiguous(v.state)));
       }
     auto g = std::make_unique<cuda::CudaGraph>();
-    std::vector<Tensor> out;
     std::string why;
     {
       cuda::StreamGuard on_capture_stream(r.stream);
-      g->begin_capture(r.stream);
       try {
-        out = run_nodes(r.inputs);
+        g->begin_capture(r.stream);
+        const std::vector<Tensor> out = run_nodes(r.inputs);
+        // Where the outputs and gradients lie, for the replays to hand them out.
+        auto slot_of = [&](const Tensor& t, const char* what, size_t i) {
+          CudaGraphReplay::Slot s;
+          s.meta = {.sizes = t.sizes(), .dtype = t.dtype(), .device = t.device(), .strides = t.strides()};
+          const char* p = static_cast<const char*>(t.data());
+          for (size_t a = 0; a < arenas_.size(); ++a) {
+            const char* base = arenas_[a].storage ? static_cast<const char*>(arenas_[a].storage->data()) : nullptr;
+            if (base && p >= base && p < base + arenas_[a].bytes) {
+              s.arena = int(a);
+              s.offset = size_t(p - base);
+            }
+          }
+          PACER_CHECK(s.arena >= 0, "{} {} lies outside the planned memory", what, i);
+          return s;
+        };
+        r.outputs.clear();
+        for (size_t i = 0; i < out.size(); ++i) {
+          const ValueKind kind = graph_.values[size_t(graph_.outputs[i])].kind;
+          if (kind == ValueKind::Internal) {
+            r.outputs.push_back(slot_of(out[i], "output", i));
+          } else {
+            r.outputs.emplace_back();
+            r.outputs.back().held = out[i];  // state, or the kept input memory
+          }
+        }
+        r.grads.clear();
+        size_t k = 0;
+        for (const auto& [param, v] : graph_.grad_outputs) r.grads.push_back(slot_of(param.grad(), "gradient", k++));
       } catch (const std::exception& e) {
         why = e.what();
       }
       const std::string ended = g->end_capture();
       if (why.empty()) why = ended;
     }
-    // Nothing of the captured run ran: the step runs without the graph, now and from now on.
-    auto refuse = [&](const std::string& reason) {
-      stats_.cuda_graph = "refused: " + reason;
-      const std::vector<Tensor> static_inputs = r.inputs;
-      cuda_graph_.reset();
+    if (!why.empty()) {
+      // Nothing of the captured run ran: the step runs without the graph, now and from now on.
+      stats_.cuda_graph = "refused: " + why;
+      const std::vector<Tensor> kept_inputs = r.inputs;
       for (const auto& [param, v] : graph_.grad_outputs) {
         Tensor p = param;
         p.set_grad(Tensor());
       }
-      return run_nodes(static_inputs);
-    };
-    if (!why.empty()) return refuse(why);
+      cuda_graph_.reset();
+      return handed_out(run_nodes(kept_inputs));
+    }
+    for (const Node& n : graph_.nodes)
+      if (const FusedPointwiseKernel* k = pointwise_kernel_of(n)) {
+        r.kept.push_back(k->device_tables().table);
+        r.kept.push_back(k->device_tables().chunks);
+      }
     ++stats_.cuda_graph_captures;
     stats_.cuda_graph_nodes = g->nodes();
     stats_.cuda_graph = "on";
-    r.outputs = out;
-    r.copy_output.assign(out.size(), true);
-    for (size_t i = 0; i < out.size(); ++i)
-      r.copy_output[i] = graph_.values[size_t(graph_.outputs[i])].kind != ValueKind::State;
-    // Where each rebound gradient lies: replays rebuild it there (holding a tensor over an
-    // arena here would read as a gradient kept by the caller, see run()).
-    r.grads.clear();
-    for (const auto& [param, v] : graph_.grad_outputs) {
-      const Tensor grad = param.grad();
-      CudaGraphReplay::GradAt at;
-      if (grad.defined()) {
-        at.meta = {.sizes = grad.sizes(), .dtype = grad.dtype(), .device = grad.device(), .strides = grad.strides()};
-        for (size_t a = 0; a < arenas_.size(); ++a) {
-          if (!arenas_[a].storage) continue;
-          const char* base = static_cast<const char*>(arenas_[a].storage->data());
-          const char* p = static_cast<const char*>(grad.data());
-          if (p >= base && p < base + arenas_[a].bytes) {
-            at.arena = int(a);
-            at.offset = size_t(p - base);
-          }
-        }
-      }
-      if (at.arena < 0) why = fmt::format("gradient value {} lies outside the planned memory", v);
-      r.grads.push_back(std::move(at));
-    }
-    if (!why.empty()) return refuse(why);
     r.graph = std::move(g);
     // The capture recorded the step without running it: the launch below is the run.
   }
@@ -229,16 +254,19 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
   r.graph->launch(caller);
   ++stats_.cuda_graph_replays;
   ops::note_kernel_launches(1);
+  auto rebuilt = [&](const CudaGraphReplay::Slot& s) {
+    return s.arena >= 0 ? arena_tensor(size_t(s.arena), s.offset, s.meta) : s.held;
+  };
   size_t k = 0;
   for (const auto& [param, v] : graph_.grad_outputs) {
-    const CudaGraphReplay::GradAt& at = r.grads[k++];
     Tensor p = param;
-    p.set_grad(arena_tensor(size_t(at.arena), at.offset, at.meta));
+    p.set_grad(rebuilt(r.grads[k++]));
   }
-  std::vector<Tensor> result;
-  NoGradGuard no_grad;
-  for (size_t i = 0; i < r.outputs.size(); ++i) result.push_back(r.copy_output[i] ? clone(r.outputs[i]) : r.outputs[i]);
-  return result;
+  std::vector<Tensor> out;
+  for (const CudaGraphReplay::Slot& s : r.outputs) out.push_back(rebuilt(s));
+  out = handed_out(out);
+  r.done.record(caller);
+  return out;
 }
 
 }  // namespace pacer::graph

@@ -26,6 +26,8 @@ class FusedPointwiseKernel final : public FusedKernel {
 
   const PwProgram& program() const { return program_; }
   int members() const { return members_; }
+  /// What the CUDA runner last uploaded for this node (a CUDA graph keeps it alive).
+  const PwDeviceTables& device_tables() const { return device_tables_; }
 
  private:
   PwProgram program_;
