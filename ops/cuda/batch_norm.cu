@@ -13,6 +13,7 @@
 #include <cstdlib>
 
 #include "ops/api.h"
+#include "ops/cuda/batch_norm.h"
 #include "ops/graph/cuda_batch_norm_relu.h"
 #include "ops/cuda/launch.cuh"
 #include "ops/registry.h"
@@ -406,6 +407,29 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
   }
 }
 
+// One thread per channel: mean, invstd and scale / shift from plain sums of x and of its
+// squares over M rows (float32, from the convolution that wrote x: conv_bn), in f64.
+template <class T>
+__global__ void stats_from_sums_kernel(int64_t C, int64_t M, double eps, const float* __restrict__ sum,
+                                       const float* __restrict__ sqsum, const T* __restrict__ weight,
+                                       const T* __restrict__ bias, float* __restrict__ mean,
+                                       float* __restrict__ invstd, float* __restrict__ scale,
+                                       float* __restrict__ shift) {
+  const int64_t step = int64_t(blockDim.x) * gridDim.x;
+  for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += step) {
+    const double md = double(sum[c]) / double(M);
+    double var = double(sqsum[c]) / double(M) - md * md;
+    if (var < 0) var = 0;  // rounding only; NaN passes through
+    const float mu = float(md);
+    const float inv = float(1.0 / ::sqrt(var + eps));
+    mean[c] = mu;
+    invstd[c] = inv;
+    const float sc = (weight ? float(compute_t<T>(weight[c])) : 1.0f) * inv;
+    scale[c] = sc;
+    shift[c] = (bias ? float(compute_t<T>(bias[c])) : 0.0f) - mu * sc;
+  }
+}
+
 // Grid (tiles, row blocks): y = x * scale + shift; with a residual, y rounded to T and the
 // residual added (as the unfused add would read the stored y); with relu, clamped at 0.
 // (Both flags are the same for every thread: no divergence.)
@@ -549,23 +573,34 @@ Tensor channels_last_dense(const Tensor& t) {
 
 // The vectorized channels-last forward (f32 statistics): x, out (and residual) dense [M, C];
 // out = [relu](batch_norm(x) [+ residual]).
+// With `sums` (float32 [2, C]: the sums of x and of its squares, from the convolution that
+// wrote x), the statistics come from them and x is read once.
 template <class T>
 void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu, double eps,
-                 const Dims& d, const VecTiling& vt, Tensor& out, Tensor& mean, Tensor& invstd) {
+                 const Dims& d, const VecTiling& vt, Tensor& out, Tensor& mean, Tensor& invstd,
+                 const Tensor& sums = Tensor()) {
   const Device device = x.device();
-  const int64_t splits = vec_splits(vt, d.M), rows = (d.M + splits - 1) / splits;
-  Tensor part = empty({2, d.C * splits}, {.dtype = DType::F32, .device = device});  // shifted sums, squares
-  Tensor coef = empty({2, d.C}, {.dtype = DType::F32, .device = device});           // scale, shift
-  float* pp = static_cast<float*>(part.data());
+  Tensor coef = empty({2, d.C}, {.dtype = DType::F32, .device = device});  // scale, shift
   float* pc = static_cast<float*>(coef.data());
   const T* px = static_cast<const T*>(x.data());
-  stats_partial_vec_kernel<T><<<dim3(unsigned(vt.tiles), unsigned(splits)), kThreads, 0, stream()>>>(
-      px, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
-  PACER_CUDA_KERNEL_CHECK();
-  stats_finalize_vec_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-      px, d.C, splits, d.M, eps, pp, pp + d.C * splits, ptr_or_null<T>(w), ptr_or_null<T>(b),
-      static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
-  PACER_CUDA_KERNEL_CHECK();
+  if (sums.defined()) {
+    const float* ps = static_cast<const float*>(sums.data());
+    stats_from_sums_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
+        d.C, d.M, eps, ps, ps + d.C, ptr_or_null<T>(w), ptr_or_null<T>(b), static_cast<float*>(mean.data()),
+        static_cast<float*>(invstd.data()), pc, pc + d.C);
+    PACER_CUDA_KERNEL_CHECK();
+  } else {
+    const int64_t splits = vec_splits(vt, d.M), rows = (d.M + splits - 1) / splits;
+    Tensor part = empty({2, d.C * splits}, {.dtype = DType::F32, .device = device});  // shifted sums, squares
+    float* pp = static_cast<float*>(part.data());
+    stats_partial_vec_kernel<T><<<dim3(unsigned(vt.tiles), unsigned(splits)), kThreads, 0, stream()>>>(
+        px, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
+    PACER_CUDA_KERNEL_CHECK();
+    stats_finalize_vec_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
+        px, d.C, splits, d.M, eps, pp, pp + d.C * splits, ptr_or_null<T>(w), ptr_or_null<T>(b),
+        static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
+    PACER_CUDA_KERNEL_CHECK();
+  }
   bn_apply_vec_kernel<T><<<dim3(unsigned(vt.tiles), vec_row_blocks(vt, d.M)), kThreads, 0, stream()>>>(
       px, static_cast<T*>(out.data()), d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pc, pc + d.C,
       ptr_or_null<T>(residual), relu);
@@ -743,17 +778,7 @@ void check_fused_operand(const Tensor& t, const char* what) {
 
 void fused_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, double eps, Tensor& out,
                    Tensor& mean, Tensor& invstd) {
-  check_fused_operand(x, "the input");
-  check_fused_operand(out, "the output");
-  if (residual.defined()) check_fused_operand(residual, "the residual");
-  const Tensor wc = w.defined() ? contiguous(w) : Tensor(), bc = b.defined() ? contiguous(b) : Tensor();
-  const Dims d = dims_of(x);
-  dispatch_floating(x.dtype(), "bn_relu", [&]<class T>() {
-    VecTiling vt;
-    PACER_CHECK(vec_tiling<T>(d.C, vt), "bn_relu on CUDA: {} channels of {} do not suit the vectorized kernels", d.C,
-                x.dtype());
-    forward_vec<T>(x, wc, bc, residual, true, eps, d, vt, out, mean, invstd);
-  });
+  batch_norm_channels_last(x, w, b, residual, true, eps, out, mean, invstd);
 }
 
 void fused_backward(const Tensor& dout, const Tensor& z, const Tensor& x, const Tensor& w, const Tensor& mean,
@@ -771,6 +796,31 @@ void fused_backward(const Tensor& dout, const Tensor& z, const Tensor& x, const 
     backward_vec<T>(dout, z, x, wc, contiguous(mean), contiguous(invstd), d, vt, dx, dw, db);
   });
 }
+
+}  // namespace
+
+bool batch_norm_vec_takes(const TensorMeta& m) { return fused_takes(m); }
+
+void batch_norm_channels_last(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
+                              double eps, Tensor& out, Tensor& mean, Tensor& invstd, const Tensor& sums) {
+  check_fused_operand(x, "the input");
+  check_fused_operand(out, "the output");
+  if (residual.defined()) check_fused_operand(residual, "the residual");
+  const Dims d = dims_of(x);
+  PACER_CHECK(!sums.defined() || (sums.dtype() == DType::F32 && sums.is_contiguous() && sums.numel() == 2 * d.C &&
+                                  sums.device() == x.device()),
+              "batch norm from sums: expected float32 sums [2, {}] on {}, got {} {} on {}", d.C, x.device(),
+              sums.dtype(), sums.sizes(), sums.device());
+  const Tensor wc = w.defined() ? contiguous(w) : Tensor(), bc = b.defined() ? contiguous(b) : Tensor();
+  dispatch_floating(x.dtype(), "batch norm (channels-last)", [&]<class T>() {
+    VecTiling vt;
+    PACER_CHECK(vec_tiling<T>(d.C, vt), "batch norm on CUDA: {} channels of {} do not suit the vectorized kernels",
+                d.C, x.dtype());
+    forward_vec<T>(x, wc, bc, residual, relu, eps, d, vt, out, mean, invstd, sums);
+  });
+}
+
+namespace {
 
 struct RegisterBatchNormRelu {
   RegisterBatchNormRelu() {

@@ -28,6 +28,7 @@
 #include "core/cuda/library_check.h"
 #include "core/cuda/stream.h"
 #include "ops/api.h"
+#include "ops/cuda/conv.h"
 #include "ops/cuda/conv_graph.h"
 #include "ops/cuda/gemm.h"
 #include "ops/registry.h"
@@ -531,19 +532,7 @@ void zero(Tensor& t) {
 }
 
 void conv2d_kernel(OpCall& c) {
-  const Tensor &x = c.in(0), &w = c.in(1);
-  Tensor& y = c.out(0);
-  if (y.numel() == 0) return;
-  const int64_t N = y.size(0), K = y.size(1), S = y.size(2) * y.size(3);
-  // The bias goes into y first and the convolution accumulates onto it (beta = 1), as the
-  // CPU kernel does: one rounding for the half types. Without one, y is written (beta = 0).
-  const bool bias = has_bias(c);
-  if (bias) channel_bias(y.dtype(), y.data(), N, K, S, c.in(2).data(), c.in(2).stride(0), false, is_nhwc(y));
-  if (x.numel() == 0 || w.numel() == 0) {
-    if (!bias) zero(y);
-    return;
-  }
-  run_conv(Dir::Forward, x, w, y, c.attrs, bias ? 1.0 : 0.0);
+  conv2d_forward_into(c.in(0), c.in(1), has_bias(c) ? c.in(2) : Tensor(), c.attrs, c.out(0));
 }
 
 void conv2d_backward_input_kernel(OpCall& c) {
@@ -626,6 +615,36 @@ void conv_transpose2d_kernel(OpCall& c) {
 }
 
 }  // namespace
+
+void conv2d_forward_into(const Tensor& x, const Tensor& w, const Tensor& b, const Attrs& attrs, Tensor& y) {
+  if (y.numel() == 0) return;
+  const int64_t N = y.size(0), K = y.size(1), S = y.size(2) * y.size(3);
+  // The bias goes into y first and the convolution accumulates onto it (beta = 1), as the
+  // CPU kernel does: one rounding for the half types. Without one, y is written (beta = 0).
+  const bool bias = b.defined();
+  if (bias) channel_bias(y.dtype(), y.data(), N, K, S, b.data(), b.stride(0), false, is_nhwc(y));
+  if (x.numel() == 0 || w.numel() == 0) {
+    if (!bias) zero(y);
+    return;
+  }
+  run_conv(Dir::Forward, x, w, y, attrs, bias ? 1.0 : 0.0);
+}
+
+bool conv2d_forward_with_sums(const Tensor& x, const Tensor& w, const Attrs& attrs, Tensor& y, Tensor& sums) {
+  static const bool off = [] {
+    const char* v = std::getenv("PACER_CONV_GENSTATS");
+    return v != nullptr && std::string(v) == "0";
+  }();
+  if (off || (x.dtype() != DType::F16 && x.dtype() != DType::BF16) || y.numel() == 0 || x.numel() == 0 ||
+      !is_nhwc(y) || sums.dtype() != DType::F32 || !sums.is_contiguous() || sums.numel() != 2 * y.size(1))
+    return false;
+  const Geometry g = geometry(attrs);
+  if (g.groups != 1) return false;
+  const int64_t stride[2] = {g.sh, g.sw}, padding[2] = {g.ph, g.pw}, dilation[2] = {g.dh, g.dw};
+  float* sum = static_cast<float*>(sums.data());
+  return run_conv_genstats(in_layout(x, Layout::NHWC), in_layout(w, Layout::NHWC), y, stride, padding, dilation, sum,
+                           sum + y.size(1));
+}
 
 PACER_KERNEL(conv2d, CUDA, conv2d_kernel);
 PACER_KERNEL(conv2d_backward_input, CUDA, conv2d_backward_input_kernel);

@@ -1,5 +1,6 @@
 // The graph-API convolution path of ops/cuda/conv_graph.h: for each problem (direction,
-// shapes, layout, dtype, geometry) an operation graph of one convolution node, cuDNN's
+// shapes, layout, dtype, geometry) an operation graph of one convolution node (and, for
+// conv_bn, a genstats node after it), cuDNN's
 // heuristics (mode A) for its engine configurations, execution plans for those that
 // finalize, the fastest of the first few timed on the problem itself (as cudnn.benchmark
 // does), cached; then a variant pack per call.
@@ -70,6 +71,21 @@ std::unique_ptr<Desc> tensor_desc(const Tensor& t, bool channels_last, int64_t u
   return d;
 }
 
+// A per-channel statistics tensor [1, C, 1, 1] of float32 (genstats' sum and sum of squares).
+std::unique_ptr<Desc> stats_desc(int64_t C, int64_t uid) {
+  auto d = std::make_unique<Desc>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  const std::array<int64_t, 4> dims = {1, C, 1, 1}, strides = {C, 1, C, C};
+  const cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+  const int64_t align = 16;
+  d->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &dt);
+  d->set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, dims.data(), 4);
+  d->set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, strides.data(), 4);
+  d->set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid);
+  d->set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &align);
+  d->finalize();
+  return d;
+}
+
 struct Plan {
   std::unique_ptr<Desc> desc;
   int64_t workspace = 0;
@@ -91,12 +107,16 @@ Cache& cache() {
 
 std::array<int64_t, 4> dims4(const Tensor& t) { return {t.size(0), t.size(1), t.size(2), t.size(3)}; }
 
-cudnnStatus_t execute(cudnnHandle_t h, const Plan& plan, const std::array<void*, 3>& ptrs) {
-  const std::array<int64_t, 3> uids = {1, 2, 3};
+// The variant pack's pointers, by unique id: x, w, y, and with statistics sum and sum of squares.
+using Pointers = std::array<void*, 5>;
+
+cudnnStatus_t execute(cudnnHandle_t h, const Plan& plan, const Pointers& ptrs, bool stats) {
+  const std::array<int64_t, 5> uids = {1, 2, 3, 4, 5};
+  const int64_t n = stats ? 5 : 3;
   void* ws = plan.workspace > 0 ? pacer::cuda::workspace(size_t(plan.workspace)) : nullptr;
   Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), 3);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), 3);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), n);
+  pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), n);
   pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws);
   pack.finalize();
   return cudnnBackendExecute(h, plan.desc->d, pack.d);
@@ -104,10 +124,13 @@ cudnnStatus_t execute(cudnnHandle_t h, const Plan& plan, const std::array<void*,
 
 // The plans cuDNN's heuristics offer for the problem that finalize within the workspace
 // cap, fastest first by timing (up to kTimedPlans of them) on the call's own tensors; the
-// output is written to a scratch copy while timing.
+// output is written to a scratch copy while timing. With `stats` (forward only), the graph
+// also sums the output per channel, and its squares (a genstats node after the convolution,
+// which cuDNN's runtime fusion engines run in the convolution's epilogue), into
+// `sum` / `sqsum` (float32 [C]).
 std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
                              bool channels_last, const int64_t* stride, const int64_t* padding,
-                             const int64_t* dilation, double beta) {
+                             const int64_t* dilation, double beta, bool stats, void* sum, void* sqsum) {
   const auto xd = tensor_desc(x, channels_last, 1), wd = tensor_desc(w, channels_last, 2),
              yd = tensor_desc(y, channels_last, 3);
   Desc conv(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
@@ -151,8 +174,24 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
   op->set(r.alpha, CUDNN_TYPE_FLOAT, &alpha);
   op->set(r.beta, CUDNN_TYPE_FLOAT, &beta_f);
   op->finalize();
+  std::vector<cudnnBackendDescriptor_t> ops = {op->d};
+  std::unique_ptr<Desc> sum_d, sqsum_d, genstats;
+  if (stats) {
+    sum_d = stats_desc(y.size(1), 4);
+    sqsum_d = stats_desc(y.size(1), 5);
+    genstats = std::make_unique<Desc>(CUDNN_BACKEND_OPERATION_GEN_STATS_DESCRIPTOR);
+    const cudnnGenStatsMode_t gmode = CUDNN_GENSTATS_SUM_SQSUM;
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    genstats->set(CUDNN_ATTR_OPERATION_GENSTATS_MODE, CUDNN_TYPE_GENSTATS_MODE, &gmode);
+    genstats->set(CUDNN_ATTR_OPERATION_GENSTATS_MATH_PREC, CUDNN_TYPE_DATA_TYPE, &prec);
+    genstats->set(CUDNN_ATTR_OPERATION_GENSTATS_XDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &yd->d);
+    genstats->set(CUDNN_ATTR_OPERATION_GENSTATS_SUMDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &sum_d->d);
+    genstats->set(CUDNN_ATTR_OPERATION_GENSTATS_SQSUMDESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, &sqsum_d->d);
+    if (cudnnBackendFinalize(genstats->d) != CUDNN_STATUS_SUCCESS) return nullptr;
+    ops.push_back(genstats->d);
+  }
   Desc graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-  graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, &op->d);
+  graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, ops.data(), int64_t(ops.size()));
   graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h);
   if (cudnnBackendFinalize(graph.d) != CUDNN_STATUS_SUCCESS) return nullptr;
   Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
@@ -192,7 +231,7 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
   // Time them on a scratch output (the real one may hold what beta accumulates onto).
   const Tensor& out = dir == ConvDir::Forward ? y : dir == ConvDir::BackwardData ? x : w;
   Tensor scratch = empty_strided(out.sizes(), out.strides(), {.dtype = out.dtype(), .device = out.device()});
-  std::array<void*, 3> ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()), const_cast<void*>(y.data())};
+  Pointers ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()), const_cast<void*>(y.data()), sum, sqsum};
   ptrs[dir == ConvDir::Forward ? 2 : dir == ConvDir::BackwardData ? 0 : 1] = scratch.data();
   const auto stream = static_cast<cudaStream_t>(pacer::cuda::current_stream().handle());
   cudaEvent_t start = nullptr, stop = nullptr;
@@ -201,9 +240,9 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
   std::shared_ptr<Plan> best;
   float best_ms = 0;
   for (const auto& plan : plans) {
-    if (execute(h, *plan, ptrs) != CUDNN_STATUS_SUCCESS) continue;  // warm-up, and a last check
+    if (execute(h, *plan, ptrs, stats) != CUDNN_STATUS_SUCCESS) continue;  // warm-up, and a last check
     PACER_CUDA_CHECK(cudaEventRecord(start, stream));
-    for (int r = 0; r < 3; ++r) (void)execute(h, *plan, ptrs);
+    for (int r = 0; r < 3; ++r) (void)execute(h, *plan, ptrs, stats);
     PACER_CUDA_CHECK(cudaEventRecord(stop, stream));
     PACER_CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
@@ -228,17 +267,23 @@ bool cudnn_graph_enabled() {
   return on;
 }
 
-bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
-                    const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta) {
+namespace {
+
+// Finds (or chooses and caches) the plan of a problem and runs it; false when none takes it.
+bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
+                 const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta, bool stats,
+                 void* sum, void* sqsum) {
   if (x.dtype() != DType::F16 && x.dtype() != DType::BF16) return false;
   if (w.size(1) != x.size(1)) return false;  // one group only
   for (const Tensor* t : {&x, &w, &y})
     if (reinterpret_cast<uintptr_t>(t->data()) % 16 != 0) return false;  // the descriptors promise 16
+  if (stats && (reinterpret_cast<uintptr_t>(sum) % 16 != 0 || reinterpret_cast<uintptr_t>(sqsum) % 16 != 0))
+    return false;
   auto h = static_cast<cudnnHandle_t>(pacer::cuda::cudnn_handle());
   int device = 0;
   PACER_CUDA_CHECK(cudaGetDevice(&device));
   const Key key{device,
-                int(dir),
+                int(dir) + (stats ? 8 : 0),
                 int(x.dtype()),
                 channels_last,
                 dims4(x),
@@ -257,14 +302,32 @@ bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor&
     }
   }
   if (!plan) {
-    plan = choose(h, dir, x, w, y, channels_last, stride, padding, dilation, beta);
+    plan = choose(h, dir, x, w, y, channels_last, stride, padding, dilation, beta, stats, sum, sqsum);
     std::lock_guard<std::mutex> lock(c.mu);
     c.plans[key] = plan;
     if (!plan) return false;
   }
-  const std::array<void*, 3> ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()),
-                                     const_cast<void*>(y.data())};
-  return execute(h, *plan, ptrs) == CUDNN_STATUS_SUCCESS;
+  const Pointers ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()), const_cast<void*>(y.data()), sum,
+                         sqsum};
+  if (stats) {  // zeroed first, in case the engine adds onto them (the timing above ran it too)
+    const auto stream = static_cast<cudaStream_t>(pacer::cuda::current_stream().handle());
+    const size_t bytes = size_t(y.size(1)) * sizeof(float);
+    PACER_CUDA_CHECK(cudaMemsetAsync(sum, 0, bytes, stream));
+    PACER_CUDA_CHECK(cudaMemsetAsync(sqsum, 0, bytes, stream));
+  }
+  return execute(h, *plan, ptrs, stats) == CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
+                    const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta) {
+  return run_planned(dir, x, w, y, channels_last, stride, padding, dilation, beta, false, nullptr, nullptr);
+}
+
+bool run_conv_genstats(const Tensor& x, const Tensor& w, const Tensor& y, const int64_t stride[2],
+                       const int64_t padding[2], const int64_t dilation[2], float* sum, float* sqsum) {
+  return run_planned(ConvDir::Forward, x, w, y, true, stride, padding, dilation, 0.0, true, sum, sqsum);
 }
 
 }  // namespace pacer::ops::cuda

@@ -22,4 +22,13 @@ bool cudnn_graph_enabled();
 bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
                     const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta);
 
+/// y = conv2d(x, w) (forward, no bias, one group, all three dense channels-last float16 /
+/// bfloat16) and batch norm's per-channel sums of y and of its squares into `sum` / `sqsum`
+/// (float32 [C], 16-byte aligned), in one cuDNN graph: the convolution and a genstats node,
+/// which cuDNN's runtime fusion engines run together (NVIDIA's MLPerf ResNet does this). Used
+/// by the conv_bn fusion whether or not PACER_CUDNN_GRAPH is set; false when no engine takes
+/// the problem (nothing is written then). Unproven on a GPU.
+bool run_conv_genstats(const Tensor& x, const Tensor& w, const Tensor& y, const int64_t stride[2],
+                       const int64_t padding[2], const int64_t dilation[2], float* sum, float* sqsum);
+
 }  // namespace pacer::ops::cuda

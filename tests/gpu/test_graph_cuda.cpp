@@ -292,4 +292,43 @@ TEST_CASE("cuda graph: gemm_epilogue fuses linear + ReLU (cuBLASLt RELU_BIAS) an
   }
 }
 
+TEST_CASE("cuda graph: conv_bn sums batch norm's statistics with the convolution (cuDNN conv + genstats, or the "
+          "unfused passes where no engine takes it), equal to the unfused graph") {
+  const Device cuda("cuda");
+  for (DType t : {DType::F16, DType::BF16}) {
+    INFO(dtype_name(t));
+    auto cl = [&](const Tensor& v) { return permute(contiguous(permute(cast(v, t).to(cuda), {0, 2, 3, 1})), {0, 3, 1, 2}); };
+    Tensor w1 = cl(uniform({64, 64, 3, 3}, -0.05, 0.05, 151)).set_requires_grad();
+    Tensor w2 = cl(uniform({64, 64, 3, 3}, -0.05, 0.05, 152)).set_requires_grad();
+    Tensor g = cast(uniform({64}, 0.5, 1.5, 153), t).to(cuda).set_requires_grad();
+    Tensor b = cast(uniform({64}, -0.5, 0.5, 154), t).to(cuda).set_requires_grad();
+    auto f = [&](const std::vector<Tensor>& in) {
+      for (Tensor* p : {&w1, &w2, &g, &b}) p->set_grad(Tensor());
+      // A residual unit: conv -> batch norm -> ReLU, conv -> batch norm -> + x -> ReLU.
+      const Tensor h = relu(batch_norm(conv2d(in[0], w1, Tensor(), {1, 1}, {1, 1}), g, b, Tensor(), Tensor(), true,
+                                       0.1, 1e-5));
+      const Tensor z = relu(batch_norm(conv2d(h, w2, Tensor(), {1, 1}, {1, 1}), g, b, Tensor(), Tensor(), true, 0.1,
+                                       1e-5) +
+                            in[0]);
+      const Tensor loss = sum(z * in[1]);
+      loss.backward();
+      return std::vector<Tensor>{loss, z, w1.grad(), w2.grad(), g.grad(), b.grad()};
+    };
+    const std::vector<Tensor> in = {cl(uniform({8, 64, 14, 14}, -1, 1, 155)), cl(uniform({8, 64, 14, 14}, -1, 1, 156))};
+    graph::Captured c = graph::capture(f, in);
+    const graph::Graph unfused = c.graph;
+    graph::PassManager().add_list("bn_relu,conv_bn").run(c.graph);
+    CHECK(count_kind(c.graph, "conv_bn_relu") == 1);
+    CHECK(count_kind(c.graph, "conv_bn_add_relu") == 1);
+    CHECK(count_kind(c.graph, "conv2d") == 0);
+    const std::vector<Tensor> want = graph::Executor(unfused).run(in);
+    const std::vector<Tensor> got = graph::Executor(c.graph).run(in);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      INFO("output " << i);
+      CHECK(max_rel(got[i], want[i]) <= (t == DType::F16 ? 3e-2 : 6e-2));
+    }
+  }
+}
+
 }  // namespace pacer::test

@@ -17,6 +17,7 @@
 #include "ops/cpu/conv.h"
 #include "ops/graph/alias.h"
 #include "ops/graph/cuda_batch_norm_relu.h"
+#include "ops/graph/cuda_conv_bn.h"
 #include "ops/graph/fusion.h"
 
 namespace pacer::graph {
@@ -24,6 +25,10 @@ namespace pacer::graph {
 namespace detail {
 CudaBatchNormRelu& cuda_batch_norm_relu() {
   static CudaBatchNormRelu hooks;
+  return hooks;
+}
+CudaConvBatchNorm& cuda_conv_bn() {
+  static CudaConvBatchNorm hooks;
   return hooks;
 }
 }  // namespace detail
@@ -119,7 +124,14 @@ class ConvBatchNormKernel final : public FusedKernel {
   // inputs: x, w, b (may be undefined), bn weight, bn bias, [residual];
   // outputs: y, the normalized (or relu'd) tensor, mean, invstd.
   void run(const std::vector<Tensor>& in, std::vector<Tensor>& out) const override {
-    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU tensors only, got {}", name(), in[0].device());
+    if (in[0].device().is_cuda()) {
+      const detail::CudaConvBatchNorm& h = detail::cuda_conv_bn();
+      PACER_CHECK(h.forward != nullptr, "{}: this build cannot run it on {}", name(), in[0].device());
+      h.forward(in[0], in[1], in[2], conv_, in[3], in[4], residual_ ? in[5] : Tensor(), relu_, eps_, out[0], out[1],
+                out[2], out[3]);
+      return;
+    }
+    PACER_CHECK(in[0].is_cpu(), "{}: runs on CPU or CUDA tensors, got {}", name(), in[0].device());
     Tensor& y = out[0];
     std::vector<double> sums(2 * size_t(y.size(1)), 0.0);
     ops::cpu::conv2d_forward(in[0], in[1], in[2], conv_, y, [&](int64_t n0, int64_t nb) {
@@ -226,7 +238,19 @@ class ConvBatchNormFusion final : public Pass {
  public:
   std::string name() const override { return "conv_bn"; }
   std::string summary() const override {
-    return "sums batch norm's statistics in the epilogue of the convolution before it (CPU)";
+    return "sums batch norm's statistics in the epilogue of the convolution before it (CPU; CUDA channels-last "
+           "half through cuDNN's conv + genstats graph)";
+  }
+
+  // On CUDA: the convolution's input and output, and batch norm's output (and residual),
+  // must be tensors the fused CUDA kernels take (dense channels-last half).
+  static bool cuda_takes(const Graph& g, const Node& conv, const Node& bn, const BatchNormReluKernel* fused_bn) {
+    const detail::CudaConvBatchNorm& h = detail::cuda_conv_bn();
+    const detail::CudaBatchNormRelu& bnh = detail::cuda_batch_norm_relu();
+    if (h.takes == nullptr || bnh.takes == nullptr || conv.device != bn.device) return false;
+    auto meta = [&](int v) -> const ops::TensorMeta& { return g.values[size_t(v)].meta; };
+    if (!h.takes(meta(conv.inputs[0]), meta(conv.outputs[0])) || !bnh.takes(meta(bn.outputs[0]))) return false;
+    return !(fused_bn && fused_bn->residual()) || bnh.takes(meta(bn.inputs[3]));
   }
 
   void run(Graph& g, PassContext& ctx) override {
@@ -236,12 +260,15 @@ class ConvBatchNormFusion final : public Pass {
     for (size_t p = 0; p < g.nodes.size(); ++p) {
       const Node& bn = g.nodes[p];
       const auto* fused_bn = dynamic_cast<const BatchNormReluKernel*>(bn.fused.get());
-      if (!bn.device.is_cpu() || (bn.kind() != "batch_norm_train" && !fused_bn) || bn.inputs[0] < 0) continue;
+      if ((!bn.device.is_cpu() && !bn.device.is_cuda()) || (bn.kind() != "batch_norm_train" && !fused_bn) ||
+          bn.inputs[0] < 0)
+        continue;
       const Value& x = g.values[size_t(bn.inputs[0])];
       if (x.kind != ValueKind::Internal) continue;
       const int q = pos[size_t(x.producer)];
-      if (q < 0 || g.nodes[size_t(q)].kind() != "conv2d" || !is_contiguous(x.meta)) continue;
+      if (q < 0 || g.nodes[size_t(q)].kind() != "conv2d") continue;
       const Node& conv = g.nodes[size_t(q)];
+      if (bn.device.is_cpu() ? !is_contiguous(x.meta) : !cuda_takes(g, conv, bn, fused_bn)) continue;
       Fusion f;
       f.members = {size_t(q), p};
       f.node.id = next_id++;
