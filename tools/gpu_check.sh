@@ -17,7 +17,8 @@
 #   --memcheck  compute-sanitizer --tool memcheck over the GPU test binaries
 #   --profile   the ResNet-50 batch-256 16-mixed NHWC step's replay time per node kind
 #               (pacer graph --profile), the graph step with and without bn_relu and
-#               without its CUDA graph (PACER_CUDA_GRAPH=0), the
+#               without its CUDA graph (PACER_CUDA_GRAPH=0) and without cuDNN's conv +
+#               genstats (PACER_CONV_GENSTATS=0), the
 #               step with batch norm's scalar NHWC kernels
 #               (PACER_BN_SCALAR=1), the step with 1x1 convolutions through cuDNN
 #               instead of GEMMs (PACER_CONV_1X1_GEMM=0), and Nsight Compute's per-kernel
@@ -339,6 +340,9 @@ profile_step() {
     done
     echo "--- resnet50-step graph, default passes, without the CUDA graph (PACER_CUDA_GRAPH=0: its A/B)"
     PACER_CUDA_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+      --mode graph --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
+    echo "--- resnet50-step graph, conv_bn without cuDNN's genstats (PACER_CONV_GENSTATS=0: its A/B)"
+    PACER_CONV_GENSTATS=0 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --mode graph --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     echo "--- resnet50-step eager, batch norm through the scalar NHWC kernels (PACER_BN_SCALAR=1)"
     PACER_BN_SCALAR=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
