@@ -11,6 +11,7 @@
 // db and the dx coefficients), then dx = k1 * (dy - mean(dy) - (x - mean) * k2).
 // Statistics and sums are kept in f32 (f64 for f64); deterministic (no atomics).
 #include <cstdlib>
+#include <string>
 
 #include "ops/api.h"
 #include "ops/cuda/batch_norm.h"
@@ -319,6 +320,16 @@ bool vec_tiling(int64_t C, VecTiling& t) {
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// PACER_BN_SCALAR=1: the scalar kernels for every batch norm, the graph's fused ones included
+// (bn_relu and conv_bn then leave CUDA batch norms alone), for A/B comparisons.
+bool scalar_forced() {
+  static const bool on = [] {
+    const char* v = std::getenv("PACER_BN_SCALAR");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
+
 // Row splits for the partial kernels: ~1024 blocks in all, at least 8 steps per thread.
 int64_t vec_splits(const VecTiling& t, int64_t M) {
   const int64_t by_size = std::max<int64_t>(1, M / (int64_t(t.rows_per_pass) * 8));
@@ -408,7 +419,10 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
 }
 
 // One thread per channel: mean, invstd and scale / shift from plain sums of x and of its
-// squares over M rows (float32, from the convolution that wrote x: conv_bn), in f64.
+// squares over M rows (float32, from the convolution that wrote x: conv_bn), in f64. The
+// variance is E[x^2] - mean^2 of unshifted f32 sums (as fused conv + statistics kernels
+// give them): a channel whose |mean| is many standard deviations loses precision here that
+// the shifted sums of the unfused path keep.
 template <class T>
 __global__ void stats_from_sums_kernel(int64_t C, int64_t M, double eps, const float* __restrict__ sum,
                                        const float* __restrict__ sqsum, const T* __restrict__ weight,
@@ -647,7 +661,7 @@ void forward_kernel(OpCall& c) {
   dispatch_floating(x.dtype(), "batch_norm_train", [&]<class T>() {
     VecTiling vt;
     if (nhwc && sdt == DType::F32 && vec_tiling<T>(d.C, vt) && aligned16(x.data()) && aligned16(c.out(0).data()) &&
-        !std::getenv("PACER_BN_SCALAR")) {
+        !scalar_forced()) {
       forward_vec<T>(x, w, b, Tensor(), false, eps, d, vt, c.out(0), c.out(1), c.out(2));
       return;
     }
@@ -702,7 +716,7 @@ void backward_kernel(OpCall& c) {
   dispatch_floating(x.dtype(), "batch_norm_train_backward", [&]<class T>() {
     VecTiling vt;
     if (d.M > 0 && nhwc && sdt == DType::F32 && vec_tiling<T>(d.C, vt) && aligned16(dy.data()) &&
-        aligned16(x.data()) && aligned16(c.out(0).data()) && !std::getenv("PACER_BN_SCALAR")) {
+        aligned16(x.data()) && aligned16(c.out(0).data()) && !scalar_forced()) {
       backward_vec<T>(dy, Tensor(), x, w, mean, invstd, d, vt, c.out(0), c.out(1), c.out(2));
       return;
     }
@@ -758,7 +772,7 @@ bool dense_channels_last(const Shape& sizes, const Shape& strides) {
 }
 
 bool fused_takes(const TensorMeta& m) {
-  if (!m.device.is_cuda() || !dense_channels_last(m.sizes, m.strides) || m.sizes[0] * m.sizes[2] * m.sizes[3] == 0)
+  if (scalar_forced() || !m.device.is_cuda() || !dense_channels_last(m.sizes, m.strides) || m.sizes[0] * m.sizes[2] * m.sizes[3] == 0)
     return false;
   VecTiling vt;
   switch (m.dtype) {
@@ -767,6 +781,13 @@ bool fused_takes(const TensorMeta& m) {
     case DType::BF16: return vec_tiling<BFloat16>(m.sizes[1], vt);
     default: return false;
   }
+}
+
+// An input of the fused kernels at a 16-byte aligned address: itself, or (a view at an odd
+// offset) a dense channels-last copy.
+Tensor aligned_input(const Tensor& t) {
+  if (!t.defined() || aligned16(t.data()) || !dense_channels_last(t.sizes(), t.strides())) return t;
+  return permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2});
 }
 
 void check_fused_operand(const Tensor& t, const char* what) {
@@ -781,8 +802,9 @@ void fused_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
   batch_norm_channels_last(x, w, b, residual, true, eps, out, mean, invstd);
 }
 
-void fused_backward(const Tensor& dout, const Tensor& z, const Tensor& x, const Tensor& w, const Tensor& mean,
+void fused_backward(const Tensor& dout_in, const Tensor& z_in, const Tensor& x_in, const Tensor& w, const Tensor& mean,
                     const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db) {
+  const Tensor dout = aligned_input(dout_in), z = aligned_input(z_in), x = aligned_input(x_in);
   check_fused_operand(dout, "the gradient");
   check_fused_operand(z, "the ReLU output");
   check_fused_operand(x, "the input");
@@ -801,8 +823,9 @@ void fused_backward(const Tensor& dout, const Tensor& z, const Tensor& x, const 
 
 bool batch_norm_vec_takes(const TensorMeta& m) { return fused_takes(m); }
 
-void batch_norm_channels_last(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
-                              double eps, Tensor& out, Tensor& mean, Tensor& invstd, const Tensor& sums) {
+void batch_norm_channels_last(const Tensor& x_in, const Tensor& w, const Tensor& b, const Tensor& residual_in,
+                              bool relu, double eps, Tensor& out, Tensor& mean, Tensor& invstd, const Tensor& sums) {
+  const Tensor x = aligned_input(x_in), residual = aligned_input(residual_in);
   check_fused_operand(x, "the input");
   check_fused_operand(out, "the output");
   if (residual.defined()) check_fused_operand(residual, "the residual");

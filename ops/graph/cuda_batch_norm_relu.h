@@ -11,7 +11,9 @@ namespace pacer::graph::detail {
 
 struct CudaBatchNormRelu {
   /// Whether the fused kernels take a batch norm input of this metadata (a dense
-  /// channels-last 4-d f32 / f16 / bf16 CUDA tensor whose channels suit the vectorized kernels).
+  /// channels-last 4-d f32 / f16 / bf16 CUDA tensor whose channels suit the vectorized kernels;
+  /// an input at an address not 16-byte aligned is copied first). False for every tensor under
+  /// PACER_BN_SCALAR=1.
   bool (*takes)(const ops::TensorMeta& x) = nullptr;
   /// out = relu(batch_norm(x) [+ residual]) with the batch statistics in mean / invstd, as
   /// batch_norm_train's outputs; `residual` may be undefined.

@@ -208,17 +208,21 @@ TEST_CASE("cuda channels-last: batch norm keeps NHWC and matches the CPU, backwa
       wc.set_requires_grad();
       bc.set_requires_grad();
       Tensor yc = batch_norm(xc, wc, bc, Tensor(), Tensor(), true, 0.1, 1e-5);
-      const double tol = dt == DType::F32 ? 1e-5 : dt == DType::F16 ? 2e-2 : 8e-2;
+      // Both sides compute in f32 from the same rounded inputs: a few roundings of the
+      // result's dtype apart (f16 2^-11, bf16 2^-8 relative), relative to the value; the
+      // gradient sums over the rows also differ in summation order.
+      const double tol = dt == DType::F32 ? 1e-5 : dt == DType::F16 ? 4e-3 : 3e-2;
+      const double sum_tol = dt == DType::F32 ? 1e-4 : tol;
       const auto diff = [](const Tensor& a, const Tensor& c) {
-        return max(abs(cast(a.to(kCPU), DType::F64) - cast(c, DType::F64))).item<double>();
+        const Tensor ref = cast(c, DType::F64);
+        return max(abs(cast(a.to(kCPU), DType::F64) - ref) / (abs(ref) + 1.0)).item<double>();
       };
-      CHECK(diff(yg, yc) <= tol * 10);
+      CHECK(diff(yg, yc) <= tol);
       sum(yg * cl(dy)).backward();  // a channels-last gradient, as inside a channels-last net
       sum(yc * dy).backward();
-      CHECK(diff(xg.grad(), xc.grad()) <= tol * 10);
-      const double rows = double(shape[0] * shape[2] * shape[3]);
-      CHECK(diff(wg.grad(), wc.grad()) <= tol * rows);  // sums over the rows
-      CHECK(diff(bg.grad(), bc.grad()) <= tol * rows);
+      CHECK(diff(xg.grad(), xc.grad()) <= tol);
+      CHECK(diff(wg.grad(), wc.grad()) <= sum_tol);  // sums over the rows
+      CHECK(diff(bg.grad(), bc.grad()) <= sum_tol);
     }
   }
 }

@@ -106,7 +106,10 @@ TEST_CASE("cuda graph: bn_relu fuses channels-last batch norm + add + ReLU and i
     auto f = [&](const std::vector<Tensor>& in) {
       for (Tensor* p : {&w, &b, &s}) p->set_grad(Tensor());
       // A residual unit (batch norm + residual + ReLU) and a plain one (batch norm + ReLU).
-      const Tensor h = relu(batch_norm(in[0], w, b, Tensor(), Tensor(), true, 0.1, 1e-5) + in[1] * s);
+      // The residual first, in a statement of its own: bn_relu fuses a residual computed
+      // before the batch norm (the operands of + have no fixed evaluation order).
+      const Tensor residual = in[1] * s;
+      const Tensor h = relu(batch_norm(in[0], w, b, Tensor(), Tensor(), true, 0.1, 1e-5) + residual);
       const Tensor z = relu(batch_norm(h, w, b, Tensor(), Tensor(), true, 0.1, 1e-5));
       Tensor loss = sum(z * in[2]);
       loss.backward();
