@@ -25,7 +25,7 @@ bool takes(const TensorMeta& x, const TensorMeta& y) {
 void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Attrs& conv, const Tensor& bn_w,
              const Tensor& bn_b, const Tensor& residual, bool relu, double eps, Tensor& y, Tensor& out, Tensor& mean,
              Tensor& invstd) {
-  if (!b.defined()) {
+  if (!b.defined() && (x.dtype() == DType::F16 || x.dtype() == DType::BF16)) {
     Tensor sums = empty({2, y.size(1)}, {.dtype = DType::F32, .device = y.device()});
     if (conv2d_forward_with_sums(x, w, conv, y, sums)) {
       batch_norm_channels_last(y, bn_w, bn_b, residual, relu, eps, out, mean, invstd, sums);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/cuda/check.h"
+#include "core/cuda/graph.h"
 #include "core/cuda/handles.h"
 #include "core/cuda/library_check.h"
 #include "core/cuda/stream.h"
@@ -34,6 +35,7 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t(1) << 30;
 constexpr int kTimedPlans = 8;
+constexpr int kTimedFusedPlans = 3;
 
 // An owned backend descriptor.
 struct Desc {
@@ -194,27 +196,36 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
   graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, ops.data(), int64_t(ops.size()));
   graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &h);
   if (cudnnBackendFinalize(graph.d) != CUDNN_STATUS_SUCCESS) return nullptr;
-  Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-  const cudnnBackendHeurMode_t hmode = CUDNN_HEUR_MODE_A;
-  heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, &graph.d);
-  heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &hmode);
-  if (cudnnBackendFinalize(heur.d) != CUDNN_STATUS_SUCCESS) return nullptr;
-  int64_t count = 0;
-  PACER_CUDNN_CHECK(cudnnBackendGetAttribute(heur.d, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0,
-                                             &count, nullptr));
+  // The engine configurations of heuristics mode A; mode FALLBACK when A offers none.
   std::vector<std::unique_ptr<Desc>> cfgs;
   std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < count; ++i) {
-    cfgs.push_back(std::make_unique<Desc>(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
-    raw.push_back(cfgs.back()->d);
-  }
   int64_t returned = 0;
-  if (count > 0)
-    PACER_CUDNN_CHECK(cudnnBackendGetAttribute(heur.d, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
-                                               count, &returned, raw.data()));
+  for (const cudnnBackendHeurMode_t hmode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, &graph.d);
+    heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &hmode);
+    if (cudnnBackendFinalize(heur.d) != CUDNN_STATUS_SUCCESS) continue;
+    int64_t count = 0;
+    if (cudnnBackendGetAttribute(heur.d, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                                 nullptr) != CUDNN_STATUS_SUCCESS ||
+        count <= 0)
+      continue;
+    cfgs.clear();
+    raw.clear();
+    for (int64_t i = 0; i < count; ++i) {
+      cfgs.push_back(std::make_unique<Desc>(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+      raw.push_back(cfgs.back()->d);
+    }
+    if (cudnnBackendGetAttribute(heur.d, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count,
+                                 &returned, raw.data()) != CUDNN_STATUS_SUCCESS)
+      returned = 0;
+    if (returned > 0) break;
+  }
   // Plans that finalize, in the heuristics' order.
   std::vector<std::shared_ptr<Plan>> plans;
-  for (int64_t i = 0; i < returned && int(plans.size()) < kTimedPlans; ++i) {
+  // A fused graph's plans compile at run time (seconds each): time fewer of them.
+  const int timed = stats ? kTimedFusedPlans : kTimedPlans;
+  for (int64_t i = 0; i < returned && int(plans.size()) < timed; ++i) {
     auto plan = std::make_shared<Plan>();
     plan->desc = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     plan->desc->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h);
@@ -302,7 +313,15 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
     }
   }
   if (!plan) {
-    plan = choose(h, dir, x, w, y, channels_last, stride, padding, dilation, beta, stats, sum, sqsum);
+    // Choosing times plans (waits on events): not while a CUDA graph is being captured,
+    // whose warm-up run chose already; then this problem runs the other way.
+    if (pacer::cuda::is_capturing(pacer::cuda::current_stream())) return false;
+    // A cuDNN refusal anywhere in building the graph means "no engine": the caller falls back.
+    try {
+      plan = choose(h, dir, x, w, y, channels_last, stride, padding, dilation, beta, stats, sum, sqsum);
+    } catch (const Error&) {
+      plan = nullptr;
+    }
     std::lock_guard<std::mutex> lock(c.mu);
     c.plans[key] = plan;
     if (!plan) return false;
@@ -312,8 +331,12 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
   if (stats) {  // zeroed first, in case the engine adds onto them (the timing above ran it too)
     const auto stream = static_cast<cudaStream_t>(pacer::cuda::current_stream().handle());
     const size_t bytes = size_t(y.size(1)) * sizeof(float);
-    PACER_CUDA_CHECK(cudaMemsetAsync(sum, 0, bytes, stream));
-    PACER_CUDA_CHECK(cudaMemsetAsync(sqsum, 0, bytes, stream));
+    if (static_cast<char*>(sqsum) == static_cast<char*>(sum) + bytes) {
+      PACER_CUDA_CHECK(cudaMemsetAsync(sum, 0, 2 * bytes, stream));
+    } else {
+      PACER_CUDA_CHECK(cudaMemsetAsync(sum, 0, bytes, stream));
+      PACER_CUDA_CHECK(cudaMemsetAsync(sqsum, 0, bytes, stream));
+    }
   }
   return execute(h, *plan, ptrs, stats) == CUDNN_STATUS_SUCCESS;
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "ops/api.h"
+#include "ops/cuda/conv.h"
 #include "ops/graph/capture.h"
 #include "ops/graph/compiled_step.h"
 #include "ops/graph/executor.h"
@@ -305,13 +306,14 @@ TEST_CASE("cuda graph: conv_bn sums batch norm's statistics with the convolution
     Tensor w2 = cl(uniform({64, 64, 3, 3}, -0.05, 0.05, 152)).set_requires_grad();
     Tensor g = cast(uniform({64}, 0.5, 1.5, 153), t).to(cuda).set_requires_grad();
     Tensor b = cast(uniform({64}, -0.5, 0.5, 154), t).to(cuda).set_requires_grad();
+    // Running statistics too: their update reads the fused node's mean and invstd.
+    Tensor rm = zeros({64}, {.device = cuda}), rv = ones({64}, {.device = cuda});
     auto f = [&](const std::vector<Tensor>& in) {
       for (Tensor* p : {&w1, &w2, &g, &b}) p->set_grad(Tensor());
       // A residual unit: conv -> batch norm -> ReLU, conv -> batch norm -> + x -> ReLU.
-      const Tensor h = relu(batch_norm(conv2d(in[0], w1, Tensor(), {1, 1}, {1, 1}), g, b, Tensor(), Tensor(), true,
-                                       0.1, 1e-5));
-      const Tensor z = relu(batch_norm(conv2d(h, w2, Tensor(), {1, 1}, {1, 1}), g, b, Tensor(), Tensor(), true, 0.1,
-                                       1e-5) +
+      const Tensor h =
+          relu(batch_norm(conv2d(in[0], w1, Tensor(), {1, 1}, {1, 1}), g, b, rm, rv, true, 0.1, 1e-5));
+      const Tensor z = relu(batch_norm(conv2d(h, w2, Tensor(), {1, 1}, {1, 1}), g, b, rm, rv, true, 0.1, 1e-5) +
                             in[0]);
       const Tensor loss = sum(z * in[1]);
       loss.backward();
@@ -324,13 +326,43 @@ TEST_CASE("cuda graph: conv_bn sums batch norm's statistics with the convolution
     CHECK(count_kind(c.graph, "conv_bn_relu") == 1);
     CHECK(count_kind(c.graph, "conv_bn_add_relu") == 1);
     CHECK(count_kind(c.graph, "conv2d") == 0);
+    const Tensor rm0 = clone(rm), rv0 = clone(rv);
     const std::vector<Tensor> want = graph::Executor(unfused).run(in);
+    const Tensor rm_want = clone(rm), rv_want = clone(rv);
+    copy_(rm, rm0);
+    copy_(rv, rv0);
     const std::vector<Tensor> got = graph::Executor(c.graph).run(in);
     REQUIRE(got.size() == want.size());
+    const double tol = t == DType::F16 ? 3e-2 : 6e-2;
     for (size_t i = 0; i < want.size(); ++i) {
       INFO("output " << i);
-      CHECK(max_rel(got[i], want[i]) <= (t == DType::F16 ? 3e-2 : 6e-2));
+      CHECK(max_rel(got[i], want[i]) <= tol);
     }
+    CHECK(max_rel(rm, rm_want) <= 1e-3);
+    CHECK(max_rel(rv, rv_want) <= 1e-3);
+  }
+  // The fused convolution + statistics itself: cuDNN must take this f16 3x3 problem (an
+  // H100 / H200 with cuDNN 9 has runtime fusion engines for it), and its sums must be the
+  // output's.
+  auto cl = [&](const Tensor& v) {
+    return permute(contiguous(permute(cast(v, DType::F16).to(cuda), {0, 2, 3, 1})), {0, 3, 1, 2});
+  };
+  const Tensor x = cl(uniform({8, 64, 14, 14}, -1, 1, 161)), w = cl(uniform({64, 64, 3, 3}, -0.05, 0.05, 162));
+  Tensor y = permute(empty({8, 14, 14, 64}, {.dtype = DType::F16, .device = cuda}), {0, 3, 1, 2});
+  Tensor sums = empty({2, 64}, {.device = cuda});
+  ops::Attrs conv;
+  conv.set("stride", Shape{1, 1});
+  conv.set("padding", Shape{1, 1});
+  conv.set("dilation", Shape{1, 1});
+  conv.set("groups", int64_t(1));
+  const bool engaged = ops::cuda::conv2d_forward_with_sums(x, w, conv, y, sums);
+  INFO("cuDNN's conv + genstats graph " << (engaged ? "ran" : "found no engine"));
+  CHECK(engaged);
+  if (engaged) {
+    const Tensor y64 = cast(y.to(kCPU), DType::F64);
+    CHECK(max_rel(y, conv2d(x, w, Tensor(), {1, 1}, {1, 1})) <= 2e-2);
+    CHECK(max_rel(select(sums, 0, 0), sum(y64, {0, 2, 3})) <= 1e-3);
+    CHECK(max_rel(select(sums, 0, 1), sum(y64 * y64, {0, 2, 3})) <= 1e-3);
   }
 }
 
