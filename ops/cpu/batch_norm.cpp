@@ -86,26 +86,43 @@ void normalize_channel(const T* px, T* py, const T* pr, bool relu, int64_t N, in
   }
 }
 
+// Runs f.template operator()<T, S, P>() for the data's type T, the statistics' S (double for
+// double data, else float) and the affine parameters' P: T, or float for half data whose
+// weight is float32 (mixed precision keeps batch norm's parameters in f32, as cuDNN and
+// NVIDIA's MLPerf code do; the op's infer allows only that mix).
+template <class F>
+void dispatch_bn(const Tensor& x, const Tensor& w, const char* what, F f) {
+  dispatch_floating(x.dtype(), what, [&]<class T>() {
+    using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+      if (w.defined() && w.dtype() == DType::F32) return f.template operator()<T, S, float>();
+    }
+    PACER_CHECK(!w.defined() || w.dtype() == x.dtype(), "{}: expected the weight as {} (or float32 beside half data), got {}",
+                what, x.dtype(), w.dtype());
+    f.template operator()<T, S, T>();
+  });
+}
+
 // Channel c's scale and shift, from the statistics as stored (mean, invstd): a normalize
 // pass given only the stored statistics computes exactly what the forward did.
-template <class T, class S>
-std::pair<compute_t<T>, compute_t<T>> coefficients(const T* pw, const T* pb, S mean, S invstd, int64_t c) {
-  const double scale = (pw ? double(compute_t<T>(pw[c])) : 1.0) * double(invstd);
-  const double shift = (pb ? double(compute_t<T>(pb[c])) : 0.0) - double(mean) * scale;
+template <class T, class S, class P>
+std::pair<compute_t<T>, compute_t<T>> coefficients(const P* pw, const P* pb, S mean, S invstd, int64_t c) {
+  const double scale = (pw ? double(compute_t<P>(pw[c])) : 1.0) * double(invstd);
+  const double shift = (pb ? double(compute_t<P>(pb[c])) : 0.0) - double(mean) * scale;
   return {compute_t<T>(scale), compute_t<T>(shift)};
 }
 
 // With `sums` ([2 * C]: the sums of x and of x^2 per channel, gathered by the conv_bn
 // epilogue), the statistics pass is skipped.
-template <class T, class S>
+template <class T, class S, class P>
 void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tensor& y, Tensor& mean, Tensor& invstd,
              const Tensor& residual = Tensor(), bool relu = false, const double* sums = nullptr) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   const double M = double(N * Sz);
   const T* px = static_cast<const T*>(x.data());
   T* py = static_cast<T*>(y.data());
-  const T* pw = w.defined() ? static_cast<const T*>(w.data()) : nullptr;
-  const T* pb = b.defined() ? static_cast<const T*>(b.data()) : nullptr;
+  const P* pw = w.defined() ? static_cast<const P*>(w.data()) : nullptr;
+  const P* pb = b.defined() ? static_cast<const P*>(b.data()) : nullptr;
   S* pm = static_cast<S*>(mean.data());
   S* pi = static_cast<S*>(invstd.data());
   const T* pr = residual.defined() ? static_cast<const T*>(residual.data()) : nullptr;
@@ -121,27 +138,27 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, double eps, Tens
       const double mu = s / M, var = std::max(ss / M - mu * mu, 0.0), inv = 1.0 / std::sqrt(var + eps);
       pm[c] = S(mu);
       pi[c] = S(inv);
-      const auto [fs, ft] = coefficients<T, S>(pw, pb, pm[c], pi[c], c);
+      const auto [fs, ft] = coefficients<T, S, P>(pw, pb, pm[c], pi[c], c);
       normalize_channel(px, py, pr, relu, N, C, Sz, c, fs, ft);
     }
   });
 }
 
 // The normalize pass alone, from stored statistics (recompute_bn_relu's recomputation).
-template <class T, class S>
+template <class T, class S, class P>
 void apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& invstd,
            const Tensor& residual, bool relu, Tensor& y) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   const T* px = static_cast<const T*>(x.data());
   T* py = static_cast<T*>(y.data());
-  const T* pw = w.defined() ? static_cast<const T*>(w.data()) : nullptr;
-  const T* pb = b.defined() ? static_cast<const T*>(b.data()) : nullptr;
+  const P* pw = w.defined() ? static_cast<const P*>(w.data()) : nullptr;
+  const P* pb = b.defined() ? static_cast<const P*>(b.data()) : nullptr;
   const S* pm = static_cast<const S*>(mean.data());
   const S* pi = static_cast<const S*>(invstd.data());
   const T* pr = residual.defined() ? static_cast<const T*>(residual.data()) : nullptr;
   parallel_for(0, C, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
-      const auto [fs, ft] = coefficients<T, S>(pw, pb, pm[c], pi[c], c);
+      const auto [fs, ft] = coefficients<T, S, P>(pw, pb, pm[c], pi[c], c);
       normalize_channel(px, py, pr, relu, N, C, Sz, c, fs, ft);
     }
   });
@@ -149,19 +166,19 @@ void apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean
 
 // With `relu_out` (the fused bn_relu backward), the gradient used is dy where relu_out > 0
 // and 0 elsewhere, ReLU's backward applied on the fly instead of in a pass of its own.
-template <class T, class S>
+template <class T, class S, class P>
 void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& invstd, Tensor& dx,
               Tensor& dw, Tensor& db, const Tensor& relu_out = Tensor()) {
   const int64_t N = x.size(0), C = x.size(1), Sz = x.numel() / std::max<int64_t>(N * C, 1);
   const double M = double(N * Sz);
   const T* pdy = static_cast<const T*>(dy.data());
   const T* px = static_cast<const T*>(x.data());
-  const T* pw = w.defined() ? static_cast<const T*>(w.data()) : nullptr;
+  const P* pw = w.defined() ? static_cast<const P*>(w.data()) : nullptr;
   const S* pm = static_cast<const S*>(mean.data());
   const S* pi = static_cast<const S*>(invstd.data());
   T* pdx = static_cast<T*>(dx.data());
-  T* pdw = static_cast<T*>(dw.data());
-  T* pdb = static_cast<T*>(db.data());
+  P* pdw = static_cast<P*>(dw.data());
+  P* pdb = static_cast<P*>(db.data());
   const T* pz = relu_out.defined() ? static_cast<const T*>(relu_out.data()) : nullptr;
   using Cpt = compute_t<T>;
   // ReLU's backward: 0 where its output is <= 0, the gradient elsewhere (NaN passes it).
@@ -182,10 +199,10 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& 
         accumulate_pairs(g, px + (n * C + c) * Sz, Sz, sdy, sdyx,
                          [m](Cpt gv, Cpt v) { return std::pair{gv, gv * (v - m)}; });
       }
-      pdw[c] = store_cast<T>(sdyx * inv);
-      pdb[c] = store_cast<T>(sdy);
+      pdw[c] = store_cast<P>(sdyx * inv);
+      pdb[c] = store_cast<P>(sdy);
       // dx = w * inv * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mu) * inv
-      const double k1 = (pw ? double(compute_t<T>(pw[c])) : 1.0) * inv;
+      const double k1 = (pw ? double(compute_t<P>(pw[c])) : 1.0) * inv;
       const double mdy = sdy / M, k2 = sdyx * inv * inv / M;
       const Cpt a = Cpt(k1), bb = Cpt(mdy), cc = Cpt(k2);
       for (int64_t n = 0; n < N; ++n) {
@@ -209,18 +226,16 @@ void forward_kernel(OpCall& c) {
   const Tensor w = c.inputs.size() > 1 && c.in(1).defined() ? materialize(c.in(1)) : Tensor();
   const Tensor b = c.inputs.size() > 2 && c.in(2).defined() ? materialize(c.in(2)) : Tensor();
   const double eps = c.attrs.f("eps");
-  dispatch_floating(x.dtype(), "batch_norm_train", [&]<class T>() {
-    if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, c.out(0), c.out(1), c.out(2));
-    else forward<T, float>(x, w, b, eps, c.out(0), c.out(1), c.out(2));
+  dispatch_bn(x, w, "batch_norm_train", [&]<class T, class S, class P>() {
+    forward<T, S, P>(x, w, b, eps, c.out(0), c.out(1), c.out(2));
   });
 }
 
 void backward_kernel(OpCall& c) {
   const Tensor dy = materialize(c.in(0)), x = materialize(c.in(1));
   const Tensor w = c.in(2).defined() ? materialize(c.in(2)) : Tensor();
-  dispatch_floating(x.dtype(), "batch_norm_train_backward", [&]<class T>() {
-    if (x.dtype() == DType::F64) backward<T, double>(dy, x, w, c.in(3), c.in(4), c.out(0), c.out(1), c.out(2));
-    else backward<T, float>(dy, x, w, c.in(3), c.in(4), c.out(0), c.out(1), c.out(2));
+  dispatch_bn(x, w, "batch_norm_train_backward", [&]<class T, class S, class P>() {
+    backward<T, S, P>(dy, x, w, c.in(3), c.in(4), c.out(0), c.out(1), c.out(2));
   });
 }
 
@@ -239,25 +254,22 @@ void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* 
 
 void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
                                   double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd) {
-  dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
-    if (x.dtype() == DType::F64) forward<T, double>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
-    else forward<T, float>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
+  dispatch_bn(x, w, "batch_norm", [&]<class T, class S, class P>() {
+    forward<T, S, P>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
   });
 }
 
 void batch_norm_apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& invstd,
                       const Tensor& residual, bool relu, Tensor& out) {
-  dispatch_floating(x.dtype(), "batch_norm apply", [&]<class T>() {
-    if (x.dtype() == DType::F64) apply<T, double>(x, w, b, mean, invstd, residual, relu, out);
-    else apply<T, float>(x, w, b, mean, invstd, residual, relu, out);
+  dispatch_bn(x, w, "batch_norm apply", [&]<class T, class S, class P>() {
+    apply<T, S, P>(x, w, b, mean, invstd, residual, relu, out);
   });
 }
 
 void batch_norm_relu_backward(const Tensor& dout, const Tensor& out, const Tensor& x, const Tensor& w,
                               const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db) {
-  dispatch_floating(x.dtype(), "bn_relu_backward", [&]<class T>() {
-    if (x.dtype() == DType::F64) backward<T, double>(dout, x, w, mean, invstd, dx, dw, db, out);
-    else backward<T, float>(dout, x, w, mean, invstd, dx, dw, db, out);
+  dispatch_bn(x, w, "bn_relu_backward", [&]<class T, class S, class P>() {
+    backward<T, S, P>(dout, x, w, mean, invstd, dx, dw, db, out);
   });
 }
 

@@ -122,11 +122,25 @@ __global__ void stats_partial_kernel(const T* __restrict__ x, int64_t C, int64_t
   }
 }
 
+// A batch norm's affine parameter at channel c (`none` when absent): of the data's type T, or
+// float32 beside half data (`f32`: mixed precision keeps the parameters f32); and the store
+// of a parameter gradient in the same type.
+template <class T, class A>
+__device__ __forceinline__ A param_at(const void* p, bool f32, int64_t c, A none) {
+  if (!p) return none;
+  return f32 ? A(static_cast<const float*>(p)[c]) : A(compute_t<T>(static_cast<const T*>(p)[c]));
+}
+template <class T, class A>
+__device__ __forceinline__ void store_param(void* p, bool f32, int64_t c, A v) {
+  if (f32) static_cast<float*>(p)[c] = float(v);
+  else static_cast<T*>(p)[c] = T(compute_t<T>(v));
+}
+
 // One thread per channel: merge the splits, write mean / invstd, and scale / shift for y.
 template <class T, class A>
 __global__ void stats_finalize_kernel(int64_t C, int64_t splits, int64_t M, double eps, const A* __restrict__ pmean,
                                       const A* __restrict__ pm2, const int64_t* __restrict__ pcount,
-                                      const T* __restrict__ weight, const T* __restrict__ bias, A* __restrict__ mean,
+                                      const void* weight, const void* bias, bool f32_params, A* __restrict__ mean,
                                       A* __restrict__ invstd, A* __restrict__ scale, A* __restrict__ shift) {
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += step) {
@@ -140,9 +154,9 @@ __global__ void stats_finalize_kernel(int64_t C, int64_t splits, int64_t M, doub
     else inv = 1.0f / sqrtf(var + float(eps));
     mean[c] = w.mean;
     invstd[c] = inv;
-    const A sc = (weight ? A(compute_t<T>(weight[c])) : A(1)) * inv;
+    const A sc = param_at<T, A>(weight, f32_params, c, A(1)) * inv;
     scale[c] = sc;
-    shift[c] = (bias ? A(compute_t<T>(bias[c])) : A(0)) - w.mean * sc;
+    shift[c] = param_at<T, A>(bias, f32_params, c, A(0)) - w.mean * sc;
   }
 }
 
@@ -182,9 +196,8 @@ __global__ void grad_partial_kernel(const T* __restrict__ dy, const T* __restric
 // One thread per channel: dw, db and the dx coefficients k1 = w * inv, mean(dy), k2.
 template <class T, class A>
 __global__ void grad_finalize_kernel(int64_t C, int64_t splits, int64_t M, const A* __restrict__ psdy,
-                                     const A* __restrict__ psdyx, const T* __restrict__ weight,
-                                     const A* __restrict__ invstd, T* __restrict__ dw, T* __restrict__ db,
-                                     A* __restrict__ coef) {
+                                     const A* __restrict__ psdyx, const void* weight, bool f32_params,
+                                     const A* __restrict__ invstd, void* dw, void* db, A* __restrict__ coef) {
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += step) {
     A sdy = A(0), sdyx = A(0);
@@ -193,9 +206,9 @@ __global__ void grad_finalize_kernel(int64_t C, int64_t splits, int64_t M, const
       sdyx += psdyx[c * splits + sp];
     }
     const A inv = invstd[c];
-    dw[c] = T(compute_t<T>(sdyx * inv));
-    db[c] = T(compute_t<T>(sdy));
-    coef[c] = (weight ? A(compute_t<T>(weight[c])) : A(1)) * inv;  // k1
+    store_param<T, A>(dw, f32_params, c, sdyx * inv);
+    store_param<T, A>(db, f32_params, c, sdy);
+    coef[c] = param_at<T, A>(weight, f32_params, c, A(1)) * inv;  // k1
     coef[C + c] = sdy / A(M);                                      // mean(dy)
     coef[2 * C + c] = sdyx * inv * inv / A(M);                     // k2
   }
@@ -395,7 +408,7 @@ __global__ void stats_partial_vec_kernel(const T* __restrict__ x, int64_t C, int
 template <class T>
 __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, int64_t splits, int64_t M, double eps,
                                           const float* __restrict__ psum, const float* __restrict__ psq,
-                                          const T* __restrict__ weight, const T* __restrict__ bias,
+                                          const void* weight, const void* bias, bool f32_params,
                                           float* __restrict__ mean, float* __restrict__ invstd,
                                           float* __restrict__ scale, float* __restrict__ shift) {
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
@@ -412,9 +425,9 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
     const float inv = float(1.0 / ::sqrt(var + eps));
     mean[c] = mu;
     invstd[c] = inv;
-    const float sc = (weight ? float(compute_t<T>(weight[c])) : 1.0f) * inv;
+    const float sc = param_at<T, float>(weight, f32_params, c, 1.0f) * inv;
     scale[c] = sc;
-    shift[c] = (bias ? float(compute_t<T>(bias[c])) : 0.0f) - mu * sc;
+    shift[c] = param_at<T, float>(bias, f32_params, c, 0.0f) - mu * sc;
   }
 }
 
@@ -425,10 +438,9 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
 // the shifted sums of the unfused path keep.
 template <class T>
 __global__ void stats_from_sums_kernel(int64_t C, int64_t M, double eps, const float* __restrict__ sum,
-                                       const float* __restrict__ sqsum, const T* __restrict__ weight,
-                                       const T* __restrict__ bias, float* __restrict__ mean,
-                                       float* __restrict__ invstd, float* __restrict__ scale,
-                                       float* __restrict__ shift) {
+                                       const float* __restrict__ sqsum, const void* weight, const void* bias,
+                                       bool f32_params, float* __restrict__ mean, float* __restrict__ invstd,
+                                       float* __restrict__ scale, float* __restrict__ shift) {
   const int64_t step = int64_t(blockDim.x) * gridDim.x;
   for (int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += step) {
     const double md = double(sum[c]) / double(M);
@@ -438,9 +450,9 @@ __global__ void stats_from_sums_kernel(int64_t C, int64_t M, double eps, const f
     const float inv = float(1.0 / ::sqrt(var + eps));
     mean[c] = mu;
     invstd[c] = inv;
-    const float sc = (weight ? float(compute_t<T>(weight[c])) : 1.0f) * inv;
+    const float sc = param_at<T, float>(weight, f32_params, c, 1.0f) * inv;
     scale[c] = sc;
-    shift[c] = (bias ? float(compute_t<T>(bias[c])) : 0.0f) - mu * sc;
+    shift[c] = param_at<T, float>(bias, f32_params, c, 0.0f) - mu * sc;
   }
 }
 
@@ -580,6 +592,17 @@ const U* ptr_or_null(const Tensor& t) {
   return t.defined() ? static_cast<const U*>(t.data()) : nullptr;
 }
 
+const void* raw_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
+// Whether the affine parameters are float32 beside half data x (else of x's dtype; the op's
+// infer allows nothing else).
+bool f32_params(const Tensor& x, const Tensor& w) {
+  if (!w.defined() || w.dtype() == x.dtype()) return false;
+  PACER_CHECK(w.dtype() == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16),
+              "batch norm: expected the weight as {} (or float32 beside half data), got {}", x.dtype(), w.dtype());
+  return true;
+}
+
 // t as a dense channels-last tensor (itself when it is one).
 Tensor channels_last_dense(const Tensor& t) {
   return is_channels_last(t) ? t : permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2});
@@ -600,8 +623,8 @@ void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor
   if (sums.defined()) {
     const float* ps = static_cast<const float*>(sums.data());
     stats_from_sums_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-        d.C, d.M, eps, ps, ps + d.C, ptr_or_null<T>(w), ptr_or_null<T>(b), static_cast<float*>(mean.data()),
-        static_cast<float*>(invstd.data()), pc, pc + d.C);
+        d.C, d.M, eps, ps, ps + d.C, raw_or_null(w), raw_or_null(b), f32_params(x, w),
+        static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
     PACER_CUDA_KERNEL_CHECK();
   } else {
     const int64_t splits = vec_splits(vt, d.M), rows = (d.M + splits - 1) / splits;
@@ -611,7 +634,7 @@ void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor
         px, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
     PACER_CUDA_KERNEL_CHECK();
     stats_finalize_vec_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-        px, d.C, splits, d.M, eps, pp, pp + d.C * splits, ptr_or_null<T>(w), ptr_or_null<T>(b),
+        px, d.C, splits, d.M, eps, pp, pp + d.C * splits, raw_or_null(w), raw_or_null(b), f32_params(x, w),
         static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
     PACER_CUDA_KERNEL_CHECK();
   }
@@ -640,8 +663,8 @@ void backward_vec(const Tensor& dy, const Tensor& z, const Tensor& x, const Tens
       pdy, px, pm, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits, pz);
   PACER_CUDA_KERNEL_CHECK();
   grad_finalize_kernel<T, float><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-      d.C, splits, d.M, pp, pp + d.C * splits, ptr_or_null<T>(w), static_cast<const float*>(invstd.data()),
-      static_cast<T*>(dw.data()), static_cast<T*>(db.data()), pc);
+      d.C, splits, d.M, pp, pp + d.C * splits, raw_or_null(w), f32_params(x, w),
+      static_cast<const float*>(invstd.data()), dw.data(), db.data(), pc);
   PACER_CUDA_KERNEL_CHECK();
   grad_apply_vec_kernel<T><<<dim3(unsigned(vt.tiles), vec_row_blocks(vt, d.M)), kThreads, 0, stream()>>>(
       pdy, px, pm, pc, static_cast<T*>(dx.data()), d.C, d.M, vt.tile_vecs, vt.rows_per_pass, pz);
@@ -685,8 +708,9 @@ void forward_kernel(OpCall& c) {
       }
       PACER_CUDA_KERNEL_CHECK();
       stats_finalize_kernel<T, A><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-          d.C, splits, d.M, eps, pp, pp + d.C * splits, static_cast<const int64_t*>(counts.data()), ptr_or_null<T>(w),
-          ptr_or_null<T>(b), static_cast<A*>(c.out(1).data()), static_cast<A*>(c.out(2).data()), pc, pc + d.C);
+          d.C, splits, d.M, eps, pp, pp + d.C * splits, static_cast<const int64_t*>(counts.data()), raw_or_null(w),
+          raw_or_null(b), f32_params(x, w), static_cast<A*>(c.out(1).data()), static_cast<A*>(c.out(2).data()), pc,
+          pc + d.C);
       PACER_CUDA_KERNEL_CHECK();
       const int64_t total = x.numel();
       auto apply = nhwc ? bn_apply_kernel<T, A, true> : bn_apply_kernel<T, A, false>;
@@ -721,8 +745,8 @@ void backward_kernel(OpCall& c) {
       return;
     }
     auto run = [&]<class A>() {
-      T* pdw = static_cast<T*>(c.out(1).data());
-      T* pdb = static_cast<T*>(c.out(2).data());
+      void* pdw = c.out(1).data();
+      void* pdb = c.out(2).data();
       if (d.M == 0) {  // no elements: zero gradients
         PACER_CUDA_CHECK(cudaMemsetAsync(pdw, 0, c.out(1).nbytes(), stream()));
         PACER_CUDA_CHECK(cudaMemsetAsync(pdb, 0, c.out(2).nbytes(), stream()));
@@ -748,8 +772,8 @@ void backward_kernel(OpCall& c) {
       }
       PACER_CUDA_KERNEL_CHECK();
       grad_finalize_kernel<T, A><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-          d.C, splits, d.M, pp, pp + d.C * splits, ptr_or_null<T>(w), static_cast<const A*>(invstd.data()), pdw, pdb,
-          pc);
+          d.C, splits, d.M, pp, pp + d.C * splits, raw_or_null(w), f32_params(x, w),
+          static_cast<const A*>(invstd.data()), pdw, pdb, pc);
       PACER_CUDA_KERNEL_CHECK();
       const int64_t total = x.numel();
       auto apply = nhwc ? grad_apply_kernel<T, A, true> : grad_apply_kernel<T, A, false>;

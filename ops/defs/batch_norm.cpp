@@ -10,6 +10,15 @@ namespace {
 // Statistics are f64 for f64 inputs and f32 otherwise (half inputs keep f32 statistics).
 DType stats_dtype(DType x) { return x == DType::F64 ? DType::F64 : DType::F32; }
 
+// The affine parameters' dtype: a float32 weight beside half data stays float32 (mixed
+// precision: f32 parameters, as cuDNN's batch norm and NVIDIA's MLPerf code keep them, and
+// no cast of them each step); otherwise the data's dtype.
+DType param_dtype(const OpCall& c) {
+  const DType x = c.in(0).dtype();
+  const bool f32_weight = c.inputs.size() > 1 && c.in(1).defined() && c.in(1).dtype() == DType::F32;
+  return (x == DType::F16 || x == DType::BF16) && f32_weight ? DType::F32 : x;
+}
+
 }  // namespace
 
 // Inputs: x [N, C, ...], weight [C] or undefined (1), bias [C] or undefined (0).
@@ -28,11 +37,12 @@ PACER_OP(batch_norm_train) {
     const int64_t C = x.size(1);
     PACER_CHECK(x.numel() / std::max<int64_t>(C, 1) > 1,
                 "training needs more than one value per channel, got input shape {}", x.sizes());
+    const DType p = param_dtype(c);
     for (size_t i = 1; i < 3; ++i) {
       if (i >= c.inputs.size() || !c.in(i).defined()) continue;
       PACER_CHECK(c.in(i).dim() == 1 && c.in(i).size(0) == C, "expected {} of shape [{}], got {}",
                   i == 1 ? "weight" : "bias", C, c.in(i).sizes());
-      cast_inputs(c, x.dtype(), i, 1);
+      cast_inputs(c, p, i, 1);
     }
     const DType s = stats_dtype(x.dtype());
     // y keeps a channels-last input's layout on CUDA (suggested_strides), as in PyTorch.
@@ -63,9 +73,11 @@ PACER_OP(batch_norm_train_backward) {
   d.infer = [](OpCall& c) {
     const Tensor& x = c.in(1);
     const int64_t C = x.size(1);
+    // The parameter gradients in the weight's dtype (float32 beside half data, see above).
+    const DType p = c.in(2).defined() ? c.in(2).dtype() : x.dtype();
     c.output_meta = {{x.sizes(), x.dtype(), c.device, suggested_strides(c, x.sizes())},
-                     {{C}, x.dtype(), c.device},
-                     {{C}, x.dtype(), c.device}};
+                     {{C}, p, c.device},
+                     {{C}, p, c.device}};
   };
   d.not_differentiable = true;
   return d;

@@ -227,4 +227,38 @@ TEST_CASE("cuda channels-last: batch norm keeps NHWC and matches the CPU, backwa
   }
 }
 
+TEST_CASE("cuda batch norm: float32 weight and bias beside half data (mixed precision) match the CPU's, their "
+          "gradients float32") {
+  const Device gpu{DeviceType::CUDA, 0};
+  // C = 64 channels-last: the vectorized kernels; NCHW: the per-element ones.
+  for (bool channels_last : {true, false}) {
+    for (DType dt : {DType::F16, DType::BF16}) {
+      INFO(dtype_name(dt) << (channels_last ? " channels-last" : " NCHW"));
+      const Shape shape{4, 64, 7, 9};
+      const Tensor x = cast(uniform(shape, -2, 3, 31), dt), dy = cast(uniform(shape, -1, 1, 32), dt);
+      const Tensor w = cast(uniform({64}, 0.5, 1.5, 33), DType::F32), b = cast(uniform({64}, -1, 1, 34), DType::F32);
+      auto on_gpu = [&](const Tensor& t) {
+        return channels_last ? permute(contiguous(permute(t.to(gpu), {0, 2, 3, 1})), {0, 3, 1, 2}) : t.to(gpu);
+      };
+      Tensor xg = on_gpu(x), wg = w.to(gpu), bg = b.to(gpu), xc = x, wc = w, bc = b;
+      for (Tensor* t : {&xg, &wg, &bg, &xc, &wc, &bc}) t->set_requires_grad();
+      const Tensor yg = batch_norm(xg, wg, bg, Tensor(), Tensor(), true, 0.1, 1e-5);
+      const Tensor yc = batch_norm(xc, wc, bc, Tensor(), Tensor(), true, 0.1, 1e-5);
+      sum(yg * on_gpu(dy)).backward();
+      sum(yc * dy).backward();
+      CHECK(wg.grad().dtype() == DType::F32);
+      CHECK(bg.grad().dtype() == DType::F32);
+      const auto diff = [](const Tensor& a, const Tensor& c) {
+        const Tensor ref = cast(c, DType::F64);
+        return max(abs(cast(a.to(kCPU), DType::F64) - ref) / (abs(ref) + 1.0)).item<double>();
+      };
+      const double tol = dt == DType::F16 ? 4e-3 : 3e-2;
+      CHECK(diff(yg, yc) <= tol);
+      CHECK(diff(xg.grad(), xc.grad()) <= tol);
+      CHECK(diff(wg.grad(), wc.grad()) <= 1e-4);  // f32 sums of the same half values
+      CHECK(diff(bg.grad(), bc.grad()) <= 1e-4);
+    }
+  }
+}
+
 }  // namespace pacer::test

@@ -196,3 +196,49 @@ TEST_CASE("recompute_bn_relu recomputes a stage's residual units as a chain, sho
   REQUIRE(got.size() == want.size());
   for (size_t i = 0; i < want.size(); ++i) CHECK(max_rel_diff(got[i], want[i]) == 0);
 }
+
+TEST_CASE("batch norm keeps float32 weight and bias beside half data: no casts, float32 gradients, fused kernels too") {
+  for (DType t : {DType::BF16, DType::F16}) {
+    INFO(dtype_name(t));
+    manual_seed(41);
+    Tensor w = randn({6}).set_requires_grad(), b = randn({6}).set_requires_grad();
+    Tensor rm = zeros({6}), rv = ones({6});
+    auto f = [&](const std::vector<Tensor>& in) {
+      for (Tensor* p : {&w, &b}) p->set_grad(Tensor());
+      Tensor z = relu(batch_norm(in[0], w, b, rm, rv, true));
+      Tensor loss = sum(z * in[1]);
+      loss.backward();
+      return std::vector<Tensor>{loss, z, w.grad(), b.grad()};
+    };
+    const std::vector<Tensor> in = {randn({4, 6, 5, 5}).to(t), randn({4, 6, 5, 5}).to(t)};
+    const std::vector<Tensor> eager = f(in);
+    CHECK(eager[1].dtype() == t);
+    CHECK(eager[2].dtype() == DType::F32);  // the parameters' gradients stay float32
+    CHECK(eager[3].dtype() == DType::F32);
+    // Against the same step in float32 from the same (half) values: half's rounding apart.
+    const std::vector<Tensor> wide = f({in[0].to(DType::F32), in[1].to(DType::F32)});
+    const double tol = t == DType::BF16 ? 3e-2 : 4e-3;
+    CHECK(max_rel_diff(eager[1], wide[1]) <= tol);
+    CHECK(max_rel_diff(eager[2], wide[2]) <= 1e-3);  // sums in f32 of the same half inputs
+    CHECK(max_rel_diff(eager[3], wide[3]) <= 1e-3);
+    // Captured: the parameters are read as they are, no casts to the data's type and back.
+    Captured c = capture(f, in);
+    int param_casts = 0;  // casts of [6] tensors (scalars of the loss and running-stat update aside)
+    for (const graph::Node& n : c.graph.nodes)
+      if (n.kind() == "cast" && c.graph.values[size_t(n.inputs[0])].meta.sizes == Shape{6}) ++param_casts;
+    CHECK(param_casts == 0);
+    const Graph unfused = c.graph;
+    PassManager().add("bn_relu").run(c.graph);
+    CHECK(count_kind(c.graph, "bn_relu") == 1);
+    CHECK(count_kind(c.graph, "bn_relu_backward") == 1);
+    const Tensor rm0 = clone(rm), rv0 = clone(rv);
+    const std::vector<Tensor> want = Executor(unfused).run(in);
+    copy_(rm, rm0);
+    copy_(rv, rv0);
+    const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+    for (size_t i = 0; i < want.size(); ++i) {
+      INFO("output " << i);
+      CHECK(max_rel_diff(got[i], want[i]) == 0);
+    }
+  }
+}
