@@ -35,6 +35,11 @@ struct ExecutorOptions {
   /// On CUDA, replay each run from the second on as one CUDA graph (PACER_CUDA_GRAPH=0 turns
   /// it off for every executor).
   bool cuda_graph = true;
+  /// Tests: a graph of CPU nodes takes the CUDA-graph path anyway (warm-up, capture, replays
+  /// that copy inputs in, hand out copies of outputs, rebuild gradients, and capture again
+  /// when memory or a host scalar moves), a "launch" running the nodes again over the same
+  /// memory: that bookkeeping is tested where there is no GPU.
+  bool emulate_cuda_graph = false;
 };
 
 /// Wall time of one kind of node (op name or fused kernel) summed over runs.
@@ -102,6 +107,8 @@ class Executor {
   std::vector<Tensor> run_nodes(const std::vector<Tensor>& inputs);
   /// Why this graph's runs cannot be one CUDA graph ("" when they can; "cpu" on the CPU).
   std::string cuda_graph_refusal() const;
+  /// The device-independent part of it (all an emulated CUDA graph checks).
+  std::string emulation_refusal() const;
   /// Sets stats_.cuda_graph, and the replay state when runs can be one CUDA graph.
   void setup_cuda_graph();
   /// Copies of a run's outputs (state outputs as they are), for outputs in planned memory.

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "autograd/grad_mode.h"
 #include "core/cuda/caching_allocator.h"
@@ -35,6 +36,8 @@ namespace pacer::graph {
 
 struct Executor::CudaGraphReplay {
   int device = 0;
+  bool emulated = false;  // ExecutorOptions::emulate_cuda_graph: CPU nodes, "launches" re-run them
+  bool captured = false;
   cuda::Stream stream;  // the capture stream; its cached blocks are retained
   bool stream_made = false;
   std::vector<Tensor> inputs;  // every run's inputs are copied here
@@ -61,11 +64,14 @@ struct Executor::CudaGraphReplay {
 };
 
 void Executor::setup_cuda_graph() {
-  const std::string refusal = cuda_graph_refusal();
+  const bool emulated = options_.emulate_cuda_graph && !graph_.nodes.empty() &&
+                        std::all_of(graph_.nodes.begin(), graph_.nodes.end(), [](const Node& n) { return n.device.is_cpu(); });
+  const std::string refusal = emulated ? emulation_refusal() : cuda_graph_refusal();
   stats_.cuda_graph = refusal == "cpu" ? "" : refusal;
   if (!refusal.empty()) return;
   cuda_graph_ = std::make_shared<CudaGraphReplay>();
-  cuda_graph_->device = graph_.nodes.at(0).device.index;
+  cuda_graph_->emulated = emulated;
+  cuda_graph_->device = emulated ? -1 : graph_.nodes.at(0).device.index;
   outputs_planned_ = true;
 }
 
@@ -86,15 +92,20 @@ std::string Executor::cuda_graph_refusal() const {
   if (on_cpu)
     return fmt::format("off: node {} ({}) runs on the CPU, and a CUDA graph replays device work only", on_cpu->id,
                        on_cpu->kind());
+  if (cuda::caching_disabled()) return "off: PACER_CUDA_ALLOC_DEBUG=1 frees each block at once";
+  for (size_t i = 0; i < graph_.inputs.size(); ++i)
+    if (!graph_.values[size_t(graph_.inputs[i])].meta.device.is_cuda())
+      return fmt::format("off: input {} is on the CPU", i);
+  return emulation_refusal();
+}
+
+// The conditions that do not depend on the device (an emulated CUDA graph checks these alone).
+std::string Executor::emulation_refusal() const {
   if (!options_.cuda_graph) return "off (ExecutorOptions::cuda_graph is false)";
   if (const char* v = std::getenv("PACER_CUDA_GRAPH"); v && std::strcmp(v, "0") == 0) return "off (PACER_CUDA_GRAPH=0)";
   if (!options_.plan_memory) return "off: memory planning is off (a CUDA graph replays over planned memory)";
   if (options_.profile) return "off: per-node profiling waits for each node";
   if (options_.verify_fusion) return "off: PACER_VERIFY_FUSION compares values on the host";
-  if (cuda::caching_disabled()) return "off: PACER_CUDA_ALLOC_DEBUG=1 frees each block at once";
-  for (size_t i = 0; i < graph_.inputs.size(); ++i)
-    if (!graph_.values[size_t(graph_.inputs[i])].meta.device.is_cuda())
-      return fmt::format("off: input {} is on the CPU", i);
   const std::vector<int> root = memory_roots(graph_);
   for (const Node& n : graph_.nodes) {
     if (n.op && n.op->has(ops::kDynamicShape))
@@ -145,9 +156,17 @@ bool same_values(const Tensor& now, const Tensor& snapshot) {
 
 std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, bool arena_replaced) {
   CudaGraphReplay& r = *cuda_graph_;
-  cuda::DeviceGuard on_device(r.device);
-  const cuda::Stream caller = cuda::current_stream(r.device);
-  r.done.wait(caller);
+  std::optional<cuda::DeviceGuard> on_device;
+  cuda::Stream caller;
+  if (!r.emulated) {
+    on_device.emplace(r.device);
+    caller = cuda::current_stream(r.device);
+    r.done.wait(caller);
+  }
+  auto finish = [&](std::vector<Tensor> out) {
+    if (!r.emulated) r.done.record(caller);
+    return out;
+  };
   {
     NoGradGuard no_grad;
     AutocastSuspend no_autocast;
@@ -161,38 +180,49 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
   for (const auto& [now, snapshot] : r.host_values) moved = moved || !same_values(now, snapshot);
   if (moved) {
     r.graph.reset();
+    r.captured = false;
     r.warm = false;
     r.host_values.clear();
     r.kept.clear();
   }
-  if (!r.graph && !r.warm) {
+  if (!r.captured && !r.warm) {
     std::vector<Tensor> out = handed_out(run_nodes(r.inputs));
     r.warm = true;
-    r.done.record(caller);
-    return out;
+    return finish(std::move(out));
   }
 
-  if (!r.graph) {
-    if (!r.stream_made) {
+  bool ran = false;  // the emulated capture runs the step itself
+  if (!r.captured) {
+    if (!r.emulated && !r.stream_made) {
       r.stream = cuda::Stream::create(r.device);
       cuda::retain_stream_blocks(r.stream);
       r.stream_made = true;
     }
+    // CPU tensors the kernels read (their values become launch arguments). Emulated, every
+    // tensor is on the CPU: the small ones the step does not write itself stand for them.
     std::vector<bool> seen(graph_.values.size(), false);
+    if (r.emulated) {
+      const std::vector<int> root = memory_roots(graph_);
+      for (const Node& n : graph_.nodes)
+        for (int i : n.written_inputs())
+          if (n.inputs[size_t(i)] >= 0) seen[size_t(root[size_t(n.inputs[size_t(i)])])] = true;
+    }
     for (const Node& n : graph_.nodes)
       for (int in : n.inputs) {
         if (in < 0 || seen[size_t(in)]) continue;
         seen[size_t(in)] = true;
         const Value& v = graph_.values[size_t(in)];
-        if (v.kind == ValueKind::State && v.state.defined() && v.state.device().is_cpu())
+        if (v.kind == ValueKind::State && v.state.defined() && v.state.device().is_cpu() &&
+            (!r.emulated || v.state.nbytes() <= 16))
           r.host_values.emplace_back(v.state, clone(contiguous(v.state)));
       }
-    auto g = std::make_unique<cuda::CudaGraph>();
+    std::unique_ptr<cuda::CudaGraph> g = r.emulated ? nullptr : std::make_unique<cuda::CudaGraph>();
     std::string why;
     {
-      cuda::StreamGuard on_capture_stream(r.stream);
+      std::optional<cuda::StreamGuard> on_capture_stream;
+      if (!r.emulated) on_capture_stream.emplace(r.stream);
       try {
-        g->begin_capture(r.stream);
+        if (g) g->begin_capture(r.stream);
         const std::vector<Tensor> out = run_nodes(r.inputs);
         // Where the outputs and gradients lie, for the replays to hand them out.
         auto slot_of = [&](const Tensor& t, const char* what, size_t i) {
@@ -225,8 +255,10 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
       } catch (const std::exception& e) {
         why = e.what();
       }
-      const std::string ended = g->end_capture();
-      if (why.empty()) why = ended;
+      if (g) {
+        const std::string ended = g->end_capture();
+        if (why.empty()) why = ended;
+      }
     }
     if (!why.empty()) {
       // Nothing of the captured run ran: the step runs without the graph, now and from now on.
@@ -245,15 +277,24 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
         r.kept.push_back(k->device_tables().chunks);
       }
     ++stats_.cuda_graph_captures;
-    stats_.cuda_graph_nodes = g->nodes();
+    stats_.cuda_graph_nodes = g ? g->nodes() : int64_t(graph_.nodes.size());
     stats_.cuda_graph = "on";
     r.graph = std::move(g);
-    // The capture recorded the step without running it: the launch below is the run.
+    r.captured = true;
+    // A capture records the step without running it: the launch below is the run (an
+    // emulated capture ran it).
+    ran = r.emulated;
   }
 
-  r.graph->launch(caller);
+  if (!ran) {
+    if (r.emulated) {
+      run_nodes(r.inputs);  // the "launch": the same nodes over the same memory
+    } else {
+      r.graph->launch(caller);
+      ops::note_kernel_launches(1);
+    }
+  }
   ++stats_.cuda_graph_replays;
-  ops::note_kernel_launches(1);
   auto rebuilt = [&](const CudaGraphReplay::Slot& s) {
     return s.arena >= 0 ? arena_tensor(size_t(s.arena), s.offset, s.meta) : s.held;
   };
@@ -264,9 +305,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
   }
   std::vector<Tensor> out;
   for (const CudaGraphReplay::Slot& s : r.outputs) out.push_back(rebuilt(s));
-  out = handed_out(out);
-  r.done.record(caller);
-  return out;
+  return finish(handed_out(out));
 }
 
 }  // namespace pacer::graph

@@ -1,0 +1,104 @@
+// The executor's CUDA-graph bookkeeping, tested without a GPU (ExecutorOptions::
+// emulate_cuda_graph): from the second run on, inputs are copied into kept memory, outputs
+// handed out as copies, gradients rebuilt over the arena; a kept gradient (new arena) or a
+// changed host scalar means one warm-up run and a new capture; steps that update their
+// inputs in place are refused. The numbers must equal the executor without it, bit for bit.
+
+#include <doctest/doctest.h>
+#include <pacer/pacer.h>
+
+#include <vector>
+
+#include "ops/graph/compiled_step.h"
+#include "optim/sgd.h"
+#include "tests/ops/graph/graph_test_util.h"
+
+using namespace pacer;
+using namespace pacer::graph;
+using test::max_rel_diff;
+
+namespace {
+
+struct Mlp {
+  std::vector<Tensor> p;
+  std::unique_ptr<optim::Sgd> opt;
+  Tensor weight = full({}, 1.0);  // a CPU scalar the step reads (a launch argument on CUDA)
+  explicit Mlp(uint64_t seed) {
+    manual_seed(seed);
+    p = {randn({16, 8}) * 0.3, randn({16}) * 0.1, randn({4, 16}) * 0.3};
+    for (Tensor& t : p) t.set_requires_grad();
+    opt = std::make_unique<optim::Sgd>(p, optim::SgdOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+    opt->use_lr_tensors();
+  }
+  std::vector<Tensor> operator()(const std::vector<Tensor>& in) {
+    opt->zero_grad();
+    const Tensor d = linear(relu(linear(in[0], p[0], p[1])), p[2]) - in[1];
+    const Tensor loss = mean(d * d) * weight;
+    loss.backward();
+    opt->step();
+    return {loss, d};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("emulated CUDA graph: replays equal the plain executor's, hand out copies, and capture again when the "
+          "arena or a host scalar moves") {
+  Mlp a(7), b(7);
+  CompiledStep with([&](const std::vector<Tensor>& in) { return a(in); },
+                    {.capture = {.params = a.p}, .executor = {.emulate_cuda_graph = true}});
+  CompiledStep without([&](const std::vector<Tensor>& in) { return b(in); }, {.capture = {.params = b.p}});
+  Tensor first_loss, kept_grad;
+  std::vector<double> first_value, kept_value;
+  for (int i = 0; i < 12; ++i) {
+    INFO("step " << i);
+    if (i == 5) {
+      a.opt->set_lr(0.05);
+      b.opt->set_lr(0.05);
+    }
+    if (i == 9) {
+      fill_(a.weight, 0.5);
+      fill_(b.weight, 0.5);
+    }
+    const Tensor x = randn({32, 8}), t = randn({32, 4});
+    const std::vector<Tensor> ga = with({x, t}), gb = without({x, t});
+    for (size_t k = 0; k < ga.size(); ++k) CHECK(max_rel_diff(ga[k], gb[k]) == 0);
+    for (size_t k = 0; k < a.p.size(); ++k) {
+      CHECK(max_rel_diff(a.p[k], b.p[k]) == 0);
+      CHECK(max_rel_diff(a.p[k].grad(), b.p[k].grad()) == 0);
+    }
+    if (i == 3) {  // the first replay: its outputs are copies, which later runs leave alone
+      first_loss = ga[0];
+      first_value = ga[0].to_vector<double>();
+    }
+    if (i == 6) {  // a gradient kept by the caller: the next run takes a new arena
+      kept_grad = a.p[0].grad();
+      kept_value = kept_grad.to_vector<double>();
+    }
+  }
+  CHECK(first_loss.to_vector<double>() == first_value);
+  CHECK(kept_grad.to_vector<double>() == kept_value);
+  REQUIRE(with.last_executor() != nullptr);
+  const ExecutorStats& s = with.last_executor()->stats();
+  CHECK(s.cuda_graph == "on");
+  // Executor runs from call 2: 2 warm-up, 3 capture, 4 replay, 5 warm-up (the lr tensor is a
+  // host scalar here: on CUDA it lives on the device and needs none), 6 capture, 7 warm-up
+  // (new arena), 8 capture, 9 warm-up (weight changed), 10 capture, 11 replay.
+  CHECK(s.cuda_graph_captures == 4);
+  CHECK(s.cuda_graph_replays == 6);
+  CHECK(without.last_executor()->stats().cuda_graph.empty());  // CPU, not emulated: no CUDA graph
+}
+
+TEST_CASE("emulated CUDA graph: a step that updates its input in place is refused, with the reason") {
+  auto f = [](const std::vector<Tensor>& in) {
+    Tensor x = in[0];
+    mul_(x, wrap(2.0));
+    return std::vector<Tensor>{sum(x)};
+  };
+  const Tensor x = randn({5});
+  Captured c = capture(f, {x});
+  Executor ex(c.graph, {.emulate_cuda_graph = true});
+  CHECK(ex.stats().cuda_graph.find("updates input memory in place") != std::string::npos);
+  Executor off(c.graph, {.cuda_graph = false, .emulate_cuda_graph = true});
+  CHECK(off.stats().cuda_graph.rfind("off", 0) == 0);
+}
