@@ -42,6 +42,10 @@ graph::PwSignature signature_of(const graph::PwBinding& b) {
   return s;
 }
 
+bool same_signature(const graph::PwSignature& a, const graph::PwSignature& b) {
+  return a.input_dtypes == b.input_dtypes && a.input_kinds == b.input_kinds && a.output_dtypes == b.output_dtypes;
+}
+
 // Per device, program and signature (the source is generated and compiled only on a miss:
 // replays look the kernels up by the program's short text).
 const Kernels& kernels_for(const graph::PwProgram& p, const graph::PwSignature& sig, int device) {
@@ -81,15 +85,18 @@ void upload_tables(const std::vector<uint8_t>& table, const std::vector<uint8_t>
   PACER_CHECK(!pacer::cuda::is_capturing(pacer::cuda::current_stream(device.index)),
               "fused pointwise kernel: its tensors moved since its last run, and a CUDA graph is being captured (a "
               "graph captures only after a run over the same tensors)");
-  cached.host.assign(table.begin(), table.end());
-  cached.host.insert(cached.host.end(), chunks.begin(), chunks.end());
   auto to_device = [&](const std::vector<uint8_t>& b) {
     Tensor host = empty({std::max<int64_t>(int64_t(b.size()), 1)}, {.dtype = DType::U8});
     if (!b.empty()) std::memcpy(host.data(), b.data(), b.size());
     return host.to(device);
   };
-  cached.table = to_device(table);
-  cached.chunks = to_device(chunks);
+  // Both copies first: the cache changes only once they exist (a failed copy leaves it as it was).
+  Tensor d_table = to_device(table), d_chunks = to_device(chunks);
+  std::vector<uint8_t> host(table.begin(), table.end());
+  host.insert(host.end(), chunks.begin(), chunks.end());
+  cached.table = std::move(d_table);
+  cached.chunks = std::move(d_chunks);
+  cached.host = std::move(host);
 }
 
 void run(const graph::PwProgram& p, const std::vector<graph::PwBinding>& bindings, graph::PwDeviceTables& cached) {
@@ -120,6 +127,19 @@ void run(const graph::PwProgram& p, const std::vector<graph::PwBinding>& binding
       const float value = t.is_cpu() ? float(t.to(DType::F64).item<double>()) : 0.0f;
       std::memcpy(row + 8 * size_t(i), &ptr, 8);
       std::memcpy(row + graph::PwBindingLayout::value_offset(ni) + 4 * size_t(i), &value, 4);
+    }
+    // Every binding runs the kernel compiled for the first's signature, and every output is
+    // walked in the first output's layout (as the CPU loop checks).
+    if (k > 0)
+      PACER_CHECK(same_signature(signature_of(b), sig),
+                  "fused pointwise kernel: tensor set {} differs from the first in dtypes or scalar kinds", k);
+    for (int o = 0; o < no; ++o) {
+      const Tensor& t = b.outputs[size_t(o)];
+      PACER_CHECK(t.device() == device && (p.reduce_sum ? t.is_contiguous()
+                                                        : t.numel() == n && t.strides() == b.outputs[0].strides()),
+                  "fused pointwise kernel: output {} is {} {} (strides {}) on {}, expected {} elements laid out as "
+                  "output 0 on {}",
+                  o, t.dtype(), t.sizes(), t.strides(), t.device(), n, device);
     }
     for (int o = 0; o < no; ++o) {
       void* ptr = b.outputs[size_t(o)].data();

@@ -16,6 +16,13 @@
 
 namespace pacer::ops::cuda {
 
+// No multiply-add contraction: each product is rounded before it is added, as the unfused
+// kernels round it (a fused loop equals the ops it replaces, bit for bit). Part of the cache
+// key, with the rest of the options that change the code.
+constexpr const char* kNoFma = "--fmad=false";
+constexpr const char* kOptions = "--std=c++17 --fmad=false";
+
+
 namespace {
 
 // The NVRTC entry points, resolved from the library dlopen finds.
@@ -129,7 +136,7 @@ NvrtcBinary nvrtc_compile(const std::string& source, int arch) {
   const int version = nvrtc_version();
   const std::string dir = nvrtc_cache_dir();
   if (!dir.empty()) {
-    const uint64_t key = fnv1a(fmt::format("{}\n--sm_{}\n--nvrtc {}", source, arch, version));
+    const uint64_t key = fnv1a(fmt::format("{}\n--sm_{}\n--nvrtc {}\n{}", source, arch, version, kOptions));
     out.cache_path = (std::filesystem::path(dir) / fmt::format("{:016x}-sm{}.cubin", key, arch)).string();
     std::string cached = read_file(out.cache_path);
     if (is_cubin(cached)) {
@@ -148,8 +155,8 @@ NvrtcBinary nvrtc_compile(const std::string& source, int arch) {
     ~Destroy() { nvrtc().destroy(p); }
   } destroy{&prog};
   const std::string arch_flag = fmt::format("--gpu-architecture=sm_{}", arch);
-  const char* options[] = {arch_flag.c_str(), "--std=c++17"};
-  const nvrtcResult r = n.compile(prog, 2, options);
+  const char* options[] = {arch_flag.c_str(), "--std=c++17", kNoFma};
+  const nvrtcResult r = n.compile(prog, 3, options);
   if (r != NVRTC_SUCCESS) {
     size_t size = 0;
     n.log_size(prog, &size);

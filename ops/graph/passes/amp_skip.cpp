@@ -60,7 +60,7 @@ class AmpSkipFusion final : public Pass {
     auto only_use = [&](int v, int node_id) { return ix.only_reader(v) == pos[size_t(node_id)]; };
     int next_id = g.next_node_id();
     std::map<int, int> flag_scalar;      // flag value -> its 0-d view
-    std::map<int, Node> flag_views;      // flag producer's node id -> the view node after it
+    std::map<int, std::vector<Node>> flag_views;  // flag producer's node id (-1: an input) -> views after it
     std::map<int, Node> rewritten;       // update node id -> its guarded replacement
     std::map<int, int> renamed;          // write-back output -> the update's output
     std::vector<bool> removed(size_t(next_id) + 1, false);
@@ -111,6 +111,15 @@ class AmpSkipFusion final : public Pass {
         int* operand[3] = {&in.a, &in.b, &in.c};
         for (size_t j = 0; j < u->inputs.size(); ++j) *operand[j] = int(j);
         prog.code.push_back(in);
+        // A half result rounded as the op stores it (as pointwise_fusion does).
+        const DType t = g.values[size_t(t1)].meta.dtype;
+        if ((t == DType::F16 || t == DType::BF16) && in.op != PwOp::Round) {
+          PwInstr round;
+          round.op = PwOp::Round;
+          round.dtype = t;
+          round.a = prog.num_registers() - 1;
+          prog.code.push_back(round);
+        }
         prog.outputs = {prog.num_registers() - 1};
         ref = {*u};
         alias = {0};
@@ -137,7 +146,7 @@ class AmpSkipFusion final : public Pass {
         view.alias_input = 0;
         view.outputs = {g.add_value(ValueKind::Internal, {Shape{}, DType::Bool, x.device})};
         flag_scalar[flag] = view.outputs[0];
-        flag_views[f ? f->id : -1] = view;
+        flag_views[f ? f->id : -1].push_back(view);
       }
       Node guarded;
       guarded.id = next_id++;
@@ -179,9 +188,10 @@ class AmpSkipFusion final : public Pass {
         if (renamed.count(i)) i = renamed[i];
       nodes.push_back(std::move(keep));
       auto v = flag_views.find(nodes.back().id);
-      if (v != flag_views.end()) nodes.push_back(v->second);
+      if (v != flag_views.end()) nodes.insert(nodes.end(), v->second.begin(), v->second.end());
     }
-    if (flag_views.count(-1)) nodes.insert(nodes.begin(), flag_views[-1]);  // a flag that is a graph input
+    if (flag_views.count(-1))  // flags that are graph inputs
+      nodes.insert(nodes.begin(), flag_views[-1].begin(), flag_views[-1].end());
     for (int& o : g.outputs)
       if (renamed.count(o)) o = renamed[o];
     for (auto& [t, v] : g.grad_outputs)

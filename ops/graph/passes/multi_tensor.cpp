@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <set>
 
 #include "ops/graph/alias.h"
 #include "ops/graph/fused_pointwise.h"
@@ -21,7 +22,8 @@ std::string batch_key(const Graph& g, const Node& n, const FusedPointwiseKernel&
   std::string s = fmt::format("{}|{}|", n.device, k.program().text());
   for (int in : n.inputs) {
     const ops::TensorMeta& m = g.values[size_t(in)].meta;
-    s += fmt::format("{}{},", m.dtype, m.sizes.empty() ? "s" : "t");
+    // A 0-d input's device too: a host scalar is a launch argument, a device one a pointer.
+    s += m.sizes.empty() ? fmt::format("{}s@{},", m.dtype, m.device) : fmt::format("{}t,", m.dtype);
   }
   s += "|";
   for (size_t o = 0; o < n.outputs.size(); ++o)
@@ -54,6 +56,22 @@ class MultiTensorFusion final : public Pass {
     std::map<std::string, size_t> open;        // key -> its open batch
     int next_id = before.next_node_id();
     std::vector<int> batch_id;
+    // Per batch, the memory its members read and write (by root): a batch's members run at
+    // once (CUDA blocks, CPU threads), so no member may touch memory another one writes.
+    const std::vector<int> root = memory_roots(before);
+    std::vector<std::set<int>> reads, writes;
+    auto independent = [&](size_t b, const Node& n) {
+      for (int in : n.inputs)
+        if (in >= 0 && writes[b].count(root[size_t(in)])) return false;
+      for (int out : n.outputs)
+        if (writes[b].count(root[size_t(out)]) || reads[b].count(root[size_t(out)])) return false;
+      return true;
+    };
+    auto add_member = [&](size_t b, const Node& n) {
+      for (int in : n.inputs)
+        if (in >= 0) reads[b].insert(root[size_t(in)]);
+      for (int out : n.outputs) writes[b].insert(root[size_t(out)]);
+    };
     Graph after = before;
     for (size_t p = 0; p < before.nodes.size(); ++p) {
       const Node& n = before.nodes[p];
@@ -61,15 +79,21 @@ class MultiTensorFusion final : public Pass {
       if (!k || k->members() != 1 || !small_fresh_outputs(before, n)) continue;
       const std::string key = batch_key(before, n, *k);
       auto it = open.find(key);
-      if (it != open.end()) {
+      if (it != open.end() && independent(it->second, n)) {
         batches[it->second].push_back(p);
         after.nodes = assemble(before, batches, batch_id);
-        if (!check.hazard(after)) continue;
+        if (!check.hazard(after)) {
+          add_member(it->second, n);
+          continue;
+        }
         batches[it->second].pop_back();
       }
       open[key] = batches.size();
       batches.push_back({p});
       batch_id.push_back(next_id++);
+      reads.emplace_back();
+      writes.emplace_back();
+      add_member(batches.size() - 1, n);
     }
     after.nodes = assemble(before, batches, batch_id);
     const Hazard hazard = check.hazard(after);
