@@ -128,7 +128,9 @@ std::string cuda_pointwise_source(const PwProgram& p, const PwSignature& sig, co
     body += fmt::format("    const float r{} = {};\n", ni + int(k), expression(p.code[k]));
   if (!p.reduce_sum) {
     s += fmt::format("extern \"C\" __global__ void {}(const Binding* table, const Chunk* chunks) {{\n", name);
-    s += "  const Chunk c = chunks[blockIdx.x];\n  const Binding& b = table[c.binding];\n";
+    // The binding copied into registers: stores through b.out cannot then alias the table, so
+    // its pointers are not read again for every element.
+    s += "  const Chunk c = chunks[blockIdx.x];\n  const Binding b = table[c.binding];\n";
     s += "  for (long long i = c.begin + threadIdx.x; i < c.end; i += blockDim.x) {\n" + body;
     for (int o = 0; o < no; ++o)
       s += "    " + store(sig.output_dtypes[size_t(o)], fmt::format("b.out[{}]", o), "i", fmt::format("r{}", p.outputs[size_t(o)])) + "\n";
@@ -138,7 +140,7 @@ std::string cuda_pointwise_source(const PwProgram& p, const PwSignature& sig, co
   // Reduction: each block sums its chunk in double (a tree in shared memory, 256 threads),
   // then `_finish` adds each binding's chunk sums in chunk order.
   s += fmt::format("extern \"C\" __global__ void {}(const Binding* table, const Chunk* chunks, double* partial) {{\n", name);
-  s += "  __shared__ double acc[256];\n  const Chunk c = chunks[blockIdx.x];\n  const Binding& b = table[c.binding];\n";
+  s += "  __shared__ double acc[256];\n  const Chunk c = chunks[blockIdx.x];\n  const Binding b = table[c.binding];\n";
   s += "  double sum = 0;\n";
   s += "  for (long long i = c.begin + threadIdx.x; i < c.end; i += blockDim.x) {\n" + body;
   s += fmt::format("    sum += (double)r{};\n  }}\n", p.outputs[0]);
