@@ -97,8 +97,8 @@ void dispatch_bn(const Tensor& x, const Tensor& w, const char* what, F f) {
     if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
       if (w.defined() && w.dtype() == DType::F32) return f.template operator()<T, S, float>();
     }
-    PACER_CHECK(!w.defined() || w.dtype() == x.dtype(), "{}: expected the weight as {} (or float32 beside half data), got {}",
-                what, x.dtype(), w.dtype());
+    PACER_CHECK(!w.defined() || w.dtype() == x.dtype(),
+                "{}: expected the weight as {} (or float32 beside half data), got {}", what, x.dtype(), w.dtype());
     f.template operator()<T, S, T>();
   });
 }

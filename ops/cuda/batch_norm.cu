@@ -796,7 +796,8 @@ bool dense_channels_last(const Shape& sizes, const Shape& strides) {
 }
 
 bool fused_takes(const TensorMeta& m) {
-  if (scalar_forced() || !m.device.is_cuda() || !dense_channels_last(m.sizes, m.strides) || m.sizes[0] * m.sizes[2] * m.sizes[3] == 0)
+  if (scalar_forced() || !m.device.is_cuda() || !dense_channels_last(m.sizes, m.strides) ||
+      m.sizes[0] * m.sizes[2] * m.sizes[3] == 0)
     return false;
   VecTiling vt;
   switch (m.dtype) {

@@ -64,8 +64,9 @@ struct Executor::CudaGraphReplay {
 };
 
 void Executor::setup_cuda_graph() {
-  const bool emulated = options_.emulate_cuda_graph && !graph_.nodes.empty() &&
-                        std::all_of(graph_.nodes.begin(), graph_.nodes.end(), [](const Node& n) { return n.device.is_cpu(); });
+  const bool all_cpu =
+      std::all_of(graph_.nodes.begin(), graph_.nodes.end(), [](const Node& n) { return n.device.is_cpu(); });
+  const bool emulated = options_.emulate_cuda_graph && !graph_.nodes.empty() && all_cpu;
   const std::string refusal = emulated ? emulation_refusal() : cuda_graph_refusal();
   stats_.cuda_graph = refusal == "cpu" ? "" : refusal;
   if (!refusal.empty()) return;
@@ -102,7 +103,8 @@ std::string Executor::cuda_graph_refusal() const {
 // The conditions that do not depend on the device (an emulated CUDA graph checks these alone).
 std::string Executor::emulation_refusal() const {
   if (!options_.cuda_graph) return "off (ExecutorOptions::cuda_graph is false)";
-  if (const char* v = std::getenv("PACER_CUDA_GRAPH"); v && std::strcmp(v, "0") == 0) return "off (PACER_CUDA_GRAPH=0)";
+  if (const char* v = std::getenv("PACER_CUDA_GRAPH"); v && std::strcmp(v, "0") == 0)
+    return "off (PACER_CUDA_GRAPH=0)";
   if (!options_.plan_memory) return "off: memory planning is off (a CUDA graph replays over planned memory)";
   if (options_.profile) return "off: per-node profiling waits for each node";
   if (options_.verify_fusion) return "off: PACER_VERIFY_FUSION compares values on the host";
