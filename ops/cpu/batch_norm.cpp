@@ -91,17 +91,23 @@ void normalize_channel(const T* px, T* py, const T* pr, bool relu, int64_t N, in
 // weight is float32 (mixed precision keeps batch norm's parameters in f32, as cuDNN and
 // NVIDIA's MLPerf code do; the op's infer allows only that mix).
 template <class F>
-void dispatch_bn(const Tensor& x, const Tensor& w, const char* what, F f) {
+void dispatch_bn(const Tensor& x, const Tensor& w, const Tensor& b, const char* what, F f) {
+  const bool f32 = w.defined() && w.dtype() == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16);
+  const DType p = f32 ? DType::F32 : x.dtype();
+  PACER_CHECK((!w.defined() || w.dtype() == p) && (!b.defined() || b.dtype() == p),
+              "{}: expected the weight and bias as {} (or float32 beside half data), got {} and {}", what, x.dtype(),
+              w.defined() ? dtype_name(w.dtype()) : "none", b.defined() ? dtype_name(b.dtype()) : "none");
   dispatch_floating(x.dtype(), what, [&]<class T>() {
     using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
     if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-      if (w.defined() && w.dtype() == DType::F32) return f.template operator()<T, S, float>();
+      if (f32) return f.template operator()<T, S, float>();
     }
-    PACER_CHECK(!w.defined() || w.dtype() == x.dtype(),
-                "{}: expected the weight as {} (or float32 beside half data), got {}", what, x.dtype(), w.dtype());
     f.template operator()<T, S, T>();
   });
 }
+
+// A parameter as the kernels index it (dense), or undefined.
+Tensor dense_param(const Tensor& t) { return t.defined() ? materialize(t) : t; }
 
 // Channel c's scale and shift, from the statistics as stored (mean, invstd): a normalize
 // pass given only the stored statistics computes exactly what the forward did.
@@ -226,7 +232,7 @@ void forward_kernel(OpCall& c) {
   const Tensor w = c.inputs.size() > 1 && c.in(1).defined() ? materialize(c.in(1)) : Tensor();
   const Tensor b = c.inputs.size() > 2 && c.in(2).defined() ? materialize(c.in(2)) : Tensor();
   const double eps = c.attrs.f("eps");
-  dispatch_bn(x, w, "batch_norm_train", [&]<class T, class S, class P>() {
+  dispatch_bn(x, w, b, "batch_norm_train", [&]<class T, class S, class P>() {
     forward<T, S, P>(x, w, b, eps, c.out(0), c.out(1), c.out(2));
   });
 }
@@ -234,7 +240,7 @@ void forward_kernel(OpCall& c) {
 void backward_kernel(OpCall& c) {
   const Tensor dy = materialize(c.in(0)), x = materialize(c.in(1));
   const Tensor w = c.in(2).defined() ? materialize(c.in(2)) : Tensor();
-  dispatch_bn(x, w, "batch_norm_train_backward", [&]<class T, class S, class P>() {
+  dispatch_bn(x, w, Tensor(), "batch_norm_train_backward", [&]<class T, class S, class P>() {
     backward<T, S, P>(dy, x, w, c.in(3), c.in(4), c.out(0), c.out(1), c.out(2));
   });
 }
@@ -252,24 +258,27 @@ void batch_norm_add_image_sums(const Tensor& x, int64_t n0, int64_t nb, double* 
   });
 }
 
-void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
-                                  double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd) {
-  dispatch_bn(x, w, "batch_norm", [&]<class T, class S, class P>() {
+void batch_norm_forward_from_sums(const Tensor& x, const Tensor& w_in, const Tensor& b_in, const Tensor& residual,
+                                  bool relu, double eps, const double* sums, Tensor& out, Tensor& mean, Tensor& invstd) {
+  const Tensor w = dense_param(w_in), b = dense_param(b_in);
+  dispatch_bn(x, w, b, "batch_norm", [&]<class T, class S, class P>() {
     forward<T, S, P>(x, w, b, eps, out, mean, invstd, residual, relu, sums);
   });
 }
 
-void batch_norm_apply(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean, const Tensor& invstd,
-                      const Tensor& residual, bool relu, Tensor& out) {
-  dispatch_bn(x, w, "batch_norm apply", [&]<class T, class S, class P>() {
-    apply<T, S, P>(x, w, b, mean, invstd, residual, relu, out);
+void batch_norm_apply(const Tensor& x, const Tensor& w_in, const Tensor& b_in, const Tensor& mean,
+                      const Tensor& invstd, const Tensor& residual, bool relu, Tensor& out) {
+  const Tensor w = dense_param(w_in), b = dense_param(b_in);
+  dispatch_bn(x, w, b, "batch_norm apply", [&]<class T, class S, class P>() {
+    apply<T, S, P>(x, w, b, materialize(mean), materialize(invstd), residual, relu, out);
   });
 }
 
-void batch_norm_relu_backward(const Tensor& dout, const Tensor& out, const Tensor& x, const Tensor& w,
+void batch_norm_relu_backward(const Tensor& dout, const Tensor& out, const Tensor& x, const Tensor& w_in,
                               const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db) {
-  dispatch_bn(x, w, "bn_relu_backward", [&]<class T, class S, class P>() {
-    backward<T, S, P>(dout, x, w, mean, invstd, dx, dw, db, out);
+  const Tensor w = dense_param(w_in);
+  dispatch_bn(x, w, Tensor(), "bn_relu_backward", [&]<class T, class S, class P>() {
+    backward<T, S, P>(dout, x, w, materialize(mean), materialize(invstd), dx, dw, db, out);
   });
 }
 

@@ -596,11 +596,13 @@ const void* raw_or_null(const Tensor& t) { return t.defined() ? t.data() : nullp
 
 // Whether the affine parameters are float32 beside half data x (else of x's dtype; the op's
 // infer allows nothing else).
-bool f32_params(const Tensor& x, const Tensor& w) {
-  if (!w.defined() || w.dtype() == x.dtype()) return false;
-  PACER_CHECK(w.dtype() == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16),
-              "batch norm: expected the weight as {} (or float32 beside half data), got {}", x.dtype(), w.dtype());
-  return true;
+bool f32_params(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
+  const bool f32 = w.defined() && w.dtype() == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16);
+  const DType p = f32 ? DType::F32 : x.dtype();
+  PACER_CHECK((!w.defined() || w.dtype() == p) && (!b.defined() || b.dtype() == p),
+              "batch norm: expected the weight and bias as {} (or float32 beside half data), got {} and {}", x.dtype(),
+              w.defined() ? dtype_name(w.dtype()) : "none", b.defined() ? dtype_name(b.dtype()) : "none");
+  return f32;
 }
 
 // t as a dense channels-last tensor (itself when it is one).
@@ -623,7 +625,7 @@ void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor
   if (sums.defined()) {
     const float* ps = static_cast<const float*>(sums.data());
     stats_from_sums_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-        d.C, d.M, eps, ps, ps + d.C, raw_or_null(w), raw_or_null(b), f32_params(x, w),
+        d.C, d.M, eps, ps, ps + d.C, raw_or_null(w), raw_or_null(b), f32_params(x, w, b),
         static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
     PACER_CUDA_KERNEL_CHECK();
   } else {
@@ -634,7 +636,7 @@ void forward_vec(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor
         px, d.C, d.M, rows, vt.tile_vecs, vt.rows_per_pass, pp, pp + d.C * splits);
     PACER_CUDA_KERNEL_CHECK();
     stats_finalize_vec_kernel<T><<<blocks_for(d.C), kThreads, 0, stream()>>>(
-        px, d.C, splits, d.M, eps, pp, pp + d.C * splits, raw_or_null(w), raw_or_null(b), f32_params(x, w),
+        px, d.C, splits, d.M, eps, pp, pp + d.C * splits, raw_or_null(w), raw_or_null(b), f32_params(x, w, b),
         static_cast<float*>(mean.data()), static_cast<float*>(invstd.data()), pc, pc + d.C);
     PACER_CUDA_KERNEL_CHECK();
   }

@@ -75,6 +75,8 @@ PACER_OP(batch_norm_train_backward) {
     const int64_t C = x.size(1);
     // The parameter gradients in the weight's dtype (float32 beside half data, see above).
     const DType p = c.in(2).defined() ? c.in(2).dtype() : x.dtype();
+    PACER_CHECK(p == x.dtype() || (p == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16)),
+                "expected the weight as {} (or float32 beside half data), got {}", x.dtype(), p);
     c.output_meta = {{x.sizes(), x.dtype(), c.device, suggested_strides(c, x.sizes())},
                      {{C}, p, c.device},
                      {{C}, p, c.device}};

@@ -99,8 +99,9 @@ TEST_CASE("cuda graph: bn_relu fuses channels-last batch norm + add + ReLU and i
   for (DType t : {DType::F16, DType::F32}) {
     INFO(dtype_name(t));
     auto cl = [&](const Tensor& v) { return permute(contiguous(permute(cast(v, t).to(cuda), {0, 2, 3, 1})), {0, 3, 1, 2}); };
-    Tensor w = cast(uniform({64}, 0.5, 1.5, 61), t).to(cuda).set_requires_grad();
-    Tensor b = cast(uniform({64}, -1, 1, 62), t).to(cuda).set_requires_grad();
+    // Batch norm's parameters in float32, as mixed precision keeps them.
+    Tensor w = cast(uniform({64}, 0.5, 1.5, 61), DType::F32).to(cuda).set_requires_grad();
+    Tensor b = cast(uniform({64}, -1, 1, 62), DType::F32).to(cuda).set_requires_grad();
     // Scales the residual: its gradient is wanted, so the residual unit's ReLU gradient has
     // two readers and only the plain unit's backward fuses.
     Tensor s = cast(uniform({1, 64, 1, 1}, 0.5, 1.5, 66), t).to(cuda).set_requires_grad();
@@ -304,8 +305,9 @@ TEST_CASE("cuda graph: conv_bn sums batch norm's statistics with the convolution
     auto cl = [&](const Tensor& v) { return permute(contiguous(permute(cast(v, t).to(cuda), {0, 2, 3, 1})), {0, 3, 1, 2}); };
     Tensor w1 = cl(uniform({64, 64, 3, 3}, -0.05, 0.05, 151)).set_requires_grad();
     Tensor w2 = cl(uniform({64, 64, 3, 3}, -0.05, 0.05, 152)).set_requires_grad();
-    Tensor g = cast(uniform({64}, 0.5, 1.5, 153), t).to(cuda).set_requires_grad();
-    Tensor b = cast(uniform({64}, -0.5, 0.5, 154), t).to(cuda).set_requires_grad();
+    // Batch norm's parameters in float32, as mixed precision keeps them.
+    Tensor g = cast(uniform({64}, 0.5, 1.5, 153), DType::F32).to(cuda).set_requires_grad();
+    Tensor b = cast(uniform({64}, -0.5, 0.5, 154), DType::F32).to(cuda).set_requires_grad();
     // Running statistics too: their update reads the fused node's mean and invstd.
     Tensor rm = zeros({64}, {.device = cuda}), rv = ones({64}, {.device = cuda});
     auto f = [&](const std::vector<Tensor>& in) {

@@ -242,3 +242,32 @@ TEST_CASE("batch norm keeps float32 weight and bias beside half data: no casts, 
     }
   }
 }
+
+TEST_CASE("float32 batch-norm parameters beside bf16 data through conv_bn and recompute_bn_relu, bit for bit") {
+  manual_seed(43);
+  Tensor cw1 = (randn({6, 6, 3, 3}) * 0.2).to(DType::BF16).set_requires_grad();
+  Tensor cw2 = (randn({6, 6, 1, 1}) * 0.3).to(DType::BF16).set_requires_grad();
+  Tensor w = randn({6}).set_requires_grad(), b = randn({6}).set_requires_grad();  // float32
+  auto f = [&](const std::vector<Tensor>& in) {
+    for (Tensor* p : {&cw1, &cw2, &w, &b}) p->set_grad(Tensor());
+    // The ReLU output is read by the second convolution and by its weight gradient: kept for
+    // the backward, unless recompute_bn_relu makes it again there.
+    const Tensor h = relu(batch_norm(conv2d(in[0], cw1, Tensor(), {1, 1}, {1, 1}), w, b, Tensor(), Tensor(), true));
+    Tensor loss = sum(conv2d(h, cw2) * in[1]);
+    loss.backward();
+    return std::vector<Tensor>{loss, cw1.grad(), cw2.grad(), w.grad(), b.grad()};
+  };
+  const std::vector<Tensor> in = {randn({2, 6, 7, 7}).to(DType::BF16), randn({2, 6, 7, 7}).to(DType::BF16)};
+  Captured c = capture(f, in);
+  const Graph unfused = c.graph;
+  PassManager().add_list("bn_relu,conv_bn,recompute_bn_relu").run(c.graph);
+  CHECK(count_kind(c.graph, "conv_bn_relu") == 1);
+  CHECK(count_kind(c.graph, "bn_relu_apply") == 1);
+  const std::vector<Tensor> want = Executor(unfused).run(in);
+  const std::vector<Tensor> got = Executor(c.graph, {.verify_fusion = true}).run(in);
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("output " << i);
+    CHECK(max_rel_diff(got[i], want[i]) == 0);
+  }
+  CHECK(got[3].dtype() == DType::F32);
+}
