@@ -24,7 +24,8 @@
 #               instead of GEMMs (PACER_CONV_1X1_GEMM=0), and Nsight Compute's per-kernel
 #               duration / DRAM % / SM % over a window of a batch-64 step (NCU_SKIP,
 #               NCU_COUNT launches; tools/ncu_summary.py), and the convolutions through
-#               cuDNN's graph API (PACER_CUDNN_GRAPH=1: GPU tests, step, two layers), into
+#               cuDNN's graph API (PACER_CUDNN_GRAPH=1: GPU tests, step, two layers; =0:
+#               the step with the legacy API alone), into
 #               profile.log
 #   --no-bench  skip the benchmarks
 #   --werror    build with PACER_WERROR=ON (off by default: another compiler's new warnings
@@ -350,9 +351,10 @@ profile_step() {
     echo "--- resnet50-step eager, 1x1 convolutions through cuDNN (PACER_CONV_1X1_GEMM=0)"
     PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 3 || echo "(failed)"
-    # cuDNN's graph API for the convolutions (ops/cuda/conv_graph.h, off by default): its
-    # correctness on the GPU tests that convolve in half precision, then the step and one
-    # 3x3 and one 1x1 layer with it.
+    # cuDNN's graph API for the convolutions (ops/cuda/conv_graph.h; by default taken per
+    # problem where it measured faster, PACER_CUDNN_GRAPH=1 always, =0 never): its correctness
+    # on the GPU tests that convolve in half precision, then the step and one 3x3 and one 1x1
+    # layer with it, and the step with the legacy API alone (the default's A/B).
     local test_bin=$B/bin/test_gpu
     [[ -x $test_bin ]] || test_bin=$B/tests/test_gpu
     echo "--- PACER_CUDNN_GRAPH=1: GPU tests (channels-last, f16 / bf16 op table)"
@@ -361,6 +363,9 @@ profile_step() {
     echo "--- PACER_CUDNN_GRAPH=1: resnet50-step eager, conv s1_3x3 and reduce1x1 (fwd + bwd)"
     PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 2 || echo "(failed)"
+    echo "--- PACER_CUDNN_GRAPH=0: resnet50-step eager, the legacy API only"
+    PACER_CUDNN_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+      --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     for conv in "64 56 64 3 1 1" "256 56 64 1 1 0"; do
       read -r c hw k ks st pad <<<"$conv"
       PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 60 "$PACER_BIN" bench conv2d --device cuda --n 256 \

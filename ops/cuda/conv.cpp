@@ -24,6 +24,7 @@
 #include <tuple>
 
 #include "core/cuda/check.h"
+#include "core/cuda/graph.h"
 #include "core/cuda/handles.h"
 #include "core/cuda/library_check.h"
 #include "core/cuda/stream.h"
@@ -171,6 +172,7 @@ struct AlgoChoice {
   bool found = false;
   int algo = 0;
   size_t workspace = 0;
+  float ms = -1;  // cuDNN's measured time of the algorithm (-1: chosen by the heuristics)
 };
 
 struct AlgoCache {
@@ -236,12 +238,14 @@ cudnnStatus_t workspace_size(cudnnHandle_t h, const ConvCall& c, const TensorDes
 struct Candidate {
   int algo;
   cudnnStatus_t status;
+  float ms = -1;  // measured (cudnnFind*), else -1
 };
 
 // The algorithms of a cuDNN ranking (heuristic or measured), best first, with their statuses.
 template <class Perf, size_t N>
-void append(std::vector<Candidate>& out, const std::array<Perf, N>& perf, int returned) {
-  for (int i = 0; i < returned; ++i) out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status});
+void append(std::vector<Candidate>& out, const std::array<Perf, N>& perf, int returned, bool timed) {
+  for (int i = 0; i < returned; ++i)
+    out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status, timed ? perf[size_t(i)].time : -1.0f});
 }
 
 // The heuristics' ranking (best first) for the call.
@@ -254,21 +258,21 @@ std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const Tens
       std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
       PACER_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
                                                                &returned, perf.data()));
-      append(out, perf, returned);
+      append(out, perf, returned, false);
       break;
     }
     case Dir::BackwardData: {
       std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
       PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
                                                                     &returned, perf.data()));
-      append(out, perf, returned);
+      append(out, perf, returned, false);
       break;
     }
     case Dir::BackwardFilter: {
       std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
       PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d, int(perf.size()),
                                                                       &returned, perf.data()));
-      append(out, perf, returned);
+      append(out, perf, returned, false);
       break;
     }
   }
@@ -291,7 +295,7 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
       PACER_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d, yd.d,
                                                                scratch.data(), int(perf.size()), &returned,
                                                                perf.data(), ws, ws_bytes));
-      append(out, perf, returned);
+      append(out, perf, returned, true);
       break;
     }
     case Dir::BackwardData: {
@@ -299,7 +303,7 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
       PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d, xd.d,
                                                                     scratch.data(), int(perf.size()), &returned,
                                                                     perf.data(), ws, ws_bytes));
-      append(out, perf, returned);
+      append(out, perf, returned, true);
       break;
     }
     case Dir::BackwardFilter: {
@@ -307,7 +311,7 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
       PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
                                                                       wd.d, scratch.data(), int(perf.size()),
                                                                       &returned, perf.data(), ws, ws_bytes));
-      append(out, perf, returned);
+      append(out, perf, returned, true);
       break;
     }
   }
@@ -342,7 +346,8 @@ bool unsupported(cudnnStatus_t s) {
 }
 
 // Runs the call with a cached or newly chosen algorithm; false when no algorithm takes it.
-bool try_run(const ConvCall& c) {
+// `ms`, when given, gets the chosen algorithm's measured time (-1 when unmeasured).
+bool try_run(const ConvCall& c, float* ms = nullptr) {
   auto h = static_cast<cudnnHandle_t>(pacer::cuda::cudnn_handle());
   const DType dt = c.X.dtype();
   const cudnnMathType_t math = math_type(dt);
@@ -360,6 +365,7 @@ bool try_run(const ConvCall& c) {
     if (it != cache.map.end()) {
       const AlgoChoice choice = it->second;
       lock.unlock();
+      if (ms) *ms = choice.ms;
       if (!choice.found) return false;
       void* ws = choice.workspace > 0 ? pacer::cuda::workspace(choice.workspace) : nullptr;
       const cudnnStatus_t s = execute(h, c, xd, wd, yd, cd, choice.algo, ws, choice.workspace);
@@ -382,26 +388,67 @@ bool try_run(const ConvCall& c) {
     void* ws = bytes > 0 ? pacer::cuda::workspace(bytes) : nullptr;
     const cudnnStatus_t s = execute(h, c, xd, wd, yd, cd, cand.algo, ws, bytes);
     if (s == CUDNN_STATUS_SUCCESS) {
-      choice = {true, cand.algo, bytes};
+      choice = {true, cand.algo, bytes, cand.ms};
       break;
     }
     if (!unsupported(s)) PACER_CUDNN_CHECK(s);
   }
+  if (ms) *ms = choice.ms;
   std::lock_guard<std::mutex> lock(cache.mu);
   if (cache.map.size() >= 4096) cache.map.clear();
   cache.map.insert_or_assign(key, choice);
   return choice.found;
 }
 
-// The call through cuDNN's graph API when PACER_CUDNN_GRAPH=1 asks for it (ops/cuda/conv_graph.h);
-// false when off or when that API takes no such problem.
+ConvDir graph_dir(Dir d) {
+  return d == Dir::Forward ? ConvDir::Forward : d == Dir::BackwardData ? ConvDir::BackwardData : ConvDir::BackwardFilter;
+}
+
+// The call through cuDNN's graph API (ops/cuda/conv_graph.h); false when that API takes no
+// such problem.
 bool run_graph_api(const ConvCall& c) {
-  if (!cudnn_graph_enabled() || c.g.groups != 1) return false;
+  if (c.g.groups != 1) return false;
   const int64_t stride[2] = {c.g.sh, c.g.sw}, padding[2] = {c.g.ph, c.g.pw}, dilation[2] = {c.g.dh, c.g.dw};
-  const ConvDir dir = c.dir == Dir::Forward        ? ConvDir::Forward
-                      : c.dir == Dir::BackwardData ? ConvDir::BackwardData
-                                                   : ConvDir::BackwardFilter;
-  return run_conv_graph(dir, c.X, c.W, c.Y, c.lx == Layout::NHWC, stride, padding, dilation, c.beta);
+  return run_conv_graph(graph_dir(c.dir), c.X, c.W, c.Y, c.lx == Layout::NHWC, stride, padding, dilation, c.beta);
+}
+
+// Runs the call through the legacy API or the graph API (PACER_CUDNN_GRAPH, conv_graph.h):
+// "1" the graph API first, "0" the legacy API only, else (auto) whichever of the two measured
+// faster on this problem the first time it ran (the legacy API's cudnnFind time against the
+// graph API's fastest timed plan, both on the call's own tensors; 3% in the legacy API's
+// favour). The first run itself goes through the legacy API, whose measuring writes a scratch
+// output, so nothing is written twice. False when no algorithm takes the problem.
+bool run_chosen(const ConvCall& c) {
+  const GraphMode mode = cudnn_graph_mode();
+  if (mode == GraphMode::On) return run_graph_api(c) || try_run(c);
+  const bool eligible = (c.X.dtype() == DType::F16 || c.X.dtype() == DType::BF16) && c.g.groups == 1 &&
+                        c.lx == c.lw && c.lx == c.ly && benchmark_mode();
+  if (mode == GraphMode::Off || !eligible) return try_run(c);
+  static std::mutex mu;
+  static std::map<AlgoKey, bool>* use_graph = new std::map<AlgoKey, bool>;  // leaked, as the algorithm cache
+  int device = 0;
+  PACER_CUDA_CHECK(cudaGetDevice(&device));
+  const AlgoKey key{device,    c.dir,     c.X.dtype(), math_type(c.X.dtype()), c.lx, c.lw, c.ly, dims(c.X),
+                    dims(c.W), dims(c.Y), {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}};
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = use_graph->find(key);
+    if (it != use_graph->end()) return it->second ? (run_graph_api(c) || try_run(c)) : try_run(c);
+  }
+  float legacy_ms = -1;
+  const bool ran = try_run(c, &legacy_ms);
+  // Measuring waits on events: not while a CUDA graph is being captured (its warm-up decided).
+  if (pacer::cuda::is_capturing(pacer::cuda::current_stream())) return ran;
+  const int64_t stride[2] = {c.g.sh, c.g.sw}, padding[2] = {c.g.ph, c.g.pw}, dilation[2] = {c.g.dh, c.g.dw};
+  const double graph_ms = time_conv_graph(graph_dir(c.dir), c.X, c.W, c.Y, c.lx == Layout::NHWC, stride, padding,
+                                          dilation, c.beta);
+  const bool graph = graph_ms > 0 && (!ran || legacy_ms < 0 || graph_ms < 0.97 * double(legacy_ms));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (use_graph->size() >= 4096) use_graph->clear();
+    (*use_graph)[key] = graph;
+  }
+  return ran || (graph && run_graph_api(c));
 }
 
 // t with `layout`: itself when it has it, else a copy laid out so.
@@ -427,7 +474,7 @@ bool run_in_layout(Dir dir, const Tensor& X, const Tensor& W, const Tensor& Y, c
   ConvCall c{dir, dir == Dir::BackwardData ? target : in_layout(X, layout),
              dir == Dir::BackwardFilter ? target : in_layout(W, layout),
              dir == Dir::Forward ? target : in_layout(Y, layout), layout, layout, layout, g, beta};
-  if (!run_graph_api(c) && !try_run(c)) return false;
+  if (!run_chosen(c)) return false;
   Tensor dst = out;  // a handle: the copy lands in the caller's output
   if (!target.is_same(out)) copy_(dst, target);
   return true;

@@ -91,6 +91,7 @@ std::unique_ptr<Desc> stats_desc(int64_t C, int64_t uid) {
 struct Plan {
   std::unique_ptr<Desc> desc;
   int64_t workspace = 0;
+  float ms = -1;  // its measured time (one execution)
 };
 
 // The plan bakes beta into its operation: it is part of the key.
@@ -262,6 +263,7 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
       best = plan;
       best_ms = ms;
     }
+    plan->ms = ms / 3;
   }
   (void)cudaEventDestroy(start);
   (void)cudaEventDestroy(stop);
@@ -270,20 +272,23 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
 
 }  // namespace
 
-bool cudnn_graph_enabled() {
-  static const bool on = [] {
+GraphMode cudnn_graph_mode() {
+  static const GraphMode mode = [] {
     const char* v = std::getenv("PACER_CUDNN_GRAPH");
-    return v != nullptr && std::string(v) == "1";
+    if (v != nullptr && std::string(v) == "1") return GraphMode::On;
+    if (v != nullptr && std::string(v) == "0") return GraphMode::Off;
+    return GraphMode::Auto;
   }();
-  return on;
+  return mode;
 }
 
 namespace {
 
 // Finds (or chooses and caches) the plan of a problem and runs it; false when none takes it.
+// With `plan_only`, the plan is chosen and cached but not run; `ms` gets its time.
 bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
                  const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta, bool stats,
-                 void* sum, void* sqsum) {
+                 void* sum, void* sqsum, bool plan_only = false, double* ms = nullptr) {
   if (x.dtype() != DType::F16 && x.dtype() != DType::BF16) return false;
   if (w.size(1) != x.size(1)) return false;  // one group only
   for (const Tensor* t : {&x, &w, &y})
@@ -326,6 +331,8 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
     c.plans[key] = plan;
     if (!plan) return false;
   }
+  if (ms) *ms = plan->ms;
+  if (plan_only) return true;
   const Pointers ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()), const_cast<void*>(y.data()), sum,
                          sqsum};
   if (stats) {  // zeroed first, in case the engine adds onto them (the timing above ran it too)
@@ -346,6 +353,14 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
 bool run_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
                     const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta) {
   return run_planned(dir, x, w, y, channels_last, stride, padding, dilation, beta, false, nullptr, nullptr);
+}
+
+double time_conv_graph(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y, bool channels_last,
+                       const int64_t stride[2], const int64_t padding[2], const int64_t dilation[2], double beta) {
+  double ms = -1;
+  if (!run_planned(dir, x, w, y, channels_last, stride, padding, dilation, beta, false, nullptr, nullptr, true, &ms))
+    return -1;
+  return ms;
 }
 
 bool run_conv_genstats(const Tensor& x, const Tensor& w, const Tensor& y, const int64_t stride[2],
