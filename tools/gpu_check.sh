@@ -363,12 +363,13 @@ profile_step() {
     echo "--- PACER_CUDNN_GRAPH=1: resnet50-step eager, conv s1_3x3 and reduce1x1 (fwd + bwd)"
     PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 2 || echo "(failed)"
-    echo "--- PACER_CUDNN_GRAPH=0: resnet50-step eager, the legacy API only"
-    PACER_CUDNN_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
-      --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
+    echo "--- PACER_CUDNN_GRAPH=0: resnet50-step graph (+ CUDA graph), the legacy API only"
+    PACER_CUDNN_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+      --mode graph --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     for conv in "64 56 64 3 1 1" "256 56 64 1 1 0"; do
       read -r c hw k ks st pad <<<"$conv"
-      PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 60 "$PACER_BIN" bench conv2d --device cuda --n 256 \
+      PACER_CUDNN_GRAPH=1 PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 60 "$PACER_BIN" bench conv2d \
+        --device cuda --n 256 \
         --c "$c" --h "$hw" --w "$hw" --k "$k" --kernel "$ks" --stride "$st" --padding "$pad" --dtype f16 \
         --channels-last --backward --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     done

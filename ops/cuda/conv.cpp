@@ -424,12 +424,15 @@ bool run_chosen(const ConvCall& c) {
   const bool eligible = (c.X.dtype() == DType::F16 || c.X.dtype() == DType::BF16) && c.g.groups == 1 &&
                         c.lx == c.lw && c.lx == c.ly && benchmark_mode();
   if (mode == GraphMode::Off || !eligible) return try_run(c);
+  // Decided per problem and beta (a bias accumulation reads the output too).
+  using Key = std::pair<AlgoKey, double>;
   static std::mutex mu;
-  static std::map<AlgoKey, bool>* use_graph = new std::map<AlgoKey, bool>;  // leaked, as the algorithm cache
+  static std::map<Key, bool>* use_graph = new std::map<Key, bool>;  // leaked, as the algorithm cache
   int device = 0;
   PACER_CUDA_CHECK(cudaGetDevice(&device));
-  const AlgoKey key{device,    c.dir,     c.X.dtype(), math_type(c.X.dtype()), c.lx, c.lw, c.ly, dims(c.X),
-                    dims(c.W), dims(c.Y), {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}};
+  const Key key{AlgoKey{device, c.dir, c.X.dtype(), math_type(c.X.dtype()), c.lx, c.lw, c.ly, dims(c.X), dims(c.W),
+                        dims(c.Y), {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}},
+                c.beta};
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = use_graph->find(key);

@@ -113,16 +113,48 @@ std::array<int64_t, 4> dims4(const Tensor& t) { return {t.size(0), t.size(1), t.
 // The variant pack's pointers, by unique id: x, w, y, and with statistics sum and sum of squares.
 using Pointers = std::array<void*, 5>;
 
-cudnnStatus_t execute(cudnnHandle_t h, const Plan& plan, const Pointers& ptrs, bool stats) {
+// The variant pack of a call: its pointers by unique id and the plan's workspace.
+std::unique_ptr<Desc> variant_pack(const Plan& plan, const Pointers& ptrs, bool stats) {
   const std::array<int64_t, 5> uids = {1, 2, 3, 4, 5};
   const int64_t n = stats ? 5 : 3;
   void* ws = plan.workspace > 0 ? pacer::cuda::workspace(size_t(plan.workspace)) : nullptr;
-  Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), n);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), n);
-  pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws);
-  pack.finalize();
-  return cudnnBackendExecute(h, plan.desc->d, pack.d);
+  auto pack = std::make_unique<Desc>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids.data(), n);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs.data(), n);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws);
+  pack->finalize();
+  return pack;
+}
+
+// Statuses that mean "this plan does not take these operands" (rather than a failure).
+bool unsupported(cudnnStatus_t s) {
+  const int family = int(s) / 1000 * 1000;
+  return s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM || family == int(CUDNN_STATUS_NOT_SUPPORTED) ||
+         family == int(CUDNN_STATUS_BAD_PARAM);
+}
+
+// Whether an engine configuration compiles its kernels at run time (seconds each): fine for
+// a fused graph, which has no other engines, not worth timing for a plain convolution.
+bool runtime_compiled(cudnnBackendDescriptor_t cfg) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  int64_t got = 0;
+  if (cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got, &engine.d) !=
+          CUDNN_STATUS_SUCCESS ||
+      got != 1)
+    return false;
+  std::array<cudnnBackendBehaviorNote_t, 16> notes{};
+  int64_t count = 0;
+  if (cudnnBackendGetAttribute(engine.d, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                               int64_t(notes.size()), &count, notes.data()) != CUDNN_STATUS_SUCCESS)
+    return false;
+  for (int64_t i = 0; i < count && i < int64_t(notes.size()); ++i)
+    if (notes[size_t(i)] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return true;
+  return false;
+}
+
+cudnnStatus_t execute(cudnnHandle_t h, const Plan& plan, const Pointers& ptrs, bool stats) {
+  const std::unique_ptr<Desc> pack = variant_pack(plan, ptrs, stats);
+  return cudnnBackendExecute(h, plan.desc->d, pack->d);
 }
 
 // The plans cuDNN's heuristics offer for the problem that finalize within the workspace
@@ -227,6 +259,7 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
   // A fused graph's plans compile at run time (seconds each): time fewer of them.
   const int timed = stats ? kTimedFusedPlans : kTimedPlans;
   for (int64_t i = 0; i < returned && int(plans.size()) < timed; ++i) {
+    if (!stats && runtime_compiled(raw[size_t(i)])) continue;
     auto plan = std::make_shared<Plan>();
     plan->desc = std::make_unique<Desc>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
     plan->desc->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &h);
@@ -252,11 +285,16 @@ std::shared_ptr<Plan> choose(cudnnHandle_t h, ConvDir dir, const Tensor& x, cons
   std::shared_ptr<Plan> best;
   float best_ms = 0;
   for (const auto& plan : plans) {
-    if (execute(h, *plan, ptrs, stats) != CUDNN_STATUS_SUCCESS) continue;  // warm-up, and a last check
+    // One variant pack for the warm-up and the timed runs: its host-side building stays out of
+    // the time (the legacy API's cudnnFind times kernels alone).
+    const std::unique_ptr<Desc> pack = variant_pack(*plan, ptrs, stats);
+    if (cudnnBackendExecute(h, plan->desc->d, pack->d) != CUDNN_STATUS_SUCCESS) continue;  // warm-up, a last check
     PACER_CUDA_CHECK(cudaEventRecord(start, stream));
-    for (int r = 0; r < 3; ++r) (void)execute(h, *plan, ptrs, stats);
+    bool ok = true;
+    for (int r = 0; r < 3; ++r) ok = ok && cudnnBackendExecute(h, plan->desc->d, pack->d) == CUDNN_STATUS_SUCCESS;
     PACER_CUDA_CHECK(cudaEventRecord(stop, stream));
     PACER_CUDA_CHECK(cudaEventSynchronize(stop));
+    if (!ok) continue;
     float ms = 0;
     PACER_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     if (!best || ms < best_ms) {
@@ -328,6 +366,7 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
       plan = nullptr;
     }
     std::lock_guard<std::mutex> lock(c.mu);
+    if (c.plans.size() >= 4096) c.plans.clear();  // in-flight users keep their shared_ptr
     c.plans[key] = plan;
     if (!plan) return false;
   }
@@ -345,7 +384,11 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
       PACER_CUDA_CHECK(cudaMemsetAsync(sqsum, 0, bytes, stream));
     }
   }
-  return execute(h, *plan, ptrs, stats) == CUDNN_STATUS_SUCCESS;
+  const cudnnStatus_t st = execute(h, *plan, ptrs, stats);
+  if (st == CUDNN_STATUS_SUCCESS) return true;
+  if (unsupported(st)) return false;  // these operands (say, an alignment): the caller's other path
+  PACER_CUDNN_CHECK(st);              // a real failure: reported, not hidden behind a second run
+  return false;
 }
 
 }  // namespace
