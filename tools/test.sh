@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs what is missing, builds
-# (Release, warnings as errors, ccache) and runs every CTest test.
+# (Release, warnings as errors, ccache) and runs every CTest test, then the graph and model
+# suites once more through the executor's emulated CUDA-graph path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -12,3 +13,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPACER_WERROR=ON "${cud
 grep "Pacer: CUDA backend" build.configure.log || true
 cmake --build build -j "$jobs"
 ctest --test-dir build -j "$jobs" --output-on-failure
+# The graph executor's CUDA-graph bookkeeping, on the CPU: the graph and model suites again with
+# every executor taking the CUDA-graph path, its "launches" rerunning the nodes
+# (ExecutorOptions::emulate_cuda_graph).
+PACER_EMULATE_CUDA_GRAPH=1 ctest --test-dir build -j "$jobs" --output-on-failure -R "test_graph:|test_models:"

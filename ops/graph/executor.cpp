@@ -87,6 +87,8 @@ double tolerance_for(DType t) {
 Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(graph)), options_(options) {
   if (const char* v = std::getenv("PACER_VERIFY_FUSION"); v != nullptr && *v != '\0' && std::string(v) != "0")
     options_.verify_fusion = true;
+  if (const char* v = std::getenv("PACER_EMULATE_CUDA_GRAPH"); v != nullptr && std::string(v) == "1")
+    options_.emulate_cuda_graph = true;
   graph_.rebuild_uses();
   verify(graph_, "executor setup");
   setup_cuda_graph();  // before planning: a CUDA graph's outputs are planned too

@@ -38,7 +38,8 @@ struct ExecutorOptions {
   /// Tests: a graph of CPU nodes takes the CUDA-graph path anyway (warm-up, capture, replays
   /// that copy inputs in, hand out copies of outputs, rebuild gradients, and capture again
   /// when memory or a host scalar moves), a "launch" running the nodes again over the same
-  /// memory: that bookkeeping is tested where there is no GPU.
+  /// memory: that bookkeeping is tested where there is no GPU. PACER_EMULATE_CUDA_GRAPH=1
+  /// turns it on for every executor (to run a whole test suite through it).
   bool emulate_cuda_graph = false;
 };
 
