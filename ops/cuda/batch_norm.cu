@@ -376,8 +376,20 @@ __device__ void sum_block_rows(float (&a)[V], float (&b)[V], int tile_vecs, int 
   }
 }
 
-// Grid (tiles, splits): per channel c, psum[c * splits + sp] = sum of (x - x[0, c]) and psq
-// of its squares over the split's rows.
+// The shift of channel c's sums: the mean of x at kShiftRows rows spread over the M rows (not
+// one row, which may be far off the mean: a padded or dead image), so that the shifted sums
+// stay small and var = E[d^2] - E[d]^2 keeps its precision. The partial and the finalize
+// kernels compute it the same way, so they agree bit for bit.
+constexpr int kShiftRows = 8;
+template <class T>
+__device__ __forceinline__ float shift_of(const T* __restrict__ x, int64_t C, int64_t M, int64_t c) {
+  float s = 0.0f;
+  for (int k = 0; k < kShiftRows; ++k) s += float(compute_t<T>(x[(int64_t(k) * M / kShiftRows) * C + c]));
+  return s / float(kShiftRows);
+}
+
+// Grid (tiles, splits): per channel c, psum[c * splits + sp] = sum of (x - shift_of(c)) and
+// psq of its squares over the split's rows.
 template <class T>
 __global__ void stats_partial_vec_kernel(const T* __restrict__ x, int64_t C, int64_t M, int64_t rows_per_split,
                                          int tile_vecs, int rows_per_pass, float* __restrict__ psum,
@@ -386,12 +398,13 @@ __global__ void stats_partial_vec_kernel(const T* __restrict__ x, int64_t C, int
   const int tv = int(threadIdx.x) % tile_vecs, r0 = int(threadIdx.x) / tile_vecs;
   const int64_t c0 = (int64_t(blockIdx.x) * tile_vecs + tv) * V, sp = blockIdx.y, splits = gridDim.y;
   const int64_t begin = sp * rows_per_split, end = begin + rows_per_split < M ? begin + rows_per_split : M;
-  const Pack<T> k = *reinterpret_cast<const Pack<T>*>(x + c0);
+  float k[V];
+  for (int e = 0; e < V; ++e) k[e] = shift_of(x, C, M, c0 + e);
   float s[V] = {}, q[V] = {};
   for (int64_t m = begin + r0; m < end; m += rows_per_pass) {
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(x + m * C + c0);
     for (int e = 0; e < V; ++e) {
-      const float d = float(compute_t<T>(a.v[e])) - float(compute_t<T>(k.v[e]));
+      const float d = float(compute_t<T>(a.v[e])) - k[e];
       s[e] += d;
       q[e] += d * d;
     }
@@ -421,7 +434,7 @@ __global__ void stats_finalize_vec_kernel(const T* __restrict__ x, int64_t C, in
     const double md = s / double(M);
     double var = q / double(M) - md * md;
     if (var < 0) var = 0;  // rounding only; NaN passes through
-    const float mu = float(double(compute_t<T>(x[c])) + md);
+    const float mu = float(double(shift_of(x, C, M, c)) + md);
     const float inv = float(1.0 / ::sqrt(var + eps));
     mean[c] = mu;
     invstd[c] = inv;
