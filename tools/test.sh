@@ -16,4 +16,4 @@ ctest --test-dir build -j "$jobs" --output-on-failure
 # The graph executor's CUDA-graph bookkeeping, on the CPU: the graph and model suites again with
 # every executor taking the CUDA-graph path, its "launches" rerunning the nodes
 # (ExecutorOptions::emulate_cuda_graph).
-PACER_EMULATE_CUDA_GRAPH=1 ctest --test-dir build -j "$jobs" --output-on-failure -R "test_graph:|test_models:"
+PACER_EMULATE_CUDA_GRAPH=1 ctest --test-dir build -j "$jobs" --output-on-failure -R "test_graph:|test_models:|test_optim:"

@@ -95,7 +95,7 @@ void dispatch_bn(const Tensor& x, const Tensor& w, const Tensor& b, const char* 
   const bool f32 = w.defined() && w.dtype() == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16);
   const DType p = f32 ? DType::F32 : x.dtype();
   PACER_CHECK((!w.defined() || w.dtype() == p) && (!b.defined() || b.dtype() == p),
-              "{}: expected the weight and bias as {} (or float32 beside half data), got {} and {}", what, x.dtype(),
+              "{}: expected the weight and bias as {} (beside {} data), got {} and {}", what, p, x.dtype(),
               w.defined() ? dtype_name(w.dtype()) : "none", b.defined() ? dtype_name(b.dtype()) : "none");
   dispatch_floating(x.dtype(), what, [&]<class T>() {
     using S = std::conditional_t<std::is_same_v<T, double>, double, float>;

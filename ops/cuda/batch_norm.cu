@@ -613,7 +613,7 @@ bool f32_params(const Tensor& x, const Tensor& w, const Tensor& b = Tensor()) {
   const bool f32 = w.defined() && w.dtype() == DType::F32 && (x.dtype() == DType::F16 || x.dtype() == DType::BF16);
   const DType p = f32 ? DType::F32 : x.dtype();
   PACER_CHECK((!w.defined() || w.dtype() == p) && (!b.defined() || b.dtype() == p),
-              "batch norm: expected the weight and bias as {} (or float32 beside half data), got {} and {}", x.dtype(),
+              "batch norm: expected the weight and bias as {} (beside {} data), got {} and {}", p, x.dtype(),
               w.defined() ? dtype_name(w.dtype()) : "none", b.defined() ? dtype_name(b.dtype()) : "none");
   return f32;
 }

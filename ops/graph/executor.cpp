@@ -332,12 +332,36 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
 
 std::vector<Tensor> Executor::handed_out(const std::vector<Tensor>& outputs) const {
   NoGradGuard no_grad;
+  AutocastSuspend no_autocast;
   std::vector<Tensor> copies;
   copies.reserve(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i)
-    copies.push_back(graph_.values[size_t(graph_.outputs[i])].kind == ValueKind::State ? outputs[i] : clone(outputs[i]));
+    copies.push_back(graph_.values[size_t(graph_.outputs[i])].kind == ValueKind::State
+                         ? outputs[i]
+                         : detail::copy_keeping_layout(outputs[i]));
   return copies;
 }
+
+namespace detail {
+
+Tensor copy_keeping_layout(const Tensor& t) {
+  std::vector<size_t> order(size_t(t.dim()));
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return t.strides()[a] < t.strides()[b]; });
+  int64_t expect = 1;
+  bool dense = true;
+  for (size_t d : order) {
+    if (t.sizes()[d] == 1) continue;
+    dense = dense && t.strides()[d] == expect;
+    expect *= t.sizes()[d];
+  }
+  const Options o{.dtype = t.dtype(), .device = t.device()};
+  Tensor m = dense ? empty_strided(t.sizes(), t.strides(), o) : empty(t.sizes(), o);
+  copy_(m, t);
+  return m;
+}
+
+}  // namespace detail
 
 std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
   std::vector<Tensor> env(graph_.values.size());

@@ -25,6 +25,12 @@
 
 namespace pacer::graph {
 
+namespace detail {
+/// A copy of `t` in fresh memory, laid out as `t` when it covers its memory exactly in some
+/// dimension order (contiguous, channels-last, ...), else contiguous.
+Tensor copy_keeping_layout(const Tensor& t);
+}  // namespace detail
+
 struct ExecutorOptions {
   /// Place intermediates in the planned arena (off: each is allocated as eager would).
   bool plan_memory = true;
@@ -78,7 +84,8 @@ class Executor {
   Executor(const Executor&) = delete;  // a copy would share the arenas and the CUDA graph
   Executor& operator=(const Executor&) = delete;
   Executor(Executor&&) = default;
-  Executor& operator=(Executor&&) = default;
+  // No move assignment: the old arenas would go before the old CUDA graph stopped using them.
+  Executor& operator=(Executor&&) = delete;
 
   /// Runs the graph on `inputs` (the shapes, dtypes and devices it was captured with);
   /// returns its outputs and rebinds the parameters' gradients.

@@ -124,30 +124,6 @@ std::string Executor::emulation_refusal() const {
 
 namespace {
 
-// Whether `t` covers its memory exactly, in some order of its dimensions (contiguous,
-// channels-last, ...): a copy can then keep its layout.
-bool dense(const Tensor& t) {
-  std::vector<size_t> order(size_t(t.dim()));
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return t.strides()[a] < t.strides()[b]; });
-  int64_t expect = 1;
-  for (size_t d : order) {
-    if (t.sizes()[d] == 1) continue;
-    if (t.strides()[d] != expect) return false;
-    expect *= t.sizes()[d];
-  }
-  return true;
-}
-
-// Memory for a run's input that every run copies into: laid out as the first input was
-// (a channels-last image stays channels-last for the kernels captured over it).
-Tensor input_memory_like(const Tensor& t) {
-  const Options o{.dtype = t.dtype(), .device = t.device()};
-  Tensor m = dense(t) ? empty_strided(t.sizes(), t.strides(), o) : empty(t.sizes(), o);
-  copy_(m, t);
-  return m;
-}
-
 bool same_values(const Tensor& now, const Tensor& snapshot) {
   const Tensor c = contiguous(now);
   return c.dtype() == snapshot.dtype() && c.nbytes() == snapshot.nbytes() &&
@@ -173,7 +149,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
     NoGradGuard no_grad;
     AutocastSuspend no_autocast;
     if (r.inputs.empty()) {
-      for (const Tensor& t : inputs) r.inputs.push_back(input_memory_like(t));
+      for (const Tensor& t : inputs) r.inputs.push_back(detail::copy_keeping_layout(t));  // the first's layout
     } else {
       for (size_t i = 0; i < inputs.size(); ++i) copy_(r.inputs[i], inputs[i]);
     }
@@ -220,41 +196,45 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
       }
     std::unique_ptr<cuda::CudaGraph> g = r.emulated ? nullptr : std::make_unique<cuda::CudaGraph>();
     std::string why;
+    std::vector<Tensor> out;
+    bool completed = false;  // the nodes' run returned (emulated: the step has run)
     {
       std::optional<cuda::StreamGuard> on_capture_stream;
       if (!r.emulated) on_capture_stream.emplace(r.stream);
       try {
         if (g) g->begin_capture(r.stream);
-        const std::vector<Tensor> out = run_nodes(r.inputs);
-        // Where the outputs and gradients lie, for the replays to hand them out.
-        auto slot_of = [&](const Tensor& t, const char* what, size_t i) {
+        out = run_nodes(r.inputs);
+        completed = true;
+        // Where the outputs and gradients lie, for the replays to hand them out: a range of an
+        // arena, else the tensor itself (state, input memory, a block the capture allocated:
+        // replays write it in place, and holding it keeps it).
+        auto slot_of = [&](const Tensor& t) {
           CudaGraphReplay::Slot s;
           s.meta = {.sizes = t.sizes(), .dtype = t.dtype(), .device = t.device(), .strides = t.strides()};
-          const char* p = static_cast<const char*>(t.data());
-          for (size_t a = 0; a < arenas_.size(); ++a) {
+          const char* p = t.nbytes() > 0 ? static_cast<const char*>(t.data()) : nullptr;
+          for (size_t a = 0; a < arenas_.size() && p; ++a) {
             const char* base = arenas_[a].storage ? static_cast<const char*>(arenas_[a].storage->data()) : nullptr;
             if (base && p >= base && p < base + arenas_[a].bytes) {
               s.arena = int(a);
               s.offset = size_t(p - base);
             }
           }
-          PACER_CHECK(s.arena >= 0, "{} {} lies outside the planned memory", what, i);
+          if (s.arena < 0) s.held = t;
           return s;
         };
         r.outputs.clear();
-        for (size_t i = 0; i < out.size(); ++i) {
-          const ValueKind kind = graph_.values[size_t(graph_.outputs[i])].kind;
-          if (kind == ValueKind::Internal) {
-            r.outputs.push_back(slot_of(out[i], "output", i));
-          } else {
-            r.outputs.emplace_back();
-            r.outputs.back().held = out[i];  // state, or the kept input memory
-          }
-        }
+        for (const Tensor& t : out) r.outputs.push_back(slot_of(t));
         r.grads.clear();
         size_t k = 0;
-        for (const auto& [param, v] : graph_.grad_outputs) r.grads.push_back(slot_of(param.grad(), "gradient", k++));
+        for (const auto& [param, v] : graph_.grad_outputs) {
+          r.grads.push_back(slot_of(param.grad()));
+          // A held gradient would be overwritten by the next replay while the caller may keep it.
+          PACER_CHECK(r.grads.back().arena >= 0 || param.grad().nbytes() == 0,
+                      "gradient {} lies outside the planned memory", k);
+          ++k;
+        }
       } catch (const std::exception& e) {
+        if (r.emulated && !completed) throw;  // a failing step, not a capture: as the plain run would
         why = e.what();
       }
       if (g) {
@@ -263,16 +243,20 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
       }
     }
     if (!why.empty()) {
-      // Nothing of the captured run ran: the step runs without the graph, now and from now on.
+      // From now on the step runs without the graph. A real capture ran nothing: run the step
+      // now. An emulated one ran it (unless it threw): hand out what it made.
       stats_.cuda_graph = "refused: " + why;
       const std::vector<Tensor> kept_inputs = r.inputs;
+      const bool ran_already = r.emulated && completed;
+      cuda_graph_.reset();
+      if (ran_already) return handed_out(out);
       for (const auto& [param, v] : graph_.grad_outputs) {
         Tensor p = param;
         p.set_grad(Tensor());
       }
-      cuda_graph_.reset();
       return handed_out(run_nodes(kept_inputs));
     }
+    out.clear();  // its arena references: a held one would read as a gradient kept by the caller
     for (const Node& n : graph_.nodes)
       if (const FusedPointwiseKernel* k = pointwise_kernel_of(n)) {
         r.kept.push_back(k->device_tables().table);
