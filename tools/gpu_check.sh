@@ -82,6 +82,19 @@ left() {
   echo $((l > 30 ? l : 30))
 }
 
+# capped N CMD...: CMD under a timeout of N seconds, or of what is left of TOTAL_S (less 20 s)
+# when that is less; skipped when less than 10 s are left (the profile's many runs must not
+# outlive the lease's command).
+capped() {
+  local n=$1 l=$((TOTAL_S - (SECONDS - T0) - 20))
+  shift
+  if ((l < 10)); then
+    echo "(skipped: TOTAL_S=$TOTAL_S reached)"
+    return 0
+  fi
+  timeout $((l < n ? l : n)) "$@"
+}
+
 # phase NAME FUNCTION: runs FUNCTION in a subshell with set -e, records its status and time,
 # and always returns 0 so that the next phase runs.
 phase() {
@@ -336,20 +349,20 @@ profile_step() {
     LD_LIBRARY_PATH=$PACER_LD timeout "$(left 200)" "$PACER_BIN" graph resnet50 "${args[@]}" --profile 2>&1 | tail -n 40 || echo "(failed)"
     echo "--- resnet50-step graph, default passes, then without bn_relu (its CUDA fusion A/B)"
     for passes in default cse,dce,conv_bn,cast_elim,gemm_epilogue,softmax_xent,pointwise_fusion,amp_skip,multi_tensor; do
-      LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" --mode graph \
+      LD_LIBRARY_PATH=$PACER_LD capped 120 "$PACER_BIN" bench resnet50-step "${args[@]}" --mode graph \
         --passes "$passes" --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     done
     echo "--- resnet50-step graph, default passes, without the CUDA graph (PACER_CUDA_GRAPH=0: its A/B)"
-    PACER_CUDA_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+    PACER_CUDA_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD capped 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --mode graph --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     echo "--- resnet50-step graph, conv_bn without cuDNN's genstats (PACER_CONV_GENSTATS=0: its A/B)"
-    PACER_CONV_GENSTATS=0 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+    PACER_CONV_GENSTATS=0 LD_LIBRARY_PATH=$PACER_LD capped 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --mode graph --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     echo "--- resnet50-step eager, batch norm through the scalar NHWC kernels (PACER_BN_SCALAR=1)"
-    PACER_BN_SCALAR=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+    PACER_BN_SCALAR=1 LD_LIBRARY_PATH=$PACER_LD capped 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     echo "--- resnet50-step eager, 1x1 convolutions through cuDNN (PACER_CONV_1X1_GEMM=0)"
-    PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+    PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD capped 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 3 || echo "(failed)"
     # cuDNN's graph API for the convolutions (ops/cuda/conv_graph.h; by default taken per
     # problem where it measured faster, PACER_CUDNN_GRAPH=1 always, =0 never): its correctness
@@ -358,17 +371,17 @@ profile_step() {
     local test_bin=$B/bin/test_gpu
     [[ -x $test_bin ]] || test_bin=$B/tests/test_gpu
     echo "--- PACER_CUDNN_GRAPH=1: GPU tests (channels-last, f16 / bf16 op table)"
-    PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$test_bin" \
+    PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD capped 120 "$test_bin" \
       "--test-case=cuda channels-last*,cuda parity: every op-table row??f16*" 2>&1 | tail -n 12 || echo "(failed)"
     echo "--- PACER_CUDNN_GRAPH=1: resnet50-step eager, conv s1_3x3 and reduce1x1 (fwd + bwd)"
-    PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD timeout 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+    PACER_CUDNN_GRAPH=1 LD_LIBRARY_PATH=$PACER_LD capped 90 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --warmup 3 --repeat 10 2>&1 | tail -n 2 || echo "(failed)"
     echo "--- PACER_CUDNN_GRAPH=0: resnet50-step graph (+ CUDA graph), the legacy API only"
-    PACER_CUDNN_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD timeout 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
+    PACER_CUDNN_GRAPH=0 LD_LIBRARY_PATH=$PACER_LD capped 120 "$PACER_BIN" bench resnet50-step "${args[@]}" \
       --mode graph --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
     for conv in "64 56 64 3 1 1" "256 56 64 1 1 0"; do
       read -r c hw k ks st pad <<<"$conv"
-      PACER_CUDNN_GRAPH=1 PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD timeout 60 "$PACER_BIN" bench conv2d \
+      PACER_CUDNN_GRAPH=1 PACER_CONV_1X1_GEMM=0 LD_LIBRARY_PATH=$PACER_LD capped 60 "$PACER_BIN" bench conv2d \
         --device cuda --n 256 \
         --c "$c" --h "$hw" --w "$hw" --k "$k" --kernel "$ks" --stride "$st" --padding "$pad" --dtype f16 \
         --channels-last --backward --warmup 3 --repeat 10 2>&1 | tail -n 1 || echo "(failed)"
