@@ -112,6 +112,15 @@ int run_graph(const std::vector<std::string>& argv) {
   if (a.str("dump") != "none") pm.dump_to(a.str("dump"));
   models::GraphWorkload w = models::make_graph_workload(name, o);
   w.step(w.inputs);  // the optimizer makes its state
+  // A capture that made persistent state (the optimizer's first update, late when dynamic
+  // loss scaling skips the first steps) is not what replays run: capture again, as
+  // CompiledStep does. The eager step is measured after that too, with the same state.
+  graph::Captured captured = graph::capture(w.step, w.inputs, {.params = w.params});
+  for (int tries = 1; !captured.not_replayable.empty(); ++tries) {
+    if (tries == 30) throw Error("pacer graph: no replayable capture in 30 steps: " + captured.not_replayable);
+    std::fprintf(stderr, "pacer graph: captured again (%s)\n", captured.not_replayable.c_str());
+    captured = graph::capture(w.step, w.inputs, {.params = w.params});
+  }
   const Measured eager = measure(o.device, [&] { w.step(w.inputs); });
   // The same eager step with the last step's gradients dropped before it (zero_grad() before
   // the forward, as many training loops do): a replay drops them when it starts, so this is
@@ -121,15 +130,6 @@ int run_graph(const std::vector<std::string>& argv) {
     q.set_grad(Tensor());
   }
   const Measured eager_dropped = measure(o.device, [&] { w.step(w.inputs); });
-  // A capture that made persistent state (the optimizer's first update, late when dynamic
-  // loss scaling skips the first steps) is not what replays run: capture again, as
-  // CompiledStep does.
-  graph::Captured captured = graph::capture(w.step, w.inputs, {.params = w.params});
-  for (int tries = 1; !captured.not_replayable.empty(); ++tries) {
-    if (tries == 30) throw Error("pacer graph: no replayable capture in 30 steps: " + captured.not_replayable);
-    std::fprintf(stderr, "pacer graph: captured again (%s)\n", captured.not_replayable.c_str());
-    captured = graph::capture(w.step, w.inputs, {.params = w.params});
-  }
   graph::Graph g = std::move(captured.graph);
   const int64_t captured_nodes = int64_t(g.nodes.size());
 
