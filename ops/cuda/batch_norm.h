@@ -1,7 +1,8 @@
 #pragma once
-/// The vectorized channels-last batch norm of ops/cuda/batch_norm.cu, for other CUDA kernels
-/// of ops (internal): the bn_relu hooks use it, and the conv_bn fusion (ops/cuda/conv_bn.cpp)
-/// feeds it the statistics its convolution summed.
+/// The vectorized channels-last batch norm of ops/cuda/batch_norm_nhwc.cu, for other CUDA
+/// kernels of ops (internal): the op's kernel takes it where it applies, the bn_relu hooks use
+/// it, and the conv_bn fusion (ops/cuda/conv_bn.cpp) feeds it the statistics its convolution
+/// summed.
 
 #include "core/tensor.h"
 #include "ops/op_def.h"
@@ -18,5 +19,11 @@ bool batch_norm_vec_takes(const TensorMeta& m);
 /// statistics come from them and x is read once.
 void batch_norm_channels_last(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& residual, bool relu,
                               double eps, Tensor& out, Tensor& mean, Tensor& invstd, const Tensor& sums = Tensor());
+
+/// The backward of batch_norm_channels_last: dx, dw, db from dy (with `z`, a ReLU's output
+/// after the batch norm, dy is relu_backward(dy, z) on the fly; z may be undefined); dw and
+/// db in the weight's dtype.
+void batch_norm_channels_last_backward(const Tensor& dy, const Tensor& z, const Tensor& x, const Tensor& w,
+                                       const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dw, Tensor& db);
 
 }  // namespace pacer::ops::cuda

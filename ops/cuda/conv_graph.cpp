@@ -55,14 +55,10 @@ struct Desc {
 
 cudnnDataType_t data_type(DType t) { return t == DType::F16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16; }
 
-// A tensor descriptor of logical NCHW dims in NCHW or NHWC strides.
-std::unique_ptr<Desc> tensor_desc(const Tensor& t, bool channels_last, int64_t uid) {
+// A 4-d tensor descriptor (16-byte aligned data).
+std::unique_ptr<Desc> make_tensor_desc(const std::array<int64_t, 4>& dims, const std::array<int64_t, 4>& strides,
+                                       cudnnDataType_t dt, int64_t uid) {
   auto d = std::make_unique<Desc>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-  const std::array<int64_t, 4> dims = {t.size(0), t.size(1), t.size(2), t.size(3)};
-  const std::array<int64_t, 4> strides =
-      channels_last ? std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]}
-                    : std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
-  const cudnnDataType_t dt = data_type(t.dtype());
   const int64_t align = 16;
   d->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &dt);
   d->set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, dims.data(), 4);
@@ -73,19 +69,18 @@ std::unique_ptr<Desc> tensor_desc(const Tensor& t, bool channels_last, int64_t u
   return d;
 }
 
+// A tensor's descriptor: logical NCHW dims in NCHW or NHWC strides.
+std::unique_ptr<Desc> tensor_desc(const Tensor& t, bool channels_last, int64_t uid) {
+  const std::array<int64_t, 4> dims = {t.size(0), t.size(1), t.size(2), t.size(3)};
+  const std::array<int64_t, 4> strides =
+      channels_last ? std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]}
+                    : std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
+  return make_tensor_desc(dims, strides, data_type(t.dtype()), uid);
+}
+
 // A per-channel statistics tensor [1, C, 1, 1] of float32 (genstats' sum and sum of squares).
 std::unique_ptr<Desc> stats_desc(int64_t C, int64_t uid) {
-  auto d = std::make_unique<Desc>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-  const std::array<int64_t, 4> dims = {1, C, 1, 1}, strides = {C, 1, C, C};
-  const cudnnDataType_t dt = CUDNN_DATA_FLOAT;
-  const int64_t align = 16;
-  d->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &dt);
-  d->set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, dims.data(), 4);
-  d->set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, strides.data(), 4);
-  d->set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid);
-  d->set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &align);
-  d->finalize();
-  return d;
+  return make_tensor_desc({1, C, 1, 1}, {C, 1, C, C}, CUDNN_DATA_FLOAT, uid);
 }
 
 struct Plan {

@@ -1,7 +1,7 @@
 #pragma once
 /// The CUDA side of the bn_relu fusion (ops/graph/passes/bn_relu.cpp): batch norm + (add +)
 /// ReLU as one normalize kernel, and ReLU's backward applied inside batch norm's, for dense
-/// channels-last tensors. Registered by the CUDA backend (ops/cuda/batch_norm.cu); all null
+/// channels-last tensors. Registered by the CUDA backend (ops/cuda/batch_norm_nhwc.cu); all null
 /// in a build without it.
 
 #include "core/tensor.h"

@@ -1,5 +1,5 @@
 // BN-apply + (add) + ReLU fusion, forward and backward (CPU, and CUDA for dense
-// channels-last tensors through ops/cuda/batch_norm.cu's vectorized kernels). Forward: batch_norm_train's
+// channels-last tensors through ops/cuda/batch_norm_nhwc.cu's vectorized kernels). Forward: batch_norm_train's
 // output read only by relu, or by an add (the residual) read only by relu, becomes one
 // kernel whose normalize loop adds and clamps: the normalized tensor and the sum are never
 // written. Backward: batch_norm_train_backward of a relu_backward read only by it takes
