@@ -34,32 +34,77 @@
 
 namespace pacer::graph {
 
+namespace {
+
+// Where a replay leaves a tensor it hands out: a range of an arena, rebuilt per run (holding a
+// tensor over an arena would read as one kept by the caller, see Executor::run()), or a tensor
+// outside the arenas (state, input memory, a block the capture allocated: replays write it in
+// place, and holding it keeps it).
+struct Slot {
+  int arena = -1;
+  size_t offset = 0;
+  ops::TensorMeta meta;
+  Tensor held;
+};
+
+// The slot of `t` among the arenas (base address, bytes; a null base: not allocated yet).
+Slot slot_in(const std::vector<std::pair<const char*, size_t>>& arenas, const Tensor& t) {
+  Slot s;
+  s.meta = {.sizes = t.sizes(), .dtype = t.dtype(), .device = t.device(), .strides = t.strides()};
+  const char* p = t.nbytes() > 0 ? static_cast<const char*>(t.data()) : nullptr;
+  for (size_t a = 0; a < arenas.size() && p; ++a) {
+    const auto [base, bytes] = arenas[a];
+    if (base && p >= base && p < base + bytes) {
+      s.arena = int(a);
+      s.offset = size_t(p - base);
+    }
+  }
+  if (s.arena < 0) s.held = t;
+  return s;
+}
+
+// The CPU tensors the graph's kernels read, with their values now: a capture freezes them into
+// launch arguments. Emulated (every tensor on the CPU), the small ones the step does not write
+// itself stand for them.
+std::vector<std::pair<Tensor, Tensor>> host_values_of(const Graph& g, bool emulated) {
+  std::vector<bool> seen(g.values.size(), false);
+  if (emulated) {
+    const std::vector<int> root = memory_roots(g);
+    for (const Node& n : g.nodes)
+      for (int i : n.written_inputs())
+        if (n.inputs[size_t(i)] >= 0) seen[size_t(root[size_t(n.inputs[size_t(i)])])] = true;
+  }
+  std::vector<std::pair<Tensor, Tensor>> out;
+  for (const Node& n : g.nodes)
+    for (int in : n.inputs) {
+      if (in < 0 || seen[size_t(in)]) continue;
+      seen[size_t(in)] = true;
+      const Value& v = g.values[size_t(in)];
+      if (v.kind == ValueKind::State && v.state.defined() && v.state.device().is_cpu() &&
+          (!emulated || v.state.nbytes() <= 16))
+        out.emplace_back(v.state, clone(contiguous(v.state)));
+    }
+  return out;
+}
+
+}  // namespace
+
 struct Executor::CudaGraphReplay {
   int device = 0;
   bool emulated = false;  // ExecutorOptions::emulate_cuda_graph: CPU nodes, "launches" re-run them
   bool captured = false;
-  cuda::Stream stream;  // the capture stream; its cached blocks are retained
-  bool stream_made = false;
+  cuda::Stream stream;  // the capture stream (null until made); its cached blocks are retained
   std::vector<Tensor> inputs;  // every run's inputs are copied here
   bool warm = false;           // a run over `inputs` and the current arenas has completed
   std::unique_ptr<cuda::CudaGraph> graph;
-  // Where a replay leaves a tensor it hands out: a range of an arena, rebuilt per run
-  // (holding a tensor over an arena here would read as one kept by the caller, see run()),
-  // or a tensor outside the arenas (state, an input) held as it is.
-  struct Slot {
-    int arena = -1;
-    size_t offset = 0;
-    ops::TensorMeta meta;
-    Tensor held;
-  };
-  std::vector<Slot> outputs, grads;
+  std::vector<Slot> outputs, grads;  // where the replays leave them
   std::vector<std::pair<Tensor, Tensor>> host_values;  // CPU tensors kernels read, and their values at capture
   std::vector<Tensor> kept;  // device tables the fused kernels read (a graph copy may upload new ones)
   cuda::Event done;          // recorded after each run's work
 
   ~CudaGraphReplay() {
     graph.reset();  // waits for queued replays
-    if (stream_made) cuda::release_stream_blocks(stream);
+    if (stream.handle()) cuda::release_stream_blocks(stream);
   }
 };
 
@@ -171,29 +216,11 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
 
   bool ran = false;  // the emulated capture runs the step itself
   if (!r.captured) {
-    if (!r.emulated && !r.stream_made) {
+    if (!r.emulated && !r.stream.handle()) {
       r.stream = cuda::Stream::create(r.device);
       cuda::retain_stream_blocks(r.stream);
-      r.stream_made = true;
     }
-    // CPU tensors the kernels read (their values become launch arguments). Emulated, every
-    // tensor is on the CPU: the small ones the step does not write itself stand for them.
-    std::vector<bool> seen(graph_.values.size(), false);
-    if (r.emulated) {
-      const std::vector<int> root = memory_roots(graph_);
-      for (const Node& n : graph_.nodes)
-        for (int i : n.written_inputs())
-          if (n.inputs[size_t(i)] >= 0) seen[size_t(root[size_t(n.inputs[size_t(i)])])] = true;
-    }
-    for (const Node& n : graph_.nodes)
-      for (int in : n.inputs) {
-        if (in < 0 || seen[size_t(in)]) continue;
-        seen[size_t(in)] = true;
-        const Value& v = graph_.values[size_t(in)];
-        if (v.kind == ValueKind::State && v.state.defined() && v.state.device().is_cpu() &&
-            (!r.emulated || v.state.nbytes() <= 16))
-          r.host_values.emplace_back(v.state, clone(contiguous(v.state)));
-      }
+    r.host_values = host_values_of(graph_, r.emulated);
     std::unique_ptr<cuda::CudaGraph> g = r.emulated ? nullptr : std::make_unique<cuda::CudaGraph>();
     std::string why;
     std::vector<Tensor> out;
@@ -205,29 +232,16 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
         if (g) g->begin_capture(r.stream);
         out = run_nodes(r.inputs);
         completed = true;
-        // Where the outputs and gradients lie, for the replays to hand them out: a range of an
-        // arena, else the tensor itself (state, input memory, a block the capture allocated:
-        // replays write it in place, and holding it keeps it).
-        auto slot_of = [&](const Tensor& t) {
-          CudaGraphReplay::Slot s;
-          s.meta = {.sizes = t.sizes(), .dtype = t.dtype(), .device = t.device(), .strides = t.strides()};
-          const char* p = t.nbytes() > 0 ? static_cast<const char*>(t.data()) : nullptr;
-          for (size_t a = 0; a < arenas_.size() && p; ++a) {
-            const char* base = arenas_[a].storage ? static_cast<const char*>(arenas_[a].storage->data()) : nullptr;
-            if (base && p >= base && p < base + arenas_[a].bytes) {
-              s.arena = int(a);
-              s.offset = size_t(p - base);
-            }
-          }
-          if (s.arena < 0) s.held = t;
-          return s;
-        };
+        // Where the outputs and gradients lie, for the replays to hand them out.
+        std::vector<std::pair<const char*, size_t>> arenas;
+        for (const Arena& a : arenas_)
+          arenas.emplace_back(a.storage ? static_cast<const char*>(a.storage->data()) : nullptr, a.bytes);
         r.outputs.clear();
-        for (const Tensor& t : out) r.outputs.push_back(slot_of(t));
+        for (const Tensor& t : out) r.outputs.push_back(slot_in(arenas, t));
         r.grads.clear();
         size_t k = 0;
         for (const auto& [param, v] : graph_.grad_outputs) {
-          r.grads.push_back(slot_of(param.grad()));
+          r.grads.push_back(slot_in(arenas, param.grad()));
           // A held gradient would be overwritten by the next replay while the caller may keep it.
           PACER_CHECK(r.grads.back().arena >= 0 || param.grad().nbytes() == 0,
                       "gradient {} lies outside the planned memory", k);
@@ -281,7 +295,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
     }
   }
   ++stats_.cuda_graph_replays;
-  auto rebuilt = [&](const CudaGraphReplay::Slot& s) {
+  auto rebuilt = [&](const Slot& s) {
     return s.arena >= 0 ? arena_tensor(size_t(s.arena), s.offset, s.meta) : s.held;
   };
   size_t k = 0;
@@ -290,7 +304,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
     p.set_grad(rebuilt(r.grads[k++]));
   }
   std::vector<Tensor> out;
-  for (const CudaGraphReplay::Slot& s : r.outputs) out.push_back(rebuilt(s));
+  for (const Slot& s : r.outputs) out.push_back(rebuilt(s));
   return finish(handed_out(out));
 }
 
