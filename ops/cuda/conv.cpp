@@ -197,6 +197,14 @@ struct ConvCall {
   double beta;
 };
 
+// The call's problem: the key of the algorithm cache (and of the API choice).
+AlgoKey key_of(const ConvCall& c) {
+  int device = 0;
+  PACER_CUDA_CHECK(cudaGetDevice(&device));
+  return {device,    c.dir,     c.X.dtype(), math_type(c.X.dtype()), c.lx, c.lw, c.ly, dims(c.X), dims(c.W),
+          dims(c.Y), {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}};
+}
+
 // Runs `algo` for the call with the given descriptors; returns cuDNN's status (unchecked).
 cudnnStatus_t execute(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
                       const TensorDesc& yd, const ConvDesc& cd, int algo, void* ws, size_t ws_bytes) {
@@ -354,10 +362,7 @@ bool try_run(const ConvCall& c, float* ms = nullptr) {
   const TensorDesc xd(c.X, c.lx), yd(c.Y, c.ly);
   const FilterDesc wd(c.W, c.lw);
   const ConvDesc cd(c.g, dt, math);
-  int device = 0;
-  PACER_CUDA_CHECK(cudaGetDevice(&device));
-  const AlgoKey key{device,      c.dir,       dt,          math,   c.lx,   c.lw,   c.ly,   dims(c.X), dims(c.W),
-                    dims(c.Y),   {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}};
+  const AlgoKey key = key_of(c);
   AlgoCache& cache = algo_cache();
   {
     std::unique_lock<std::mutex> lock(cache.mu);
@@ -428,11 +433,7 @@ bool run_chosen(const ConvCall& c) {
   using Key = std::pair<AlgoKey, double>;
   static std::mutex mu;
   static std::map<Key, bool>* use_graph = new std::map<Key, bool>;  // leaked, as the algorithm cache
-  int device = 0;
-  PACER_CUDA_CHECK(cudaGetDevice(&device));
-  const Key key{AlgoKey{device, c.dir, c.X.dtype(), math_type(c.X.dtype()), c.lx, c.lw, c.ly, dims(c.X), dims(c.W),
-                        dims(c.Y), {c.g.sh, c.g.sw, c.g.ph, c.g.pw, c.g.dh, c.g.dw, c.g.groups}},
-                c.beta};
+  const Key key{key_of(c), c.beta};
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = use_graph->find(key);
