@@ -3,17 +3,11 @@
 // (loops.cuh) on strided views of the output, exactly as the CPU kernels do; the indexed
 // ops share one kernel over a coalesced geometry of the index space.
 //
-// Index validation. The CPU kernels raise "index k is out of range ..." for a bad index, so
-// these kernels do too: each thread that meets an out-of-range index skips its element (no
-// out-of-bounds access ever happens) and records its flat position with atomicMin in a
-// one-word device slot. After the launch the slot is read back with one cudaMemcpyAsync and
-// a stream synchronization; when it names a position, the index value there is read back
-// too (error path only) and the same message as the CPU's is thrown, naming the first bad
-// index in the index tensor's order, as the CPU does. The cost is one host sync per call of
-// index_select / gather / scatter / scatter_add / one_hot. While the stream is being captured
-// into a CUDA graph (the compiled training step replays on one) no host read is possible: the
-// kernels then still skip bad indices (so nothing is written out of bounds) but the error is
-// not raised.
+// Index validation (ops/cuda/bad_index.h): a thread that meets an out-of-range index skips
+// its element and records its flat position; after the launch the first one is read back and
+// the CPU's message is thrown, naming the first bad index in the index tensor's order. The
+// cost is one host sync per call of index_select / gather / scatter / scatter_add / one_hot
+// (none while a CUDA graph is being captured: then bad indices are skipped, not raised).
 //
 // scatter with repeated indices: the CPU writes in index order, so the last write wins;
 // here the writes race and which one lands is unspecified (as in other GPU frameworks).
@@ -25,6 +19,7 @@
 #include <array>
 #include <type_traits>
 
+#include "ops/cuda/bad_index.h"
 #include "ops/cuda/loops.cuh"
 #include "ops/registry.h"
 
@@ -224,8 +219,6 @@ __global__ void index_kernel(int64_t total, IndexGeom g, const I* __restrict__ i
   }
 }
 
-constexpr unsigned long long kNoBadIndex = 0x7f7f7f7f7f7f7f7fULL;  // the memset pattern below
-
 // Runs one indexed launch and raises the CPU's error for an out-of-range index.
 // `message(k)` formats the error for bad index value k.
 template <Mode M, class T, class F>
@@ -233,43 +226,16 @@ void run_indexed(const IndexGeom& g, int64_t total, const Tensor& index, const T
                  int64_t src_sel, int64_t dst_sel, Device device, F message) {
   if (total == 0) return;
   const cudaStream_t s = stream();
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  PACER_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
-  const bool check = capture == cudaStreamCaptureStatusNone;
-  Tensor slot;
-  unsigned long long* bad = nullptr;
-  if (check) {
-    slot = empty({1}, {.dtype = DType::I64, .device = device});
-    bad = static_cast<unsigned long long*>(slot.data());
-    PACER_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(unsigned long long), s));
-  }
+  const BadIndexSlot bad(device);
   auto launch = [&]<class I>() {
     index_kernel<M, T, I><<<blocks_for(total), kThreads, 0, s>>>(total, g, static_cast<const I*>(index.data()), src,
-                                                                 dst, n, src_sel, dst_sel, bad);
+                                                                 dst, n, src_sel, dst_sel, bad.get());
     PACER_CUDA_KERNEL_CHECK();
   };
   if (index.dtype() == DType::I64) launch.template operator()<int64_t>();
   else launch.template operator()<int32_t>();
-  if (!check) return;
-  unsigned long long first = kNoBadIndex;
-  PACER_CUDA_CHECK(cudaMemcpyAsync(&first, bad, sizeof(first), cudaMemcpyDeviceToHost, s));
-  PACER_CUDA_CHECK(cudaStreamSynchronize(s));
-  if (first == kNoBadIndex) return;
-  // Error path: fetch the offending value for the message.
-  const int64_t at = host_offset(g, 0, int64_t(first));
-  int64_t k = 0;
-  if (index.dtype() == DType::I64) {
-    PACER_CUDA_CHECK(cudaMemcpyAsync(&k, static_cast<const int64_t*>(index.data()) + at, sizeof(int64_t),
-                                     cudaMemcpyDeviceToHost, s));
-    PACER_CUDA_CHECK(cudaStreamSynchronize(s));
-  } else {
-    int32_t k32 = 0;
-    PACER_CUDA_CHECK(cudaMemcpyAsync(&k32, static_cast<const int32_t*>(index.data()) + at, sizeof(int32_t),
-                                     cudaMemcpyDeviceToHost, s));
-    PACER_CUDA_CHECK(cudaStreamSynchronize(s));
-    k = k32;
-  }
-  message(k);
+  const int64_t first = bad.first();
+  if (first >= 0) message(BadIndexSlot::value_at(index, host_offset(g, 0, first)));
 }
 
 // Stride of `t` in dim `d`, and `t`'s strides with dim `d`'s set to 0.

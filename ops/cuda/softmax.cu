@@ -12,6 +12,7 @@
 
 #include "ops/api.h"
 #include "ops/cpu/loops.h"
+#include "ops/cuda/bad_index.h"
 #include "ops/cuda/launch.cuh"
 #include "ops/cuda/loops.cuh"
 #include "ops/graph/cuda_softmax_xent.h"
@@ -209,7 +210,6 @@ void softmax_kernel(OpCall& c) {
 // [N, R] logits, the row's shift and log-sum-exp as the softmax above, the log-probabilities
 // recomputed where they are needed and rounded to T where the unfused ops store them.
 
-constexpr unsigned long long kNoBadRow = 0x7f7f7f7f7f7f7f7fULL;  // the memset pattern below
 constexpr int kXentThreads = 256;
 
 template <class C>
@@ -298,34 +298,16 @@ void check_xent_args(const Tensor& x, const Tensor& index, const char* who) {
               index.dtype(), index.sizes(), index.device());
 }
 
-// Launches `launch(bad_slot)` with a slot for the first row whose index is out of range and,
-// unless a CUDA graph is being captured (nothing has run then), raises the unfused gather's
-// error for it.
+// Launches `launch(bad_slot)` with a slot for the first row whose index is out of range and
+// raises the unfused gather's error for it (ops/cuda/bad_index.h).
 template <class F>
 void with_index_check(const Tensor& x, const Tensor& index, F launch) {
-  const cudaStream_t s = stream();
-  Tensor slot = empty({1}, {.dtype = DType::I64, .device = x.device()});
-  auto* bad = static_cast<unsigned long long*>(slot.data());
-  PACER_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(unsigned long long), s));
-  launch(bad);
+  const BadIndexSlot bad(x.device());
+  launch(bad.get());
   PACER_CUDA_KERNEL_CHECK();
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  PACER_CUDA_CHECK(cudaStreamIsCapturing(s, &capture));
-  if (capture != cudaStreamCaptureStatusNone) return;
-  unsigned long long first = kNoBadRow;
-  PACER_CUDA_CHECK(cudaMemcpyAsync(&first, bad, sizeof(first), cudaMemcpyDeviceToHost, s));
-  PACER_CUDA_CHECK(cudaStreamSynchronize(s));
-  if (first == kNoBadRow) return;
-  // Error path: fetch the offending value for the message.
-  int64_t k64 = 0;
-  int32_t k32 = 0;
-  const bool wide = index.dtype() == DType::I64;
-  const char* at = static_cast<const char*>(index.data()) + first * (wide ? sizeof(k64) : sizeof(k32));
-  PACER_CUDA_CHECK(cudaMemcpyAsync(wide ? static_cast<void*>(&k64) : static_cast<void*>(&k32), at,
-                                   wide ? sizeof(k64) : sizeof(k32), cudaMemcpyDeviceToHost, s));
-  PACER_CUDA_CHECK(cudaStreamSynchronize(s));
-  const int64_t k = wide ? k64 : int64_t(k32);
-  PACER_FAIL("index {} is out of range for dimension 1 of size {}", k, x.size(1));
+  const int64_t first = bad.first();
+  if (first >= 0)
+    PACER_FAIL("index {} is out of range for dimension 1 of size {}", BadIndexSlot::value_at(index, first), x.size(1));
 }
 
 template <class F>
