@@ -91,6 +91,10 @@ Shape channels_last_strides(const Shape& sizes) {
   return {H * W * C, 1, W * C, C};
 }
 
+bool is_dense_channels_last(const Shape& sizes, const Shape& strides) {
+  return sizes.size() == 4 && strides == channels_last_strides(sizes);
+}
+
 bool is_channels_last(const Tensor& t) {
   if (t.dim() != 4 || t.is_contiguous()) return false;
   const Shape want = channels_last_strides(t.sizes());

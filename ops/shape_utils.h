@@ -21,6 +21,9 @@ Shape reduced_shape(const Shape& sizes, const Shape& dims, bool keepdim);
 
 /// The element strides of the channels-last (NHWC) layout of a 4-d NCHW shape.
 Shape channels_last_strides(const Shape& sizes);
+/// True when `strides` are exactly the channels-last strides of the 4-d `sizes` (every dim's,
+/// size-1 ones included: what the vectorized and fused NHWC kernels index by).
+bool is_dense_channels_last(const Shape& sizes, const Shape& strides);
 /// True when t is 4-d, laid out channels-last, and not also plain contiguous (a tensor
 /// with C == 1 or H == W == 1 is both; it counts as contiguous).
 bool is_channels_last(const Tensor& t);

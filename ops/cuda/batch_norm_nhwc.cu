@@ -9,6 +9,7 @@
 #include "ops/cuda/batch_norm.h"
 #include "ops/cuda/batch_norm_common.cuh"
 #include "ops/graph/cuda_batch_norm_relu.h"
+#include "ops/shape_utils.h"
 
 namespace pacer::ops::cuda {
 
@@ -332,14 +333,8 @@ void backward_vec(const Tensor& dy, const Tensor& z, const Tensor& x, const Tens
   PACER_CUDA_KERNEL_CHECK();
 }
 
-bool dense_channels_last(const Shape& sizes, const Shape& strides) {
-  if (sizes.size() != 4) return false;
-  const int64_t C = sizes[1], H = sizes[2], W = sizes[3];
-  return strides == Shape{H * W * C, 1, W * C, C};
-}
-
 bool fused_takes(const TensorMeta& m) {
-  if (scalar_forced() || !m.device.is_cuda() || !dense_channels_last(m.sizes, m.strides) ||
+  if (scalar_forced() || !m.device.is_cuda() || !is_dense_channels_last(m.sizes, m.strides) ||
       m.sizes[0] * m.sizes[2] * m.sizes[3] == 0)
     return false;
   VecTiling vt;
@@ -354,12 +349,12 @@ bool fused_takes(const TensorMeta& m) {
 // An input of the fused kernels at a 16-byte aligned address: itself, or (a view at an odd
 // offset) a dense channels-last copy.
 Tensor aligned_input(const Tensor& t) {
-  if (!t.defined() || aligned16(t.data()) || !dense_channels_last(t.sizes(), t.strides())) return t;
+  if (!t.defined() || aligned16(t.data()) || !is_dense_channels_last(t.sizes(), t.strides())) return t;
   return permute(contiguous(permute(t, {0, 2, 3, 1})), {0, 3, 1, 2});
 }
 
 void check_fused_operand(const Tensor& t, const char* what) {
-  PACER_CHECK(t.device().is_cuda() && dense_channels_last(t.sizes(), t.strides()) && aligned16(t.data()),
+  PACER_CHECK(t.device().is_cuda() && is_dense_channels_last(t.sizes(), t.strides()) && aligned16(t.data()),
               "bn_relu on CUDA: expected {} as a dense channels-last CUDA tensor at a 16-byte aligned address, got "
               "{} {} with strides {}",
               what, t.dtype(), t.sizes(), t.strides());

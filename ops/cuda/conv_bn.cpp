@@ -7,6 +7,7 @@
 #include "ops/cuda/batch_norm.h"
 #include "ops/cuda/conv.h"
 #include "ops/graph/cuda_conv_bn.h"
+#include "ops/shape_utils.h"
 
 namespace pacer::ops::cuda {
 
@@ -15,9 +16,7 @@ namespace {
 bool takes(const TensorMeta& x, const TensorMeta& y) {
   for (const TensorMeta* m : {&x, &y}) {
     if (m->dtype != DType::F16 && m->dtype != DType::BF16) return false;
-    if (m->sizes.size() != 4 || m->strides.size() != 4) return false;
-    const int64_t C = m->sizes[1], H = m->sizes[2], W = m->sizes[3];
-    if (m->strides != Shape{H * W * C, 1, W * C, C}) return false;
+    if (!is_dense_channels_last(m->sizes, m->strides)) return false;
   }
   return x.dtype == y.dtype && batch_norm_vec_takes(y);
 }

@@ -11,6 +11,7 @@
 #include "ops/cuda/launch.cuh"
 #include "ops/cuda/loops.cuh"
 #include "ops/graph/cuda_gemm_epilogue.h"
+#include "ops/shape_utils.h"
 
 namespace pacer::ops::cuda {
 
@@ -109,8 +110,8 @@ void relu_bgrad_channels_last(const Tensor& dy, const Tensor& y, Tensor& dz, Ten
                   dz.strides() == dy.strides(),
               "relu_bgrad: expected dy, y and dz of one shape and layout, got {}, {} and {}", dy.sizes(), y.sizes(),
               dz.sizes());
-  const int64_t C = dy.size(1), H = dy.size(2), W = dy.size(3), rows = dy.numel() / std::max<int64_t>(C, 1);
-  PACER_CHECK(dy.stride(1) == 1 && dy.stride(3) == C && dy.stride(2) == W * C && dy.stride(0) == H * W * C,
+  const int64_t C = dy.size(1), rows = dy.numel() / std::max<int64_t>(C, 1);
+  PACER_CHECK(is_dense_channels_last(dy.sizes(), dy.strides()),
               "relu_bgrad: expected dense channels-last tensors, got strides {}", dy.strides());
   // Dense channels-last: memory is [N * H * W, C]; seen as such, as flat 2-d views.
   auto flat = [&](const Tensor& t) { return make_view(t, {rows, C}, {C, 1}, t.storage_offset()); };

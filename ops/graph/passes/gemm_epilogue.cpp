@@ -25,6 +25,7 @@
 #include "ops/graph/alias.h"
 #include "ops/graph/cuda_gemm_epilogue.h"
 #include "ops/graph/fusion.h"
+#include "ops/shape_utils.h"
 
 namespace pacer::graph {
 
@@ -44,13 +45,6 @@ bool runs_on(Device d) { return d.is_cpu() || (d.is_cuda() && cuda_epilogues());
 
 void check_device(const std::string& name, Device d) {
   PACER_CHECK(runs_on(d), "{}: this build cannot run it on {}", name, d);
-}
-
-// Dense channels-last strides of a 4-d [N, C, H, W] tensor.
-bool is_channels_last(const ops::TensorMeta& m) {
-  if (m.sizes.size() != 4 || m.strides.size() != 4) return false;
-  const int64_t C = m.sizes[1], H = m.sizes[2], W = m.sizes[3];
-  return m.strides[1] == 1 && m.strides[3] == C && m.strides[2] == W * C && m.strides[0] == H * W * C;
 }
 
 // A contiguous tensor seen as [rows, cols] (cols: its last dimension).
@@ -183,9 +177,9 @@ class GemmEpilogueFusion final : public Pass {
         // gradient's other readers, the convolution's backward ops, stay as they are).
         // CPU: contiguous (NCHW); CUDA: dense channels-last, dy and y laid out as dz.
         const ops::TensorMeta& dm = meta(n.outputs[0]);
+        const bool same_strides = meta(n.inputs[0]).strides == dm.strides && meta(n.inputs[1]).strides == dm.strides;
         const bool layout = n.device.is_cpu() ? is_contiguous(dm)
-                                              : is_channels_last(dm) && meta(n.inputs[0]).strides == dm.strides &&
-                                                    meta(n.inputs[1]).strides == dm.strides;
+                                              : ops::is_dense_channels_last(dm.sizes, dm.strides) && same_strides;
         if (!layout || !is_floating(dm.dtype) || dm.sizes[1] < 2 || meta(n.inputs[0]).sizes != dm.sizes ||
             meta(n.inputs[1]).sizes != dm.sizes || meta(n.inputs[0]).dtype != dm.dtype ||
             meta(n.inputs[1]).dtype != dm.dtype)
