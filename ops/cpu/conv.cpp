@@ -4,13 +4,16 @@
 // Feature maps from 14 x 14 on go one image at a time (nb = 1), in blocks of output rows
 // whose column buffer stays in L2; the GEMM then reads dy and writes y or dx in place, and a
 // 1x1 stride-1 convolution (most of ResNet-50) needs no im2col or col2im at all, since its
-// column matrix is the image itself.
+// column matrix is the image itself. 3x3 stride-1 convolutions with enough channels go to
+// Winograd F(4x4, 3x3) instead (ops/cpu/conv_winograd.cpp).
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "ops/cpu/conv.h"
+#include "ops/cpu/conv_winograd.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 #include "ops/registry.h"
@@ -30,6 +33,15 @@ struct ConvGeometry {
 ConvGeometry geometry(const Attrs& a, const Shape& x, const Shape& w, const Shape& y) {
   const Shape &st = a.shape("stride"), &pad = a.shape("padding"), &dil = a.shape("dilation");
   return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], st[0], st[1], pad[0], pad[1], dil[0], dil[1], a.i("groups")};
+}
+
+// The problem as Winograd sees it, when the convolution is one it can take (3x3, stride 1,
+// undilated, ungrouped) and the current mode sends it there.
+std::optional<winograd::Problem> winograd_problem(const ConvGeometry& G, DType dtype) {
+  if (G.kh != 3 || G.kw != 3 || G.sh != 1 || G.sw != 1 || G.dh != 1 || G.dw != 1 || G.groups != 1) return std::nullopt;
+  const winograd::Problem p{G.N, G.C, G.H, G.W, G.K, G.OH, G.OW, G.ph, G.pw};
+  if (!winograd::use_winograd(p, dtype)) return std::nullopt;
+  return p;
 }
 
 // Small images are processed in chunks of `nb`, with the column buffer of a chunk laid out as
@@ -321,6 +333,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
                     const std::function<void(int64_t, int64_t)>& after_images) {
   const Tensor w = materialize(weight);
   const ConvGeometry G = geometry(attrs, x.sizes(), w.sizes(), y.sizes());
+  if (const auto p = winograd_problem(G, x.dtype())) return winograd::forward(x, w, bias, *p, y, after_images);
   const bool has_bias = bias.defined();
   const int64_t chunk = chunk_images(G, x.element_size());
   if (has_bias) {
@@ -370,6 +383,7 @@ void conv_input_grad(const Tensor& dy, const Tensor& weight, Tensor& dx, const A
   const Tensor gy = materialize(dy);
   const Tensor w = materialize(weight);
   const ConvGeometry G = geometry(attrs, dx.sizes(), w.sizes(), gy.sizes());
+  if (const auto p = winograd_problem(G, dx.dtype())) return winograd::input_grad(gy, w, *p, dx);
   const int64_t chunk = chunk_images(G, dx.element_size());
   const bool direct = chunk == 1 && columns_are_input(G, dx);  // GEMM straight into dx
   if (!direct) std::memset(dx.data(), 0, dx.nbytes());
@@ -421,6 +435,7 @@ void conv2d_backward_weight_kernel(OpCall& c) {
   const Tensor& x = c.in(1);
   Tensor& dw = c.out(0);
   const ConvGeometry G = geometry(c.attrs, x.sizes(), dw.sizes(), gy.sizes());
+  if (const auto p = winograd_problem(G, dw.dtype())) return winograd::weight_grad(gy, x, *p, dw);
   std::memset(dw.data(), 0, dw.nbytes());
   dispatch_floating(dw.dtype(), "conv2d_backward_weight", [&]<class T>() {
     auto grad = [&](int64_t g) { return matrix(dw, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()); };

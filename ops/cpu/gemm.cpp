@@ -88,6 +88,18 @@ Tensor to_f32(const Tensor& x) {
 
 }  // namespace
 
+template <class T>
+void gemm_on_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                    int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  blas_call<T>(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb,
+               beta, c, ldc);
+}
+template void gemm_on_thread<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                                    int64_t, float, float*, int64_t);
+template void gemm_on_thread<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                                     int64_t, double, double*, int64_t);
+
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta) {
   PACER_CHECK(c.stride(1) == 1 || c.size(1) == 1, "gemm: the output must be dense in its last dim");
   const int64_t m = a.size(0), k = a.size(1), n = b.size(1);

@@ -10,6 +10,12 @@ namespace pacer::ops::cpu {
 /// a: [m, k], b: [k, n], c: [m, n] (c must be row-major contiguous in its last dim).
 void gemm(const Tensor& a, const Tensor& b, Tensor& c, double alpha, double beta);
 
+/// C = op(A) @ op(B) + beta * C on raw row-major f32 / f64 buffers, on the calling thread
+/// (for kernels that split their work between threads themselves); op transposes when asked.
+template <class T>
+void gemm_on_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                    int64_t ldb, T beta, T* c, int64_t ldc);
+
 /// The linear op's kernel: y [m, n] = x [m, k] @ w [n, k]^T (+ bias [n], broadcast into y
 /// first, then the GEMM accumulates). bias may be undefined. (ops/cpu/linalg.cpp)
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y);
