@@ -23,8 +23,13 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -42,16 +47,21 @@ constexpr int64_t kPoints = 36;  // transform-domain points of a tile (6 x 6)
 // scales with Cin * Cout.
 constexpr int64_t kMinChannels = 32;
 
-// ... and filters whose transform U (36 x Cin x Cout values) is larger than this: every block
-// of tiles reads all of U, and OpenBLAS packs each U[p] again for each block's GEMM, so with
-// many channels and few tiles per block (14 x 14 and 7 x 7 maps) the work is all packing.
-// Measured fwd + bwd, batch 8, 2 threads, ms (im2col / Winograd): 64 channels at 56 x 56
-// 43.5 / 18.1, 128 at 28 x 28 39.4 / 13.3, 256 at 14 x 14 32.7 / 28.3, 512 at 7 x 7 38.5 / 75.2.
+// ... and filters whose transform U (36 x Cin x Cout values) is larger than this. Every block
+// of tiles reads all of U (and OpenBLAS packs each U[p] again per block), and U plus the
+// blocks' V and M is scratch memory: for ResNet-50's 256-channel 14 x 14 layers ~19 MiB
+// against im2col's ~4, which lifts the training step's peak (the graph's, `pacer graph
+// resnet50`, 667.0 -> 687.5 MiB). Measured fwd + bwd, batch 8, 2 threads, ms (im2col /
+// Winograd, PACER_CONV_WINOGRAD=2): 64 channels at 56 x 56 41.3 / 13.0, 128 at 28 x 28
+// 36.9 / 13.1, 256 at 14 x 14 36.0 / 20.5, 512 at 7 x 7 39.4 / 42.6.
 constexpr int64_t kMaxFilterBytes = int64_t(4) << 20;
 
 // V and M of a block (36 points x tiles x (Cin + Cout) values) stay within this (512 KiB to
-// 2 MiB measured the same).
+// 2 MiB measured the same) ...
 constexpr int64_t kBlockBytes = int64_t(1) << 20;
+// ... unless that leaves a block fewer tiles than this (16 to 64 measured alike within the
+// noise; larger blocks lift the step's peak memory).
+constexpr int64_t kMinTiles = 32;
 
 #if defined(__clang__)
 #define PACER_WINOGRAD_IVDEP _Pragma("clang loop vectorize(assume_safety)")
@@ -176,10 +186,73 @@ struct Layout {
 
 Layout forward_layout(const Problem& p) { return {p.N, p.C, p.H, p.W, p.K, p.OH, p.OW, p.ph, p.pw}; }
 
-// Whole tile rows per block, V and M of a block within kBlockBytes.
-int64_t tile_rows_per_block(const Layout& L, size_t element_size) {
+// Tile rows per block, counted across images (a block may end in one image and go on in the
+// next) among `total` rows: V and M of a block within kBlockBytes, but at least kMinTiles
+// tiles, since every block's GEMMs read all of U; and no more than a thread's share.
+int64_t tile_rows_per_block(const Layout& L, size_t element_size, int64_t total) {
   const int64_t per_row = kPoints * L.tile_cols() * (L.Cin + L.Cout) * int64_t(element_size);
-  return std::clamp<int64_t>(kBlockBytes / std::max<int64_t>(per_row, 1), 1, L.tile_rows());
+  const int64_t by_bytes = kBlockBytes / std::max<int64_t>(per_row, 1);
+  const int64_t by_tiles = (kMinTiles + L.tile_cols() - 1) / L.tile_cols();
+  const int64_t share = (total + num_threads() - 1) / std::max(1, num_threads());
+  return std::clamp<int64_t>(std::max(by_bytes, by_tiles), 1, std::max<int64_t>(share, 1));
+}
+
+// Images per round when a hook runs after each round: a thread's worth of tiles (kMinTiles)
+// for each thread, and at least one image per thread.
+int64_t images_per_round(const Layout& L) {
+  const int64_t threads = std::max(1, num_threads()), per_image = L.tile_rows() * L.tile_cols();
+  return std::clamp<int64_t>((threads * kMinTiles + per_image - 1) / per_image, threads, std::max<int64_t>(L.N, 1));
+}
+
+// Calls f(n, th0, th1, first) for the runs of tile rows [th0, th1) of one image n that make up
+// the block of global tile rows [g0, g1) (global row g = n * tile_rows + th); `first` is the
+// block's index of the run's first tile.
+template <class F>
+void for_each_run(const Layout& L, int64_t g0, int64_t g1, F f) {
+  const int64_t TH = L.tile_rows();
+  for (int64_t g = g0; g < g1;) {
+    const int64_t n = g / TH, th0 = g % TH, th1 = std::min(TH, th0 + (g1 - g));
+    f(n, th0, th1, (g - g0) * L.tile_cols());
+    g += th1 - th0;
+  }
+}
+
+// dst[j * dst_ld + i] = src[i * src_ld + j] for i < rows, j < cols: between channel-major
+// rows (NCHW) and channel-minor slabs.
+template <class T>
+void transpose(const T* src, int64_t src_ld, T* dst, int64_t dst_ld, int64_t rows, int64_t cols) {
+  int64_t i0 = 0;
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    // 8 x 8 blocks in registers: unpack pairs, shuffle quads, swap 128-bit halves.
+    for (; i0 + 8 <= rows; i0 += 8) {
+      int64_t j0 = 0;
+      for (; j0 + 8 <= cols; j0 += 8) {
+        __m256 r[8], t[8], u[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (i0 + i) * src_ld + j0);
+        for (int i = 0; i < 4; ++i) {
+          t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+          t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for (int h = 0; h < 2; ++h) {  // rows 0-3 of the block, then rows 4-7
+          const int b = 4 * h;
+          u[b + 0] = _mm256_shuffle_ps(t[b + 0], t[b + 2], _MM_SHUFFLE(1, 0, 1, 0));
+          u[b + 1] = _mm256_shuffle_ps(t[b + 0], t[b + 2], _MM_SHUFFLE(3, 2, 3, 2));
+          u[b + 2] = _mm256_shuffle_ps(t[b + 1], t[b + 3], _MM_SHUFFLE(1, 0, 1, 0));
+          u[b + 3] = _mm256_shuffle_ps(t[b + 1], t[b + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int j = 0; j < 4; ++j) {
+          _mm256_storeu_ps(dst + (j0 + j) * dst_ld + i0, _mm256_permute2f128_ps(u[j], u[4 + j], 0x20));
+          _mm256_storeu_ps(dst + (j0 + 4 + j) * dst_ld + i0, _mm256_permute2f128_ps(u[j], u[4 + j], 0x31));
+        }
+      }
+      for (int64_t i = i0; i < i0 + 8; ++i)
+        for (int64_t j = j0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
+    }
+  }
+#endif
+  for (int64_t i = i0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
 }
 
 // slab[r][s][c] = t[n, c, h0 + r, col0 + s] for r < rows, s < cols (zero outside t's C x H x
@@ -187,21 +260,27 @@ int64_t tile_rows_per_block(const Layout& L, size_t element_size) {
 template <class T>
 void load_slab(const Tensor& t, int64_t n, int64_t h0, int64_t rows, int64_t col0, int64_t cols, T* slab) {
   const int64_t C = t.size(1), H = t.size(2), W = t.size(3);
-  std::fill(slab, slab + rows * cols * C, T(0));
   const T* base = t.data_ptr<T>() + n * t.stride(0);
   const int64_t sC = t.stride(1), sH = t.stride(2), sW = t.stride(3);
   const int64_t w_lo = std::max<int64_t>(0, col0), w_hi = std::min<int64_t>(W, col0 + cols);
-  constexpr int64_t kChannelBlock = 16;  // 16 source rows read side by side, 16 values written together
   for (int64_t r = 0; r < rows; ++r) {
+    T* row = slab + r * cols * C;
     const int64_t h = h0 + r;
-    if (h < 0 || h >= H) continue;
-    for (int64_t c0 = 0; c0 < C; c0 += kChannelBlock) {
-      const int64_t c1 = std::min(C, c0 + kChannelBlock);
-      for (int64_t w = w_lo; w < w_hi; ++w) {
-        T* dst = slab + (r * cols + (w - col0)) * C;
-        const T* src = base + h * sH + w * sW;
-        for (int64_t c = c0; c < c1; ++c) dst[c] = src[c * sC];
-      }
+    if (h < 0 || h >= H || w_hi <= w_lo) {
+      std::fill(row, row + cols * C, T(0));
+      continue;
+    }
+    std::fill(row, row + (w_lo - col0) * C, T(0));
+    std::fill(row + (w_hi - col0) * C, row + cols * C, T(0));
+    const T* src = base + h * sH;
+    T* dst = row + (w_lo - col0) * C;
+    if (sW == 1) {
+      transpose<T>(src + w_lo, sC, dst, C, C, w_hi - w_lo);
+    } else if (sC == 1) {  // channels-last: whole pixels
+      for (int64_t w = w_lo; w < w_hi; ++w) std::copy_n(src + w * sW, C, dst + (w - w_lo) * C);
+    } else {
+      for (int64_t w = w_lo; w < w_hi; ++w)
+        for (int64_t c = 0; c < C; ++c) dst[(w - w_lo) * C + c] = src[w * sW + c * sC];
     }
   }
 }
@@ -209,22 +288,22 @@ void load_slab(const Tensor& t, int64_t n, int64_t h0, int64_t rows, int64_t col
 // out[n, k, oh, ow] = slab[oh - oh0][ow][k] (+ bias[k]) for oh in [oh0, oh1), ow < OW; the
 // slab's rows are `cols` wide.
 template <class T>
-void store_slab(const T* slab, int64_t cols, int64_t n, int64_t oh0, int64_t oh1, const T* bias,
-                int64_t bias_stride, Tensor& out) {
+void store_slab(const T* slab, int64_t cols, int64_t n, int64_t oh0, int64_t oh1, const T* bias, Tensor& out) {
   const int64_t K = out.size(1), OW = out.size(3);
   T* base = out.data_ptr<T>() + n * out.stride(0);
   const int64_t sK = out.stride(1), sH = out.stride(2), sW = out.stride(3);
-  constexpr int64_t kChannelBlock = 16;
-  for (int64_t k0 = 0; k0 < K; k0 += kChannelBlock) {
-    const int64_t k1 = std::min(K, k0 + kChannelBlock);
-    T b[kChannelBlock];
-    for (int64_t k = k0; k < k1; ++k) b[k - k0] = bias ? bias[k * bias_stride] : T(0);
-    for (int64_t oh = oh0; oh < oh1; ++oh)
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const T* src = slab + ((oh - oh0) * cols + ow) * K;
-        T* dst = base + oh * sH + ow * sW;
-        for (int64_t k = k0; k < k1; ++k) dst[k * sK] = src[k] + b[k - k0];
-      }
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const T* src = slab + (oh - oh0) * cols * K;
+    T* dst = base + oh * sH;
+    if (sW == 1) {
+      transpose<T>(src, K, dst, sK, OW, K);  // [ow][k] -> [k][ow]
+      if (bias)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t ow = 0; ow < OW; ++ow) dst[k * sK + ow] += bias[k];
+    } else {
+      for (int64_t ow = 0; ow < OW; ++ow)
+        for (int64_t k = 0; k < K; ++k) dst[ow * sW + k * sK] = src[ow * K + k] + (bias ? bias[k] : T(0));
+    }
   }
 }
 
@@ -256,10 +335,12 @@ template <class T>
 struct Scratch {
   Tensor buffer;
   T *slab, *V, *M, *out, *tmp;
-  Scratch(const Layout& L, int64_t tile_rows, int64_t in_slab_cols, int64_t out_slab_rows, DType dtype) {
+  // A block of `tile_rows` rows, whose runs in one image have at most tile_rows() of them.
+  Scratch(const Layout& L, int64_t tile_rows, DType dtype) {
     const int64_t tiles = tile_rows * L.tile_cols(), width = std::max(L.Cin, L.Cout);
-    const int64_t sizes[] = {(4 * tile_rows + 2) * in_slab_cols * L.Cin, kPoints * tiles * L.Cin,
-                             kPoints * tiles * L.Cout, out_slab_rows * 4 * L.tile_cols() * L.Cout, kPoints * width};
+    const int64_t run = std::min(tile_rows, L.tile_rows());
+    const int64_t sizes[] = {(4 * run + 2) * L.slab_cols() * L.Cin, kPoints * tiles * L.Cin, kPoints * tiles * L.Cout,
+                             4 * run * 4 * L.tile_cols() * std::max(L.Cin, L.Cout), kPoints * width};
     int64_t total = 0;
     for (int64_t s : sizes) total += s;
     buffer = empty({total}, {.dtype = dtype});
@@ -272,57 +353,64 @@ struct Scratch {
   }
 };
 
-// V[p][t][c] of every tile t of a block whose input slab (rows from 4 * th0 - ph, columns
-// from -pw) is loaded: the input transform.
+// The input transform of a run of tile rows [th0, th1) of image n: loads its input slab
+// (rows from 4 * th0 - ph, columns from -pw) and writes V[p][first + t][c] of its tiles t
+// (`tiles` in the block).
 template <class T>
-void transform_inputs(const Layout& L, int64_t tiles, Scratch<T>& s) {
+void transform_inputs(const Tensor& in, const Layout& L, int64_t n, int64_t th0, int64_t th1, int64_t first,
+                      int64_t tiles, Scratch<T>& s) {
   const int64_t TW = L.tile_cols(), cols = L.slab_cols(), C = L.Cin;
-  for (int64_t t = 0; t < tiles; ++t) {
+  load_slab<T>(in, n, 4 * th0 - L.ph, 4 * (th1 - th0) + 2, -L.pw, cols, s.slab);
+  for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
     const int64_t r0 = 4 * (t / TW), s0 = 4 * (t % TW);
     transform_2d<6, 6, 6, 6, T>([&](int i, int j) { return s.slab + ((r0 + i) * cols + s0 + j) * C; },
-                                [&](int o, int p) { return s.V + ((o * 6 + p) * tiles + t) * C; }, s.tmp, C,
+                                [&](int o, int p) { return s.V + ((o * 6 + p) * tiles + first + t) * C; }, s.tmp, C,
                                 input_rows<T>, input_rows<T>);
   }
 }
 
-// Tile rows [th0, th1) of image n: out = conv(in, U) (+ bias). U is [p][Cout][Cin] when
+// Global tile rows [g0, g1): out = conv(in, U) (+ bias, dense). U is [p][Cout][Cin] when
 // `u_transposed`, else [p][Cin][Cout].
 template <class T>
-void conv_block(const Tensor& in, const T* U, bool u_transposed, const Layout& L, int64_t n, int64_t th0,
-                int64_t th1, const T* bias, int64_t bias_stride, Scratch<T>& s, Tensor& out) {
-  const int64_t TW = L.tile_cols(), tiles = (th1 - th0) * TW, Cin = L.Cin, Cout = L.Cout;
-  load_slab<T>(in, n, 4 * th0 - L.ph, 4 * (th1 - th0) + 2, -L.pw, L.slab_cols(), s.slab);
-  transform_inputs<T>(L, tiles, s);
+void conv_block(const Tensor& in, const T* U, bool u_transposed, const Layout& L, int64_t g0, int64_t g1,
+                const T* bias, Scratch<T>& s, Tensor& out) {
+  const int64_t TW = L.tile_cols(), tiles = (g1 - g0) * TW, Cin = L.Cin, Cout = L.Cout;
+  for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
+    transform_inputs<T>(in, L, n, th0, th1, first, tiles, s);
+  });
   for (int64_t p = 0; p < kPoints; ++p)
     gemm_on_thread<T>(false, u_transposed, tiles, Cout, Cin, s.V + p * tiles * Cin, Cin, U + p * Cin * Cout,
                       u_transposed ? Cin : Cout, T(0), s.M + p * tiles * Cout, Cout);
   const int64_t out_cols = 4 * TW;
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
-    transform_2d<6, 6, 4, 4, T>([&](int i, int j) { return s.M + ((i * 6 + j) * tiles + t) * Cout; },
-                                [&](int o, int p) { return s.out + ((a0 + o) * out_cols + b0 + p) * Cout; }, s.tmp,
-                                Cout, output_rows<T>, output_rows<T>);
-  }
-  store_slab<T>(s.out, out_cols, n, 4 * th0, std::min(L.OH, 4 * th1), bias, bias_stride, out);
+  for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
+    for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
+      const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
+      transform_2d<6, 6, 4, 4, T>([&](int i, int j) { return s.M + ((i * 6 + j) * tiles + first + t) * Cout; },
+                                  [&](int o, int p) { return s.out + ((a0 + o) * out_cols + b0 + p) * Cout; }, s.tmp,
+                                  Cout, output_rows<T>, output_rows<T>);
+    }
+    store_slab<T>(s.out, out_cols, n, 4 * th0, std::min(L.OH, 4 * th1), bias, out);
+  });
 }
 
 // out = conv(in, U) over all images, blocks of tile rows split between threads; with
-// `after_images`, images go in rounds of one per thread, the hook called after each round.
+// `after_images`, images go in rounds (images_per_round), the hook called after each.
 template <class T>
 void convolve(const Tensor& in, const Tensor& U, bool u_transposed, const Layout& L, const Tensor& bias, Tensor& out,
               const std::function<void(int64_t, int64_t)>& after_images) {
-  const int64_t rows = tile_rows_per_block(L, sizeof(T)), blocks = (L.tile_rows() + rows - 1) / rows;
-  const T* pb = bias.defined() ? bias.data_ptr<T>() : nullptr;
-  const int64_t bias_stride = bias.defined() ? bias.stride(0) : 0;
-  const int64_t round = after_images ? std::max<int64_t>(1, num_threads()) : L.N;
+  const int64_t TH = L.tile_rows();
+  const Tensor dense_bias = bias.defined() ? materialize(bias) : Tensor();
+  const T* pb = bias.defined() ? dense_bias.data_ptr<T>() : nullptr;
+  const int64_t round = after_images ? images_per_round(L) : L.N;
   for (int64_t n0 = 0; n0 < L.N; n0 += round) {
-    const int64_t nb = std::min(round, L.N - n0);
-    parallel_for(0, nb * blocks, 1, [&](int64_t b, int64_t e) {
-      Scratch<T> s(L, rows, L.slab_cols(), 4 * rows, in.dtype());
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t n = n0 + task / blocks, th0 = task % blocks * rows;
-        conv_block<T>(in, U.data_ptr<T>(), u_transposed, L, n, th0, std::min(L.tile_rows(), th0 + rows), pb,
-                      bias_stride, s, out);
+    const int64_t nb = std::min(round, L.N - n0), g_end = (n0 + nb) * TH;
+    const int64_t rows = tile_rows_per_block(L, sizeof(T), nb * TH);
+    const int64_t blocks = (nb * TH + rows - 1) / rows;
+    parallel_for(0, blocks, 1, [&](int64_t b, int64_t e) {
+      Scratch<T> s(L, rows, in.dtype());
+      for (int64_t block = b; block < e; ++block) {
+        const int64_t g0 = n0 * TH + block * rows;
+        conv_block<T>(in, U.data_ptr<T>(), u_transposed, L, g0, std::min(g_end, g0 + rows), pb, s, out);
       }
     });
     if (after_images) after_images(n0, nb);
@@ -394,29 +482,29 @@ void weight_grad(const Tensor& dy, const Tensor& x, const Problem& p, Tensor& dw
   dispatch_f32_f64(dw.dtype(), [&]<class T>() {
     const Layout L = forward_layout(p);
     const int64_t K = p.K, C = p.C, TW = L.tile_cols(), out_cols = 4 * TW;
-    const int64_t rows = tile_rows_per_block(L, sizeof(T)), blocks = (L.tile_rows() + rows - 1) / rows;
+    const int64_t g_end = p.N * L.tile_rows(), rows = tile_rows_per_block(L, sizeof(T), g_end);
     // dU sums per thread, each over whole blocks, added in the order of their first block
     // (the same result for the same thread count).
     std::mutex mutex;
     std::vector<std::pair<int64_t, Tensor>> sums;
-    parallel_for(0, p.N * blocks, 1, [&](int64_t b, int64_t e) {
-      Scratch<T> s(L, rows, L.slab_cols(), 4 * rows, dw.dtype());
+    parallel_for(0, (g_end + rows - 1) / rows, 1, [&](int64_t b, int64_t e) {
+      Scratch<T> s(L, rows, dw.dtype());
       Tensor dU = empty({kPoints * K * C}, {.dtype = dw.dtype()});
       T* pu = dU.data_ptr<T>();
       std::fill(pu, pu + kPoints * K * C, T(0));
-      for (int64_t task = b; task < e; ++task) {
-        const int64_t n = task / blocks, th0 = task % blocks * rows, th1 = std::min(L.tile_rows(), th0 + rows);
-        const int64_t tiles = (th1 - th0) * TW;
-        load_slab<T>(x, n, 4 * th0 - L.ph, 4 * (th1 - th0) + 2, -L.pw, L.slab_cols(), s.slab);
-        transform_inputs<T>(L, tiles, s);
-        // dy's 4x4 tiles (zero past the output's edges) into the transform domain: M[p][t][k].
-        load_slab<T>(dy, n, 4 * th0, 4 * (th1 - th0), 0, out_cols, s.out);
-        for (int64_t t = 0; t < tiles; ++t) {
-          const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
-          transform_2d<4, 4, 6, 6, T>([&](int i, int j) { return s.out + ((a0 + i) * out_cols + b0 + j) * K; },
-                                      [&](int o, int q) { return s.M + ((o * 6 + q) * tiles + t) * K; }, s.tmp, K,
-                                      output_adjoint_rows<T>, output_adjoint_rows<T>);
-        }
+      for (int64_t block = b; block < e; ++block) {
+        const int64_t g0 = block * rows, g1 = std::min(g_end, g0 + rows), tiles = (g1 - g0) * TW;
+        for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
+          transform_inputs<T>(x, L, n, th0, th1, first, tiles, s);
+          // dy's 4x4 tiles (zero past the output's edges) into the transform domain: M[p][t][k].
+          load_slab<T>(dy, n, 4 * th0, 4 * (th1 - th0), 0, out_cols, s.out);
+          for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
+            const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
+            transform_2d<4, 4, 6, 6, T>([&](int i, int j) { return s.out + ((a0 + i) * out_cols + b0 + j) * K; },
+                                        [&](int o, int q) { return s.M + ((o * 6 + q) * tiles + first + t) * K; },
+                                        s.tmp, K, output_adjoint_rows<T>, output_adjoint_rows<T>);
+          }
+        });
         for (int64_t q = 0; q < kPoints; ++q)
           gemm_on_thread<T>(true, false, K, C, tiles, s.M + q * tiles * K, K, s.V + q * tiles * C, C, T(1),
                             pu + q * K * C, C);
