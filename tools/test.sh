@@ -17,3 +17,6 @@ ctest --test-dir build -j "$jobs" --output-on-failure
 # every executor taking the CUDA-graph path, its "launches" rerunning the nodes
 # (ExecutorOptions::emulate_cuda_graph).
 PACER_EMULATE_CUDA_GRAPH=1 ctest --test-dir build -j "$jobs" --output-on-failure -R "test_graph:|test_models:|test_optim:"
+# Winograd F(4x4, 3x3) for every 3x3 stride-1 convolution it can take (most test shapes have
+# too few channels for the default choice): the op table's gradchecks, graph and model suites again.
+PACER_CONV_WINOGRAD=2 ctest --test-dir build -j "$jobs" --output-on-failure -R "test_graph:|test_models:|test_ops:"

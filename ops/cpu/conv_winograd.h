@@ -29,8 +29,8 @@ void set_mode(Mode m);
 /// through Winograd under the current mode.
 bool use_winograd(const Problem& p, DType dtype);
 
-/// y = conv(x, w) (+ bias[k] when bias is defined). after_images(n0, nb) is called once
-/// output images [n0, n0 + nb) are written, in image order.
+/// y = conv(x, w) (+ bias[k] when bias is defined), then after_images(0, N) when given (the
+/// im2col path's contract, images in order, with one round for the batch).
 void forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Problem& p, Tensor& y,
              const std::function<void(int64_t, int64_t)>& after_images);
 /// dx = the gradient of conv(x, w) w.r.t. x for the incoming gradient dy (dx is overwritten).
