@@ -8,10 +8,10 @@
 // Winograd F(4x4, 3x3) instead (ops/cpu/conv_winograd.cpp).
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "ops/cpu/chunk_sums.h"
 #include "ops/cpu/conv.h"
 #include "ops/cpu/conv_winograd.h"
 #include "ops/cpu/gemm.h"
@@ -270,14 +270,7 @@ void input_grad_blocked(const Tensor& gy, const Tensor& w, const ConvGeometry& G
 template <class T>
 void weight_grad_blocked(const Tensor& gy, const Tensor& x, const ConvGeometry& G, Tensor& dw) {
   const int64_t bh = rows_per_block(G, sizeof(T));
-  std::mutex mutex;
-  std::vector<std::pair<int64_t, Tensor>> partial;  // (first image, sums)
-  parallel_for(0, G.N, 1, [&](int64_t b, int64_t e) {
-    Tensor acc = dw;
-    if (b > 0) {
-      acc = empty(dw.sizes(), {.dtype = dw.dtype()});
-      std::memset(acc.data(), 0, acc.nbytes());
-    }
+  sum_chunks_in_order<T>(G.N, dw, [&](int64_t b, int64_t e, Tensor& acc) {
     Tensor buf = empty({G.rows() * bh * G.OW}, {.dtype = x.dtype()});
     for (int64_t n = b; n < e; ++n)
       for (int64_t g = 0; g < G.groups; ++g) {
@@ -289,16 +282,7 @@ void weight_grad_blocked(const Tensor& gy, const Tensor& x, const ConvGeometry& 
           gemm(image_block(gy, n, g, G.Kg(), oh0, oh1), cols_t, ag, 1.0, 1.0);
         }
       }
-    if (b == 0) return;
-    const std::lock_guard<std::mutex> lock(mutex);
-    partial.emplace_back(b, std::move(acc));
   });
-  std::sort(partial.begin(), partial.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  T* out = static_cast<T*>(dw.data());
-  for (const auto& [first, acc] : partial) {
-    const T* in = static_cast<const T*>(acc.data());
-    for (int64_t i = 0; i < dw.numel(); ++i) out[i] = store_cast<T>(compute_t<T>(out[i]) + compute_t<T>(in[i]));
-  }
 }
 
 // [nb, K, OHW] block of a contiguous NCHW tensor viewed as [K, nb * OHW] ([k, (n, p)]):

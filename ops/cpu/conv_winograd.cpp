@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -33,6 +32,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "ops/cpu/chunk_sums.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 
@@ -333,7 +333,7 @@ struct Scratch {
     const int64_t tiles = tile_rows * L.tile_cols(), width = std::max(L.Cin, L.Cout);
     const int64_t run = std::min(tile_rows, L.tile_rows());
     const int64_t sizes[] = {(4 * run + 2) * L.slab_cols() * L.Cin, kPoints * tiles * L.Cin, kPoints * tiles * L.Cout,
-                             4 * run * 4 * L.tile_cols() * std::max(L.Cin, L.Cout), kPoints * width};
+                             4 * run * 4 * L.tile_cols() * L.Cout, kPoints * width};
     int64_t total = 0;
     for (int64_t s : sizes) total += s;
     buffer = empty({total}, {.dtype = dtype});
@@ -473,15 +473,12 @@ void weight_grad(const Tensor& dy, const Tensor& x, const Problem& p, Tensor& dw
     const Layout L = forward_layout(p);
     const int64_t K = p.K, C = p.C, TW = L.tile_cols(), out_cols = 4 * TW;
     const int64_t g_end = p.N * L.tile_rows(), rows = tile_rows_per_block(L, sizeof(T), g_end);
-    // dU sums per thread, each over whole blocks, added in the order of their first block
-    // (the same result for the same thread count).
-    std::mutex mutex;
-    std::vector<std::pair<int64_t, Tensor>> sums;
-    parallel_for(0, (g_end + rows - 1) / rows, 1, [&](int64_t b, int64_t e) {
+    // dU sums per thread, each over whole blocks (ordered, as sum_chunks_in_order adds them).
+    Tensor dU = empty({kPoints * K * C}, {.dtype = dw.dtype()});
+    std::memset(dU.data(), 0, dU.nbytes());
+    sum_chunks_in_order<T>((g_end + rows - 1) / rows, dU, [&](int64_t b, int64_t e, Tensor& acc) {
       Scratch<T> s(L, rows, dw.dtype());
-      Tensor dU = empty({kPoints * K * C}, {.dtype = dw.dtype()});
-      T* pu = dU.data_ptr<T>();
-      std::fill(pu, pu + kPoints * K * C, T(0));
+      T* pu = acc.data_ptr<T>();
       for (int64_t block = b; block < e; ++block) {
         const int64_t g0 = block * rows, g1 = std::min(g_end, g0 + rows), tiles = (g1 - g0) * TW;
         for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
@@ -499,15 +496,8 @@ void weight_grad(const Tensor& dy, const Tensor& x, const Problem& p, Tensor& dw
           gemm_on_thread<T>(true, false, K, C, tiles, s.M + q * tiles * K, K, s.V + q * tiles * C, C, T(1),
                             pu + q * K * C, C);
       }
-      const std::lock_guard<std::mutex> lock(mutex);
-      sums.emplace_back(b, std::move(dU));
     });
-    std::sort(sums.begin(), sums.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    T* total = sums.front().second.template data_ptr<T>();
-    for (size_t i = 1; i < sums.size(); ++i) {
-      const T* part = sums[i].second.template data_ptr<T>();
-      for (int64_t j = 0; j < kPoints * K * C; ++j) total[j] += part[j];
-    }
+    const T* total = dU.data_ptr<T>();
     // dw[k][c] = G^T dU[k][c] G, through taps[tap][c] rows.
     T* pw = dw.data_ptr<T>();
     const int64_t sK = dw.stride(0), sC = dw.stride(1), sI = dw.stride(2), sJ = dw.stride(3);
