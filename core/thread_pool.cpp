@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/scratch.h"
 
 namespace pacer {
 
@@ -54,6 +55,7 @@ class Pool {
       begin_ = begin;
       len_ = len;
       chunks_ = chunks;
+      region_ = ScratchRegion::current();  // the chunks serve scratch as the caller would
       pending_ = int(chunks - 1);
       error_ = nullptr;
       ++generation_;
@@ -71,12 +73,15 @@ class Pool {
     const int64_t b = begin_ + len_ * c / chunks_;
     const int64_t e = begin_ + len_ * (c + 1) / chunks_;
     t_in_parallel = true;
+    ScratchRegion* const own_region = ScratchRegion::current();
+    ScratchRegion::set_current(region_);
     try {
       if (b < e) (*job_)(b, e);
     } catch (...) {
       std::lock_guard<std::mutex> g(m_);
       if (!error_) error_ = std::current_exception();
     }
+    ScratchRegion::set_current(own_region);
     t_in_parallel = false;
   }
 
@@ -113,6 +118,7 @@ class Pool {
   uint64_t generation_ = 0;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t begin_ = 0, len_ = 0, chunks_ = 1;
+  ScratchRegion* region_ = nullptr;
   int pending_ = 0;
   std::exception_ptr error_;
 };

@@ -52,7 +52,7 @@ std::optional<winograd::Problem> winograd_problem(const ConvGeometry& G, DType d
 // ResNet-50's 14 x 14 shapes, and no column or output buffers of a chunk's size; 7 x 7
 // images make too narrow a GEMM. Not for f16 / bf16, whose weight gradient would then be
 // rounded to half precision once per image.
-constexpr int64_t kColumnBytes = int64_t(8) << 20;
+constexpr int64_t kColumnBytes = int64_t(4) << 20;
 constexpr int64_t kPerImageColumns = 196;  // 14 x 14
 
 int64_t chunk_images(const ConvGeometry& G, size_t element_size) {
@@ -188,7 +188,7 @@ bool columns_are_input(const ConvGeometry& G, const Tensor& x) {
 template <class T>
 Tensor image_columns(const Tensor& x, int64_t n, int64_t g, const ConvGeometry& G, bool direct, Tensor& buffer) {
   if (direct) return image_matrix(x, n, g, G.Cg());
-  if (!buffer.defined()) buffer = empty({G.rows(), G.cols()}, {.dtype = x.dtype()});
+  if (!buffer.defined()) buffer = scratch_empty({G.rows(), G.cols()}, x.dtype());
   im2col<T>(x, n, 1, g, G, static_cast<T*>(buffer.data()));
   return buffer;
 }
@@ -227,17 +227,24 @@ void forward_blocked(const Tensor& x, const Tensor& w, const ConvGeometry& G, do
                      const std::function<void(int64_t, int64_t)>& after_images) {
   const int64_t bh = rows_per_block(G, sizeof(T)), blocks = (G.OH + bh - 1) / bh, per_image = G.groups * blocks;
   const int64_t round = after_images ? std::max<int64_t>(1, num_threads()) : G.N;
+  // A round's tasks go in at most num_threads() runs of near-equal length, run r with column
+  // buffer r, which it keeps for the later rounds: scratch allocated once, not per round.
+  std::vector<Tensor> buffers(static_cast<size_t>(num_threads()));
   for (int64_t n0 = 0; n0 < G.N; n0 += round) {
-    const int64_t nb = std::min(round, G.N - n0);
-    parallel_for(0, nb * per_image, 1, [&](int64_t b, int64_t e) {
-      Tensor buf = empty({G.rows() * bh * G.OW}, {.dtype = x.dtype()});
-      for (int64_t t = b; t < e; ++t) {
-        const int64_t n = n0 + t / per_image, g = t % per_image / blocks, oh0 = t % blocks * bh;
-        const int64_t oh1 = std::min(G.OH, oh0 + bh), width = (oh1 - oh0) * G.OW;
-        im2col_rows<T>(x, n, g, G, oh0, oh1, static_cast<T*>(buf.data()));
-        Tensor yb = image_block(y, n, g, G.Kg(), oh0, oh1);
-        gemm(matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()), matrix(buf, 0, G.rows(), width, width), yb,
-             1.0, beta);
+    const int64_t nb = std::min(round, G.N - n0), tasks = nb * per_image;
+    const int64_t runs = std::min<int64_t>(num_threads(), tasks);
+    parallel_for(0, runs, 1, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        Tensor& buf = buffers[size_t(r)];
+        if (!buf.defined()) buf = scratch_empty({G.rows() * bh * G.OW}, x.dtype());
+        for (int64_t t = tasks * r / runs; t < tasks * (r + 1) / runs; ++t) {
+          const int64_t n = n0 + t / per_image, g = t % per_image / blocks, oh0 = t % blocks * bh;
+          const int64_t oh1 = std::min(G.OH, oh0 + bh), width = (oh1 - oh0) * G.OW;
+          im2col_rows<T>(x, n, g, G, oh0, oh1, static_cast<T*>(buf.data()));
+          Tensor yb = image_block(y, n, g, G.Kg(), oh0, oh1);
+          gemm(matrix(w, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows()), matrix(buf, 0, G.rows(), width, width),
+               yb, 1.0, beta);
+        }
       }
     });
     if (after_images) after_images(n0, nb);
@@ -250,7 +257,7 @@ template <class T>
 void input_grad_blocked(const Tensor& gy, const Tensor& w, const ConvGeometry& G, Tensor& dx) {
   const int64_t bh = rows_per_block(G, sizeof(T));
   parallel_for(0, G.N * G.groups, 1, [&](int64_t b, int64_t e) {
-    Tensor buf = empty({G.rows() * bh * G.OW}, {.dtype = dx.dtype()});
+    Tensor buf = scratch_empty({G.rows() * bh * G.OW}, dx.dtype());
     for (int64_t t = b; t < e; ++t) {
       const int64_t n = t / G.groups, g = t % G.groups;
       const Tensor wt = make_view(w, {G.rows(), G.Kg()}, {1, G.rows()}, w.storage_offset() + g * G.Kg() * G.rows());
@@ -271,7 +278,7 @@ template <class T>
 void weight_grad_blocked(const Tensor& gy, const Tensor& x, const ConvGeometry& G, Tensor& dw) {
   const int64_t bh = rows_per_block(G, sizeof(T));
   sum_chunks_in_order<T>(G.N, dw, [&](int64_t b, int64_t e, Tensor& acc) {
-    Tensor buf = empty({G.rows() * bh * G.OW}, {.dtype = x.dtype()});
+    Tensor buf = scratch_empty({G.rows() * bh * G.OW}, x.dtype());
     for (int64_t n = b; n < e; ++n)
       for (int64_t g = 0; g < G.groups; ++g) {
         Tensor ag = matrix(acc, g * G.Kg() * G.rows(), G.Kg(), G.rows(), G.rows());
@@ -339,8 +346,8 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
       return;
     }
     if (chunk == 1 && blocked(G)) return forward_blocked<T>(x, w, G, has_bias ? 1.0 : 0.0, y, after_images);
-    Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = x.dtype()});
-    Tensor out = empty({G.K, chunk * G.cols()}, {.dtype = x.dtype()});
+    Tensor cols = scratch_empty({G.rows(), chunk * G.cols()}, x.dtype());
+    Tensor out = scratch_empty({G.K, chunk * G.cols()}, x.dtype());
     for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
       const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
       for (int64_t g = 0; g < G.groups; ++g) {
@@ -377,7 +384,7 @@ void conv_input_grad(const Tensor& dy, const Tensor& weight, Tensor& dx, const A
     };
     if (chunk == 1 && !direct && blocked(G)) return input_grad_blocked<T>(gy, w, G, dx);
     if (chunk == 1) {
-      Tensor cols = direct ? Tensor() : empty({G.rows(), G.cols()}, {.dtype = dx.dtype()});
+      Tensor cols = direct ? Tensor() : scratch_empty({G.rows(), G.cols()}, dx.dtype());
       for (int64_t n = 0; n < G.N; ++n) {
         for (int64_t g = 0; g < G.groups; ++g) {
           Tensor out = direct ? image_matrix(dx, n, g, G.Cg()) : cols;
@@ -387,8 +394,8 @@ void conv_input_grad(const Tensor& dy, const Tensor& weight, Tensor& dx, const A
       }
       return;
     }
-    Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = dx.dtype()});
-    Tensor gyk = empty({G.K, chunk * G.cols()}, {.dtype = dx.dtype()});
+    Tensor cols = scratch_empty({G.rows(), chunk * G.cols()}, dx.dtype());
+    Tensor gyk = scratch_empty({G.K, chunk * G.cols()}, dx.dtype());
     for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
       const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
       gather_channels_first<T>(gy, n0, nb, G, static_cast<T*>(gyk.data()));
@@ -438,8 +445,8 @@ void conv2d_backward_weight_kernel(OpCall& c) {
       }
       return;
     }
-    Tensor cols = empty({G.rows(), chunk * G.cols()}, {.dtype = x.dtype()});
-    Tensor gyk = empty({G.K, chunk * G.cols()}, {.dtype = x.dtype()});
+    Tensor cols = scratch_empty({G.rows(), chunk * G.cols()}, x.dtype());
+    Tensor gyk = scratch_empty({G.K, chunk * G.cols()}, x.dtype());
     for (int64_t n0 = 0; n0 < G.N; n0 += chunk) {
       const int64_t nb = std::min(chunk, G.N - n0), width = nb * G.cols();
       gather_channels_first<T>(gy, n0, nb, G, static_cast<T*>(gyk.data()));

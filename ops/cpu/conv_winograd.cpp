@@ -31,8 +31,8 @@
 #endif
 
 #include "core/error.h"
+#include "core/scratch.h"
 #include "core/thread_pool.h"
-#include "ops/cpu/chunk_sums.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 
@@ -47,14 +47,14 @@ constexpr int64_t kPoints = 36;  // transform-domain points of a tile (6 x 6)
 // scales with Cin * Cout.
 constexpr int64_t kMinChannels = 32;
 
-// ... and filters whose transform U (36 x Cin x Cout values) is larger than this. Every block
-// of tiles reads all of U (and OpenBLAS packs each U[p] again per block), and U plus the
-// blocks' V and M is scratch memory: for ResNet-50's 256-channel 14 x 14 layers ~19 MiB
-// against im2col's ~4, which lifts the training step's peak (the graph's, `pacer graph
-// resnet50`, 667.0 -> 687.5 MiB). Measured fwd + bwd, batch 8, 2 threads, ms (im2col /
-// Winograd, PACER_CONV_WINOGRAD=2): 64 channels at 56 x 56 41.3 / 13.0, 128 at 28 x 28
-// 36.9 / 13.1, 256 at 14 x 14 36.0 / 20.5, 512 at 7 x 7 39.4 / 42.6.
-constexpr int64_t kMaxFilterBytes = int64_t(4) << 20;
+// ... and filters whose transform U (36 x Cin x Cout values) is larger than this: every block
+// of tiles reads all of U (and OpenBLAS packs each U[p] again per block). Measured fwd + bwd,
+// batch 8, 2 threads, ms (im2col / Winograd, PACER_CONV_WINOGRAD=2): 64 channels at 56 x 56
+// 41.3 / 13.0, 128 at 28 x 28 36.9 / 13.1, 256 at 14 x 14 36.0 / 20.5, 512 at 7 x 7 39.4 /
+// 42.6. So ResNet-50's 256-channel layers (U 9.4 MiB) go here; their scratch (U, or dU, plus
+// each thread's block: ~15 MiB) is planned in the graph's arena (core/scratch.h), where it
+// fits in the gaps the activations leave.
+constexpr int64_t kMaxFilterBytes = int64_t(10) << 20;
 
 // V and M of a block (36 points x tiles x (Cin + Cout) values) stay within this (512 KiB to
 // 2 MiB measured the same) ...
@@ -306,7 +306,7 @@ void store_slab(const T* slab, int64_t cols, int64_t n, int64_t oh0, int64_t oh1
 template <class T>
 Tensor transform_filters(const Tensor& w, bool rotate) {
   const int64_t K = w.size(0), C = w.size(1);
-  Tensor U = empty({kPoints * K * C}, {.dtype = w.dtype()});
+  Tensor U = scratch_empty({kPoints * K * C}, w.dtype());
   const T* pw = w.data_ptr<T>();
   T* pu = U.data_ptr<T>();
   parallel_for(0, K, 8, [&](int64_t b, int64_t e) {
@@ -336,7 +336,7 @@ struct Scratch {
                              4 * run * 4 * L.tile_cols() * L.Cout, kPoints * width};
     int64_t total = 0;
     for (int64_t s : sizes) total += s;
-    buffer = empty({total}, {.dtype = dtype});
+    buffer = scratch_empty({total}, dtype);
     T* p = buffer.data_ptr<T>();
     T** slots[] = {&slab, &V, &M, &out, &tmp};
     for (int i = 0; i < 5; ++i) {
@@ -473,30 +473,47 @@ void weight_grad(const Tensor& dy, const Tensor& x, const Problem& p, Tensor& dw
     const Layout L = forward_layout(p);
     const int64_t K = p.K, C = p.C, TW = L.tile_cols(), out_cols = 4 * TW;
     const int64_t g_end = p.N * L.tile_rows(), rows = tile_rows_per_block(L, sizeof(T), g_end);
-    // dU sums per thread, each over whole blocks (ordered, as sum_chunks_in_order adds them).
-    Tensor dU = empty({kPoints * K * C}, {.dtype = dw.dtype()});
+    const int64_t blocks = (g_end + rows - 1) / rows, slots = std::min<int64_t>(blocks, num_threads());
+    // Rounds of one block per thread: each thread transforms a block of x and dy into scratch
+    // of its own, then each adds all of the round's blocks, in order, into its share of dU's
+    // output channels. One dU, however many threads (per-thread sums would each be a copy:
+    // 9.4 MiB for a 256-channel layer).
+    Tensor dU = scratch_empty({kPoints * K * C}, dw.dtype());
     std::memset(dU.data(), 0, dU.nbytes());
-    sum_chunks_in_order<T>((g_end + rows - 1) / rows, dU, [&](int64_t b, int64_t e, Tensor& acc) {
-      Scratch<T> s(L, rows, dw.dtype());
-      T* pu = acc.data_ptr<T>();
-      for (int64_t block = b; block < e; ++block) {
-        const int64_t g0 = block * rows, g1 = std::min(g_end, g0 + rows), tiles = (g1 - g0) * TW;
-        for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
-          transform_inputs<T>(x, L, n, th0, th1, first, tiles, s);
-          // dy's 4x4 tiles (zero past the output's edges) into the transform domain: M[p][t][k].
-          load_slab<T>(dy, n, 4 * th0, 4 * (th1 - th0), 0, out_cols, s.out);
-          for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
-            const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
-            transform_2d<4, 4, 6, 6, T>([&](int i, int j) { return s.out + ((a0 + i) * out_cols + b0 + j) * K; },
-                                        [&](int o, int q) { return s.M + ((o * 6 + q) * tiles + first + t) * K; },
-                                        s.tmp, K, output_adjoint_rows<T>, output_adjoint_rows<T>);
-          }
-        });
-        for (int64_t q = 0; q < kPoints; ++q)
-          gemm_on_thread<T>(true, false, K, C, tiles, s.M + q * tiles * K, K, s.V + q * tiles * C, C, T(1),
-                            pu + q * K * C, C);
-      }
-    });
+    T* pu = dU.data_ptr<T>();
+    std::vector<Scratch<T>> scratch;
+    scratch.reserve(size_t(slots));
+    for (int64_t i = 0; i < slots; ++i) scratch.emplace_back(L, rows, dw.dtype());
+    for (int64_t r0 = 0; r0 < blocks; r0 += slots) {
+      const int64_t nb = std::min(slots, blocks - r0);
+      auto tiles_of = [&](int64_t slot) { return (std::min(g_end, (r0 + slot + 1) * rows) - (r0 + slot) * rows) * TW; };
+      parallel_for(0, nb, 1, [&](int64_t b, int64_t e) {
+        for (int64_t slot = b; slot < e; ++slot) {
+          Scratch<T>& s = scratch[size_t(slot)];
+          const int64_t g0 = (r0 + slot) * rows, g1 = std::min(g_end, g0 + rows), tiles = tiles_of(slot);
+          for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
+            transform_inputs<T>(x, L, n, th0, th1, first, tiles, s);
+            // dy's 4x4 tiles (zero past the output's edges) into the transform domain: M[p][t][k].
+            load_slab<T>(dy, n, 4 * th0, 4 * (th1 - th0), 0, out_cols, s.out);
+            for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
+              const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
+              transform_2d<4, 4, 6, 6, T>([&](int i, int j) { return s.out + ((a0 + i) * out_cols + b0 + j) * K; },
+                                          [&](int o, int q) { return s.M + ((o * 6 + q) * tiles + first + t) * K; },
+                                          s.tmp, K, output_adjoint_rows<T>, output_adjoint_rows<T>);
+            }
+          });
+        }
+      });
+      parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
+        for (int64_t slot = 0; slot < nb; ++slot) {
+          const Scratch<T>& s = scratch[size_t(slot)];
+          const int64_t tiles = tiles_of(slot);
+          for (int64_t q = 0; q < kPoints; ++q)
+            gemm_on_thread<T>(true, false, k1 - k0, C, tiles, s.M + q * tiles * K + k0, K, s.V + q * tiles * C, C,
+                              T(1), pu + (q * K + k0) * C, C);
+        }
+      });
+    }
     const T* total = dU.data_ptr<T>();
     // dw[k][c] = G^T dU[k][c] G, through taps[tap][c] rows.
     T* pw = dw.data_ptr<T>();

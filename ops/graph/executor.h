@@ -8,6 +8,12 @@
 /// rebound gradients are planned, alive to the end of the run (a run first unbinds the last
 /// run's, and takes a new arena when a gradient of an earlier run is still held elsewhere).
 ///
+/// Kernel scratch (core/scratch.h) is planned too: the first run measures what each CPU node
+/// asks for, and the arena is planned again with a workspace range per node that asked,
+/// alive while it runs and placed after the tensors, in gaps where it fits; later runs serve
+/// each node's scratch from its range. So an algorithm's workspace (Winograd's filter
+/// transform, im2col's columns) costs the step's peak nothing where the arena has room.
+///
 /// On CUDA the whole run becomes one CUDA graph (executor_cuda_graph.cpp): the first run
 /// warms up (kernels compiled, algorithms chosen, workspaces sized), the second is captured
 /// and launched, later ones copy their inputs into the captured input memory, launch the
@@ -34,6 +40,8 @@ Tensor copy_keeping_layout(const Tensor& t);
 struct ExecutorOptions {
   /// Place intermediates in the planned arena (off: each is allocated as eager would).
   bool plan_memory = true;
+  /// Plan CPU nodes' kernel scratch in the arena from the second run on (above).
+  bool plan_workspace = true;
   /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 turns it on for every executor).
   bool verify_fusion = false;
   /// Time each node and add it up per node kind (profile()).
@@ -65,6 +73,9 @@ struct ExecutorStats {
   size_t unplanned_bytes = 0;
   /// Tensors placed in the arena.
   int64_t planned_tensors = 0;
+  /// Nodes given a workspace range (after the first run), and the largest range.
+  int64_t workspace_nodes = 0;
+  size_t largest_workspace = 0;
   /// Where the planned tensors alive at once add up to the most (a node position), and what
   /// holds that memory: bytes per kind of the node that made each tensor, largest first.
   int64_t peak_position = -1;
@@ -108,6 +119,9 @@ class Executor {
   };
   struct CudaGraphReplay;  // executor_cuda_graph.cpp
   void plan();
+  /// After the run that measured the nodes' scratch: plans again with workspaces (the next
+  /// run allocates and first touches the new arenas).
+  void plan_with_workspaces();
   Tensor planned_tensor(int value);
   /// A tensor laid out as `m` at byte `offset` of arena `arena` (allocated on first use).
   Tensor arena_tensor(size_t arena, size_t offset, const ops::TensorMeta& m);
@@ -136,6 +150,14 @@ class Executor {
   std::vector<int> arena_of_;            // per value: arena index, -1 when not planned
   std::vector<size_t> offset_of_;        // per value: byte offset in its arena
   std::vector<std::vector<int>> release_after_;  // per node position: values to drop after it
+  // Kernel scratch per node position: measured bytes (in the first run), and the arena and
+  // offset of its range once planned (-1: none).
+  enum class Workspaces { Measure, Planned, Off };
+  Workspaces workspaces_ = Workspaces::Off;
+  std::vector<size_t> workspace_bytes_;
+  std::vector<int> workspace_arena_;
+  std::vector<size_t> workspace_offset_;
+  bool touch_new_arenas_ = false;
   std::map<std::string, KindProfile> profile_;
   bool profile_shapes_ = false;  // PACER_PROFILE_SHAPES: profile keys add the output shape
   // Null unless runs can be one CUDA graph (shared_ptr: its type is complete in one file only).

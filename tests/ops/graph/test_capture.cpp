@@ -10,9 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "core/scratch.h"
 #include "models/graph_workloads.h"
 #include "models/precision_step.h"
 #include "models/resnet.h"
+#include "ops/cpu/conv_winograd.h"
 #include "ops/graph/compiled_step.h"
 #include "optim/sgd.h"
 #include "tests/test_util.h"
@@ -168,6 +170,7 @@ TEST_CASE("gradients live in the planned arena, and a gradient held across runs 
   REQUIRE(!c.graph.grad_outputs.empty());
   Executor ex(c.graph);
   const auto params = a.block->parameters();
+  ex.run({x, t});  // measures the kernels' scratch: the arena is planned again after it
   ex.run({x, t});
   CHECK(ex.in_arena(params[0].grad()));
   // Nobody holds the gradients when the next run starts: it writes them where it did.
@@ -182,6 +185,45 @@ TEST_CASE("gradients live in the planned arena, and a gradient held across runs 
   CHECK(!ex.in_arena(held));
   CHECK(ex.in_arena(params[0].grad()));
   CHECK(params[0].grad().to_vector<float>() != kept);
+}
+
+TEST_CASE("kernel scratch is measured in the first run and served from the arena after it") {
+  // im2col's column buffers (4 channels), then Winograd's transforms (every 3x3 forced).
+  for (const auto mode : {ops::cpu::winograd::Mode::Auto, ops::cpu::winograd::Mode::Always}) {
+    ops::cpu::winograd::set_mode(mode);
+    BlockTrainer a(bottleneck(11)), b(bottleneck(11));
+    const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
+    a.step({x, t});
+    b.step({x, t});
+    Captured ca = capture([&](const std::vector<Tensor>& in) { return a.step(in); }, {x, t},
+                          {.params = a.block->parameters()});
+    Captured cb = capture([&](const std::vector<Tensor>& in) { return b.step(in); }, {x, t},
+                          {.params = b.block->parameters()});
+    Executor planned(ca.graph), plain(cb.graph, {.plan_workspace = false});
+    CHECK(planned.stats().workspace_nodes == 0);  // nothing measured yet
+    const size_t without = planned.stats().planned_bytes;
+    CHECK(max_abs_diff(planned.run({x, t})[0], plain.run({x, t})[0]) == 0);
+    const ExecutorStats measured = planned.stats();
+    const ScratchCounts before = scratch_counts();
+    for (int i = 0; i < 3; ++i) {
+      const Tensor x2 = randn({2, 16, 6, 6}), t2 = randn({2, 16, 6, 6});
+      CHECK(max_abs_diff(planned.run({x2, t2})[0], plain.run({x2, t2})[0]) == 0);
+    }
+    CHECK(plain.stats().workspace_nodes == 0);
+    CHECK(scratch_counts().overflowed == before.overflowed);
+    // Not through a CUDA graph (PACER_EMULATE_CUDA_GRAPH=1), whose memory must not move.
+    if (planned.stats().cuda_graph.empty()) {
+      CHECK(measured.workspace_nodes > 0);
+      CHECK(measured.largest_workspace > 0);
+      CHECK(measured.planned_bytes >= without);
+      CHECK(scratch_counts().from_region > before.from_region);
+    } else {
+      CHECK(measured.workspace_nodes == 0);
+    }
+    const auto pa = a.block->parameters(), pb = b.block->parameters();
+    for (size_t i = 0; i < pa.size(); ++i) CHECK(max_abs_diff(pa[i], pb[i]) == 0);
+  }
+  ops::cpu::winograd::set_mode(ops::cpu::winograd::Mode::Auto);
 }
 
 TEST_CASE("capture refuses host reads, random ops and nesting, naming the problem") {
