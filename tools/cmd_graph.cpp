@@ -160,11 +160,16 @@ int run_graph(const std::vector<std::string>& argv) {
   if (a.flag("profile") && !json) {
     double total = 0;
     for (const graph::KindProfile& k : ex.profile()) total += k.seconds;
-    std::printf("\nreplay time per node kind (one run):\n");
+    // busy: CPU time over wall time x threads (CPU steps): below 100% the pool sat idle.
+    const bool cpu = o.device.is_cpu();
+    std::printf("\nreplay time per node kind (one run)%s:\n", cpu ? "; busy: the pool's threads at work" : "");
     for (const graph::KindProfile& k : ex.profile())
-      if (k.seconds >= 0.002 * total)
-        std::printf("  %-32s %6lld calls %9.1f ms  %5.1f%%\n", k.kind.c_str(), static_cast<long long>(k.calls),
+      if (k.seconds >= 0.002 * total) {
+        std::printf("  %-32s %6lld calls %9.1f ms  %5.1f%%", k.kind.c_str(), static_cast<long long>(k.calls),
                     k.seconds * 1e3, 100 * k.seconds / total);
+        if (cpu) std::printf("   busy %3.0f%%", 100 * k.cpu_seconds / (k.seconds * num_threads()));
+        std::printf("\n");
+      }
   }
   JsonLine s;
   s.add("summary", true).add("workload", workload).add("device", o.device.str()).add("precision", o.precision);

@@ -1,6 +1,6 @@
 #pragma once
-/// Deterministic parallel sums into one tensor: the im2col weight gradient of the CPU
-/// convolution (ops/cpu/conv.cpp) sums GEMMs over images.
+/// Deterministic parallel sums into one tensor: the weight gradients of the CPU convolutions
+/// (ops/cpu/conv.cpp, ops/cpu/conv_winograd.cpp) sum GEMMs over images or tiles.
 
 #include <algorithm>
 #include <cstring>

@@ -33,6 +33,7 @@
 #include "core/error.h"
 #include "core/scratch.h"
 #include "core/thread_pool.h"
+#include "ops/cpu/chunk_sums.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 
@@ -407,6 +408,38 @@ void convolve(const Tensor& in, const Tensor& U, bool u_transposed, const Layout
   if (after_images) after_images(0, L.N);
 }
 
+// The weight gradient's block of global tile rows [g0, g1) into s: V (x's tiles, as the
+// forward's) and M (dy's 4x4 tiles, zero past the output's edges, through A: M[p][t][k]).
+template <class T>
+void weight_grad_block(const Tensor& dy, const Tensor& x, const Layout& L, int64_t g0, int64_t g1, Scratch<T>& s) {
+  const int64_t TW = L.tile_cols(), out_cols = 4 * TW, K = L.Cout, tiles = (g1 - g0) * TW;
+  for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
+    transform_inputs<T>(x, L, n, th0, th1, first, tiles, s);
+    load_slab<T>(dy, n, 4 * th0, 4 * (th1 - th0), 0, out_cols, s.out);
+    for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
+      const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
+      transform_2d<4, 4, 6, 6, T>([&](int i, int j) { return s.out + ((a0 + i) * out_cols + b0 + j) * K; },
+                                  [&](int o, int q) { return s.M + ((o * 6 + q) * tiles + first + t) * K; }, s.tmp,
+                                  K, output_adjoint_rows<T>, output_adjoint_rows<T>);
+    }
+  });
+}
+
+// dU[q] += M[q]^T V[q] over the 36 points q in [q0, q1) of a block of `tiles` tiles.
+template <class T>
+void add_block_products(const Scratch<T>& s, int64_t tiles, int64_t K, int64_t C, int64_t q0, int64_t q1, T* dU) {
+  for (int64_t q = q0; q < q1; ++q)
+    gemm_on_thread<T>(true, false, K, C, tiles, s.M + q * tiles * K, K, s.V + q * tiles * C, C, T(1), dU + q * K * C,
+                      C);
+}
+
+// Up to this size dU is summed per thread (each thread's blocks with no waiting, the sums
+// added in order after); above it, in rounds into one dU (below). Measured (batch 8, 2
+// threads): 64 channels at 56 x 56 ran 1.5x slower in rounds (a round's two barriers and
+// each thread reading the other's block, against GEMMs of 64 x 64); a 256-channel layer's
+// per-thread copy would be 9.4 MiB of scratch.
+constexpr int64_t kPerThreadSumBytes = int64_t(4) << 20;
+
 template <class F>
 void dispatch_f32_f64(DType dtype, F&& f) {
   if (dtype == DType::F32) return f.template operator()<float>();
@@ -471,48 +504,39 @@ void weight_grad(const Tensor& dy, const Tensor& x, const Problem& p, Tensor& dw
   calls().weight_grad.fetch_add(1);
   dispatch_f32_f64(dw.dtype(), [&]<class T>() {
     const Layout L = forward_layout(p);
-    const int64_t K = p.K, C = p.C, TW = L.tile_cols(), out_cols = 4 * TW;
+    const int64_t K = p.K, C = p.C, TW = L.tile_cols();
     const int64_t g_end = p.N * L.tile_rows(), rows = tile_rows_per_block(L, sizeof(T), g_end);
-    const int64_t blocks = (g_end + rows - 1) / rows, slots = std::min<int64_t>(blocks, num_threads());
-    // Rounds of one block per thread: each thread transforms a block of x and dy into scratch
-    // of its own, then each adds all of the round's blocks, in order, into its share of dU's
-    // output channels. One dU, however many threads (per-thread sums would each be a copy:
-    // 9.4 MiB for a 256-channel layer).
+    const int64_t blocks = (g_end + rows - 1) / rows;
+    auto tiles_of = [&](int64_t block) { return (std::min(g_end, (block + 1) * rows) - block * rows) * TW; };
     Tensor dU = scratch_empty({kPoints * K * C}, dw.dtype());
     std::memset(dU.data(), 0, dU.nbytes());
-    T* pu = dU.data_ptr<T>();
-    std::vector<Scratch<T>> scratch;
-    scratch.reserve(size_t(slots));
-    for (int64_t i = 0; i < slots; ++i) scratch.emplace_back(L, rows, dw.dtype());
-    for (int64_t r0 = 0; r0 < blocks; r0 += slots) {
-      const int64_t nb = std::min(slots, blocks - r0);
-      auto tiles_of = [&](int64_t slot) { return (std::min(g_end, (r0 + slot + 1) * rows) - (r0 + slot) * rows) * TW; };
-      parallel_for(0, nb, 1, [&](int64_t b, int64_t e) {
-        for (int64_t slot = b; slot < e; ++slot) {
-          Scratch<T>& s = scratch[size_t(slot)];
-          const int64_t g0 = (r0 + slot) * rows, g1 = std::min(g_end, g0 + rows), tiles = tiles_of(slot);
-          for_each_run(L, g0, g1, [&](int64_t n, int64_t th0, int64_t th1, int64_t first) {
-            transform_inputs<T>(x, L, n, th0, th1, first, tiles, s);
-            // dy's 4x4 tiles (zero past the output's edges) into the transform domain: M[p][t][k].
-            load_slab<T>(dy, n, 4 * th0, 4 * (th1 - th0), 0, out_cols, s.out);
-            for (int64_t t = 0; t < (th1 - th0) * TW; ++t) {
-              const int64_t a0 = 4 * (t / TW), b0 = 4 * (t % TW);
-              transform_2d<4, 4, 6, 6, T>([&](int i, int j) { return s.out + ((a0 + i) * out_cols + b0 + j) * K; },
-                                          [&](int o, int q) { return s.M + ((o * 6 + q) * tiles + first + t) * K; },
-                                          s.tmp, K, output_adjoint_rows<T>, output_adjoint_rows<T>);
-            }
-          });
+    if (int64_t(dU.nbytes()) <= kPerThreadSumBytes) {
+      sum_chunks_in_order<T>(blocks, dU, [&](int64_t b, int64_t e, Tensor& acc) {
+        Scratch<T> s(L, rows, dw.dtype());
+        for (int64_t block = b; block < e; ++block) {
+          weight_grad_block<T>(dy, x, L, block * rows, std::min(g_end, (block + 1) * rows), s);
+          add_block_products<T>(s, tiles_of(block), K, C, 0, kPoints, acc.data_ptr<T>());
         }
       });
-      parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
-        for (int64_t slot = 0; slot < nb; ++slot) {
-          const Scratch<T>& s = scratch[size_t(slot)];
-          const int64_t tiles = tiles_of(slot);
-          for (int64_t q = 0; q < kPoints; ++q)
-            gemm_on_thread<T>(true, false, k1 - k0, C, tiles, s.M + q * tiles * K + k0, K, s.V + q * tiles * C, C,
-                              T(1), pu + (q * K + k0) * C, C);
-        }
-      });
+    } else {
+      // Rounds of one block per thread: each thread transforms a block into scratch of its
+      // own, then each adds all of the round's blocks, in order, into its share of dU's 36
+      // points (GEMMs of the full K x C: a split of K made 64-channel ones 3x slower).
+      const int64_t slots = std::min<int64_t>(blocks, num_threads());
+      std::vector<Scratch<T>> scratch;
+      scratch.reserve(size_t(slots));
+      for (int64_t i = 0; i < slots; ++i) scratch.emplace_back(L, rows, dw.dtype());
+      for (int64_t r0 = 0; r0 < blocks; r0 += slots) {
+        const int64_t nb = std::min(slots, blocks - r0);
+        parallel_for(0, nb, 1, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i)
+            weight_grad_block<T>(dy, x, L, (r0 + i) * rows, std::min(g_end, (r0 + i + 1) * rows), scratch[size_t(i)]);
+        });
+        parallel_for(0, kPoints, 1, [&](int64_t q0, int64_t q1) {
+          for (int64_t i = 0; i < nb; ++i)
+            add_block_products<T>(scratch[size_t(i)], tiles_of(r0 + i), K, C, q0, q1, dU.data_ptr<T>());
+        });
+      }
     }
     const T* total = dU.data_ptr<T>();
     // dw[k][c] = G^T dU[k][c] G, through taps[tap][c] rows.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
@@ -79,6 +80,12 @@ size_t place(std::vector<Block>& blocks) {
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return blocks[a].bytes > blocks[b].bytes; });
   return place_in_order(blocks, order);
+}
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 double tolerance_for(DType t) {
@@ -344,7 +351,7 @@ void Executor::check_fused(const Node& n, const std::vector<Tensor>& env, const 
 
 std::vector<KindProfile> Executor::profile() const {
   std::vector<KindProfile> out;
-  for (const auto& [kind, p] : profile_) out.push_back({kind, p.calls, p.seconds});
+  for (const auto& [kind, p] : profile_) out.push_back({kind, p.calls, p.seconds, p.cpu_seconds});
   std::sort(out.begin(), out.end(), [](const KindProfile& a, const KindProfile& b) { return a.seconds > b.seconds; });
   return out;
 }
@@ -432,6 +439,7 @@ std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
     const Node& n = graph_.nodes[p];
     try {
       const auto t0 = std::chrono::steady_clock::now();
+      const double cpu0 = options_.profile ? process_cpu_seconds() : 0;
       std::vector<Tensor> reference;
       if (n.fused && options_.verify_fusion) reference = run_reference(n, env);
       {
@@ -454,6 +462,7 @@ std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
         KindProfile& k = profile_[key];
         ++k.calls;
         k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        k.cpu_seconds += process_cpu_seconds() - cpu0;
       }
     } catch (const Error& e) {
       throw Error(fmt::format("graph run: node {} ({}): {}", n.id, n.kind(), e.what()));

@@ -62,6 +62,9 @@ struct KindProfile {
   std::string kind;
   int64_t calls = 0;
   double seconds = 0;
+  /// Process CPU time over those calls (all threads): cpu_seconds / (seconds x threads) is how
+  /// busy the pool kept (CPU nodes; serial stretches show as low ratios).
+  double cpu_seconds = 0;
 };
 
 struct ExecutorStats {
