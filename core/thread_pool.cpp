@@ -17,6 +17,7 @@ namespace pacer {
 namespace {
 
 thread_local bool t_in_parallel = false;
+thread_local bool t_serial_chunks = false;  // SerialChunks
 
 int default_threads() {
   if (const char* env = std::getenv("PACER_NUM_THREADS")) {
@@ -149,7 +150,25 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
     fn(begin, end);
     return;
   }
+  if (t_serial_chunks) {  // the pool's chunks (Pool::run_chunk's bounds), one after the other
+    struct InRegion {
+      InRegion() { t_in_parallel = true; }
+      ~InRegion() { t_in_parallel = false; }
+    } in_region;
+    for (int64_t c = 0; c < chunks; ++c) fn(begin + len * c / chunks, begin + len * (c + 1) / chunks);
+    return;
+  }
   pool().run(begin, end, chunks, fn);
+}
+
+SerialChunks::SerialChunks() : in_parallel_(t_in_parallel), serial_(t_serial_chunks) {
+  t_in_parallel = false;
+  t_serial_chunks = true;
+}
+
+SerialChunks::~SerialChunks() {
+  t_in_parallel = in_parallel_;
+  t_serial_chunks = serial_;
 }
 
 }  // namespace pacer

@@ -22,4 +22,20 @@ bool in_parallel_region();
 /// chunks are rethrown to the caller.
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+/// While it lives, the calling thread's parallel_for calls run the chunks the pool would make,
+/// one after the other on this thread (inside them in_parallel_region() is true, as on the
+/// pool). Work split by chunks then gives the same results as on the pool, bit for bit: the
+/// graph executor runs two independent nodes at once this way, one per thread
+/// (ops/graph/executor.h).
+class SerialChunks {
+ public:
+  SerialChunks();
+  ~SerialChunks();
+  SerialChunks(const SerialChunks&) = delete;
+  SerialChunks& operator=(const SerialChunks&) = delete;
+
+ private:
+  bool in_parallel_, serial_;
+};
+
 }  // namespace pacer

@@ -14,6 +14,7 @@
 #include "autograd/grad_mode.h"
 #include "core/cuda/runtime.h"
 #include "core/scratch.h"
+#include "core/thread_pool.h"
 #include "ops/api.h"
 #include "ops/autocast.h"
 #include "ops/dispatch.h"
@@ -111,6 +112,7 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
   // Scratch is served on the CPU only, and a CUDA graph's memory must not move after its
   // capture (the run that measures would be its warm-up).
   if (options_.plan_memory && options_.plan_workspace && !cuda_graph_) workspaces_ = Workspaces::Measure;
+  find_pairs();
   workspace_bytes_.assign(graph_.nodes.size(), 0);
   workspace_arena_.assign(graph_.nodes.size(), -1);
   workspace_offset_.assign(graph_.nodes.size(), 0);
@@ -124,11 +126,15 @@ void Executor::plan() {
   const size_t nv = graph_.values.size();
   const std::vector<int> root = memory_roots(graph_);
   std::vector<int> last(nv, -1);
+  // A pair run at once is one position: what either reads lives to the second, what either
+  // makes from the first.
+  auto pair_end = [&](size_t p) { return int(p) + (with_next_[p] ? 1 : 0); };
+  auto pair_start = [&](size_t p) { return int(p) - (p > 0 && with_next_[p - 1] ? 1 : 0); };
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     const Node& n = graph_.nodes[p];
     for (int in : n.inputs)
-      if (in >= 0) last[size_t(in)] = int(p);
-    for (int out : n.outputs) last[size_t(out)] = int(p);
+      if (in >= 0) last[size_t(in)] = pair_end(p);
+    for (int out : n.outputs) last[size_t(out)] = pair_end(p);
   }
   // Outputs go to the caller, who may keep them across runs: fresh memory (with a CUDA
   // graph they are planned, alive to the end of the run, and handed out as copies). Rebound
@@ -169,7 +175,7 @@ void Executor::plan() {
         arenas_.push_back({v.meta.device, 0, {}});
         per_arena.emplace_back();
       }
-      per_arena[a].push_back({out, round_up(bytes, alignment_for(v.meta.device)), int(p), root_last[size_t(out)]});
+      per_arena[a].push_back({out, round_up(bytes, alignment_for(v.meta.device)), pair_start(p), root_last[size_t(out)]});
     }
   }
   // The position where the most planned bytes are alive at once, and who made them.
@@ -180,9 +186,10 @@ void Executor::plan() {
       live_delta[size_t(b.last) + 1] -= int64_t(b.bytes);
     }
   int64_t live = 0, most = 0;
+  live_bytes_.assign(graph_.nodes.size(), 0);
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     live += live_delta[p];
-
+    live_bytes_[p] = live;
     if (live > most) {
       most = live;
       stats_.peak_position = int64_t(p);
@@ -210,7 +217,7 @@ void Executor::plan() {
         arenas_.push_back({Device(DeviceType::CPU), 0, {}});
         per_arena.emplace_back();
       }
-      per_arena[a].push_back({-1 - int(p), bytes, int(p), int(p)});
+      per_arena[a].push_back({-1 - int(p), bytes, pair_start(p), pair_end(p)});
       ++stats_.workspace_nodes;
       stats_.largest_workspace = std::max(stats_.largest_workspace, bytes);
     }
@@ -231,15 +238,63 @@ void Executor::plan() {
   }
 }
 
-void Executor::plan_with_workspaces() {
-  workspaces_ = Workspaces::Planned;
-  if (std::all_of(workspace_bytes_.begin(), workspace_bytes_.end(), [](size_t b) { return b == 0; })) return;
-  // This run's tensors keep the old arenas alive as long as they are held (its gradients,
-  // until the next run unbinds them).
+void Executor::find_pairs() {
+  with_next_.assign(graph_.nodes.size(), false);
+  if (!options_.concurrent_pairs || options_.verify_fusion || cuda_graph_) return;
+  auto is = [](const Node& n, const char* kind) { return n.device.is_cpu() && n.kind() == kind; };
+  for (size_t p = 0; p + 1 < graph_.nodes.size(); ++p) {
+    const Node &a = graph_.nodes[p], &b = graph_.nodes[p + 1];
+    const bool input_weight = is(a, "conv2d_backward_input") && is(b, "conv2d_backward_weight");
+    const bool weight_input = is(a, "conv2d_backward_weight") && is(b, "conv2d_backward_input");
+    if ((!input_weight && !weight_input) || a.inputs[0] != b.inputs[0]) continue;
+    // Neither reads what the other makes (their inputs are dy, the weight and the
+    // convolution's input; their outputs are fresh).
+    bool independent = true;
+    for (int in : b.inputs)
+      for (int out : a.outputs) independent = independent && in != out;
+    if (!independent) continue;
+    with_next_[p] = true;
+    ++stats_.concurrent_pairs;
+    ++p;
+  }
+}
+
+size_t Executor::replan() {
+  // The tensors of the last run keep the old arenas alive as long as they are held (its
+  // gradients, until the next run unbinds them).
   arenas_.clear();
   stats_.planned_bytes = stats_.unplanned_bytes = 0;
   stats_.planned_tensors = 0;
   plan();
+  return stats_.planned_bytes;
+}
+
+void Executor::plan_with_workspaces() {
+  workspaces_ = Workspaces::Planned;
+  if (std::all_of(workspace_bytes_.begin(), workspace_bytes_.end(), [](size_t b) { return b == 0; })) return;
+  // Pairs run at once only where both workspaces fit beside the tensors alive there without
+  // lifting the arena: first those that would pass the tensors' own peak go, then, while the
+  // arena is larger than with no pairs at all, the pair with the most bytes alive. (The
+  // measured sizes are those of the nodes run one after the other, with all threads: at
+  // least what each needs alone.)
+  std::vector<size_t> pairs;
+  for (size_t p = 0; p < with_next_.size(); ++p)
+    if (with_next_[p]) pairs.push_back(p);
+  auto pressure = [&](size_t p) { return live_bytes_[p] + int64_t(workspace_bytes_[p] + workspace_bytes_[p + 1]); };
+  const int64_t tensor_peak = *std::max_element(live_bytes_.begin(), live_bytes_.end());
+  std::erase_if(pairs, [&](size_t p) { return pressure(p) > tensor_peak; });
+  std::sort(pairs.begin(), pairs.end(), [&](size_t x, size_t y) { return pressure(x) > pressure(y); });
+  auto pair_only = [&](size_t from) {
+    std::fill(with_next_.begin(), with_next_.end(), false);
+    for (size_t i = from; i < pairs.size(); ++i) with_next_[pairs[i]] = true;
+  };
+  pair_only(pairs.size());
+  const size_t unpaired = replan();
+  size_t from = 0;
+  for (pair_only(from); from < pairs.size() && replan() > unpaired; pair_only(++from)) {
+  }
+  if (from == pairs.size()) replan();
+  stats_.concurrent_pairs = int64_t(pairs.size() - from);
   touch_new_arenas_ = true;
 }
 
@@ -435,11 +490,11 @@ std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) env[size_t(graph_.inputs[i])] = inputs[i];
   for (const Value& v : graph_.values)
     if (v.kind == ValueKind::State) env[size_t(v.id)] = v.state;
-  for (size_t p = 0; p < graph_.nodes.size(); ++p) {
+  // Node p with its scratch served from its workspace range (or measured), fused nodes
+  // checked against their references when asked.
+  auto run_at = [&](size_t p) {
     const Node& n = graph_.nodes[p];
     try {
-      const auto t0 = std::chrono::steady_clock::now();
-      const double cpu0 = options_.profile ? process_cpu_seconds() : 0;
       std::vector<Tensor> reference;
       if (n.fused && options_.verify_fusion) reference = run_reference(n, env);
       {
@@ -447,25 +502,48 @@ std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
         if (workspaces_ == Workspaces::Measure) {
           region.emplace();
         } else if (workspace_arena_[p] >= 0) {
-          Arena& a = arenas_[size_t(workspace_arena_[p])];
-          if (!a.storage) a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
+          const Arena& a = arenas_[size_t(workspace_arena_[p])];
           region.emplace(a.storage, workspace_offset_[p], workspace_bytes_[p]);
         }
         run_node(n, env);
         if (workspaces_ == Workspaces::Measure) workspace_bytes_[p] = region->requested();
       }
       if (!reference.empty()) check_fused(n, env, reference);
-      if (options_.profile) {
-        if (n.device.is_cuda()) cuda::synchronize(n.device.index);
-        const std::string key =
-            profile_shapes_ ? n.kind() + fmt::format("{}", graph_.values[size_t(n.outputs[0])].meta.sizes) : n.kind();
-        KindProfile& k = profile_[key];
-        ++k.calls;
-        k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        k.cpu_seconds += process_cpu_seconds() - cpu0;
-      }
     } catch (const Error& e) {
       throw Error(fmt::format("graph run: node {} ({}): {}", n.id, n.kind(), e.what()));
+    }
+  };
+  // A pair runs while no other work does, so the arenas exist before (no allocation race).
+  for (Arena& a : arenas_)
+    if (!a.storage && a.bytes > 0) a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
+  for (size_t p = 0; p < graph_.nodes.size(); ++p) {
+    const Node& n = graph_.nodes[p];
+    const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = options_.profile ? process_cpu_seconds() : 0;
+    // (Not while measuring scratch: alone, each node asks for what it needs with all threads.)
+    const bool pair = with_next_[p] && num_threads() >= 2 && workspaces_ != Workspaces::Measure;
+    if (pair) {
+      // One node per thread, each running its kernels' chunks one after the other: the
+      // same chunks as alone, so the same results bit for bit.
+      parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
+        const SerialChunks serial;
+        for (int64_t i = b; i < e; ++i) run_at(p + size_t(i));
+      });
+    } else {
+      run_at(p);
+    }
+    if (options_.profile) {
+      if (n.device.is_cuda()) cuda::synchronize(n.device.index);
+      std::string key = pair ? n.kind() + " | " + graph_.nodes[p + 1].kind() : n.kind();
+      if (profile_shapes_) key += fmt::format("{}", graph_.values[size_t(n.outputs[0])].meta.sizes);
+      KindProfile& k = profile_[key];
+      ++k.calls;
+      k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      k.cpu_seconds += process_cpu_seconds() - cpu0;
+    }
+    if (pair) {
+      for (int v : release_after_[p]) env[size_t(v)] = Tensor();
+      ++p;
     }
     for (int v : release_after_[p]) env[size_t(v)] = Tensor();
   }

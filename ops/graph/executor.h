@@ -42,6 +42,9 @@ struct ExecutorOptions {
   bool plan_memory = true;
   /// Plan CPU nodes' kernel scratch in the arena from the second run on (above).
   bool plan_workspace = true;
+  /// Run a convolution's input and weight gradients at once, one per thread, where they are
+  /// adjacent (the conv_backward_pairs pass puts them so): CPU, 2+ threads.
+  bool concurrent_pairs = true;
   /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 turns it on for every executor).
   bool verify_fusion = false;
   /// Time each node and add it up per node kind (profile()).
@@ -76,6 +79,8 @@ struct ExecutorStats {
   size_t unplanned_bytes = 0;
   /// Tensors placed in the arena.
   int64_t planned_tensors = 0;
+  /// Adjacent node pairs run at once (concurrent_pairs).
+  int64_t concurrent_pairs = 0;
   /// Nodes given a workspace range (after the first run), and the largest range.
   int64_t workspace_nodes = 0;
   size_t largest_workspace = 0;
@@ -121,10 +126,14 @@ class Executor {
     Storage storage;
   };
   struct CudaGraphReplay;  // executor_cuda_graph.cpp
+  /// Marks the pairs of adjacent nodes that run at once (options_.concurrent_pairs).
+  void find_pairs();
   void plan();
   /// After the run that measured the nodes' scratch: plans again with workspaces (the next
   /// run allocates and first touches the new arenas).
   void plan_with_workspaces();
+  /// Plans again from nothing (with the current pairs and workspaces); the planned bytes.
+  size_t replan();
   Tensor planned_tensor(int value);
   /// A tensor laid out as `m` at byte `offset` of arena `arena` (allocated on first use).
   Tensor arena_tensor(size_t arena, size_t offset, const ops::TensorMeta& m);
@@ -153,6 +162,8 @@ class Executor {
   std::vector<int> arena_of_;            // per value: arena index, -1 when not planned
   std::vector<size_t> offset_of_;        // per value: byte offset in its arena
   std::vector<std::vector<int>> release_after_;  // per node position: values to drop after it
+  std::vector<bool> with_next_;  // per node position: runs at once with the next node
+  std::vector<int64_t> live_bytes_;  // per node position: planned tensor bytes alive there
   // Kernel scratch per node position: measured bytes (in the first run), and the arena and
   // offset of its range once planned (-1: none).
   enum class Workspaces { Measure, Planned, Off };

@@ -65,7 +65,8 @@ std::unique_ptr<Pass> make_pass(const std::string& name) {
 }
 
 std::vector<std::string> default_passes() {
-  return {"cse", "dce", "bn_relu", "conv_bn", "cast_elim", "gemm_epilogue", "softmax_xent", "pointwise_fusion", "amp_skip", "multi_tensor", "recompute_bn_relu"};
+  return {"cse",           "dce",          "bn_relu",   "conv_bn",      "cast_elim",         "gemm_epilogue",
+          "softmax_xent",  "pointwise_fusion", "amp_skip", "multi_tensor", "recompute_bn_relu", "conv_backward_pairs"};
 }
 
 PassManager& PassManager::add(std::unique_ptr<Pass> pass) {

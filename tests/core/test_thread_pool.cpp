@@ -204,4 +204,45 @@ TEST_CASE("set_num_threads(1) makes parallel_for serial and restoring the count 
   CHECK(record_calls(0, 4000, 1).back().end == 4000);
 }
 
+TEST_CASE("SerialChunks: the pool's chunks, one after the other on the calling thread, nested calls inline") {
+  const int original = num_threads();
+  set_num_threads(3);
+  const std::vector<Call> pooled = record_calls(5, 105, 7);
+  std::vector<Call> serial;
+  {
+    const SerialChunks scope;
+    CHECK_FALSE(in_parallel_region());
+    serial = record_calls(5, 105, 7);
+    // Inside a chunk a nested parallel_for runs inline, as on the pool.
+    int nested_calls = 0;
+    parallel_for(0, 10, 1, [&](int64_t, int64_t) {
+      parallel_for(0, 100, 1, [&](int64_t b, int64_t e) {
+        ++nested_calls;
+        CHECK(b == 0);
+        CHECK(e == 100);
+      });
+    });
+    CHECK(nested_calls == 3);
+  }
+  CHECK_FALSE(in_parallel_region());
+  REQUIRE(pooled.size() == 3);
+  REQUIRE(serial.size() == pooled.size());
+  for (size_t i = 0; i < serial.size(); ++i) {
+    CHECK(serial[i].begin == pooled[i].begin);
+    CHECK(serial[i].end == pooled[i].end);
+    CHECK(serial[i].thread == std::this_thread::get_id());
+    CHECK(serial[i].in_region);
+  }
+  // Within a pool chunk (the graph executor's pairs), SerialChunks starts a fresh serial scope.
+  std::vector<std::vector<Call>> lanes(2);
+  parallel_for(0, 2, 1, [&](int64_t b, int64_t e) {
+    for (int64_t lane = b; lane < e; ++lane) {
+      const SerialChunks scope;
+      lanes[size_t(lane)] = record_calls(0, 30, 1);
+    }
+  });
+  for (const auto& lane : lanes) CHECK(lane.size() == 3);
+  set_num_threads(original);
+}
+
 }  // namespace pacer::test
