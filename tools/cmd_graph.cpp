@@ -167,7 +167,7 @@ int run_graph(const std::vector<std::string>& argv) {
       if (k.seconds >= 0.002 * total) {
         std::printf("  %-32s %6lld calls %9.1f ms  %5.1f%%", k.kind.c_str(), static_cast<long long>(k.calls),
                     k.seconds * 1e3, 100 * k.seconds / total);
-        if (cpu) std::printf("   busy %3.0f%%", 100 * k.cpu_seconds / (k.seconds * num_threads()));
+        if (cpu && k.seconds > 0) std::printf("   busy %3.0f%%", 100 * k.cpu_seconds / (k.seconds * num_threads()));
         std::printf("\n");
       }
   }

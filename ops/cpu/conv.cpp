@@ -229,16 +229,17 @@ void forward_blocked(const Tensor& x, const Tensor& w, const ConvGeometry& G, do
                      const std::function<void(int64_t, int64_t)>& after_images) {
   const int64_t bh = rows_per_block(G, sizeof(T)), blocks = (G.OH + bh - 1) / bh, per_image = G.groups * blocks;
   const int64_t round = after_images ? std::max<int64_t>(1, num_threads()) : G.N;
-  // A round's tasks go in at most num_threads() runs of near-equal length, run r with column
-  // buffer r, which it keeps for the later rounds: scratch allocated once, not per round.
+  // A round's tasks go in at most num_threads() runs of near-equal length. A parallel_for
+  // chunk of runs [r0, r1) uses column buffer r0, which it keeps for the later rounds:
+  // scratch allocated once per thread, not per round (nor per run when one thread takes all).
   std::vector<Tensor> buffers(static_cast<size_t>(num_threads()));
   for (int64_t n0 = 0; n0 < G.N; n0 += round) {
     const int64_t nb = std::min(round, G.N - n0), tasks = nb * per_image;
     const int64_t runs = std::min<int64_t>(num_threads(), tasks);
     parallel_for(0, runs, 1, [&](int64_t r0, int64_t r1) {
+      Tensor& buf = buffers[size_t(r0)];
+      if (!buf.defined()) buf = scratch_empty({G.rows() * bh * G.OW}, x.dtype());
       for (int64_t r = r0; r < r1; ++r) {
-        Tensor& buf = buffers[size_t(r)];
-        if (!buf.defined()) buf = scratch_empty({G.rows() * bh * G.OW}, x.dtype());
         for (int64_t t = tasks * r / runs; t < tasks * (r + 1) / runs; ++t) {
           const int64_t n = n0 + t / per_image, g = t % per_image / blocks, oh0 = t % blocks * bh;
           const int64_t oh1 = std::min(G.OH, oh0 + bh), width = (oh1 - oh0) * G.OW;

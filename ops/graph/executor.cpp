@@ -187,6 +187,8 @@ void Executor::plan() {
     }
   int64_t live = 0, most = 0;
   live_bytes_.assign(graph_.nodes.size(), 0);
+  stats_.peak_position = -1;
+  stats_.peak_holders.clear();
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     live += live_delta[p];
     live_bytes_[p] = live;
@@ -240,6 +242,7 @@ void Executor::plan() {
 
 void Executor::find_pairs() {
   with_next_.assign(graph_.nodes.size(), false);
+  stats_.concurrent_pairs = 0;
   if (!options_.concurrent_pairs || options_.verify_fusion || cuda_graph_) return;
   auto is = [](const Node& n, const char* kind) { return n.device.is_cpu() && n.kind() == kind; };
   for (size_t p = 0; p + 1 < graph_.nodes.size(); ++p) {
@@ -271,6 +274,7 @@ size_t Executor::replan() {
 
 void Executor::plan_with_workspaces() {
   workspaces_ = Workspaces::Planned;
+  workspace_threads_ = num_threads();
   if (std::all_of(workspace_bytes_.begin(), workspace_bytes_.end(), [](size_t b) { return b == 0; })) return;
   // Pairs run at once only where both workspaces fit beside the tensors alive there without
   // lifting the arena: first those that would pass the tensors' own peak go, then, while the
@@ -437,6 +441,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
       a.storage = Storage();
       arena_replaced = true;
     }
+  // Scratch depends on the pool's size (per-thread buffers and sums): measured again when it
+  // changed, in the tensors' current plan, and planned again after that run.
+  if (workspaces_ == Workspaces::Planned && num_threads() != workspace_threads_) {
+    workspaces_ = Workspaces::Measure;
+    find_pairs();
+  }
   if (touch_new_arenas_) {
     // Arenas planned again after the first run: allocated once the last run's gradients let
     // the old ones go, and first touched before the nodes run.
@@ -521,7 +531,7 @@ std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
     const auto t0 = std::chrono::steady_clock::now();
     const double cpu0 = options_.profile ? process_cpu_seconds() : 0;
     // (Not while measuring scratch: alone, each node asks for what it needs with all threads.)
-    const bool pair = with_next_[p] && num_threads() >= 2 && workspaces_ != Workspaces::Measure;
+    const bool pair = with_next_[p] && num_threads() == 2 && workspaces_ != Workspaces::Measure;
     if (pair) {
       // One node per thread, each running its kernels' chunks one after the other: the
       // same chunks as alone, so the same results bit for bit.

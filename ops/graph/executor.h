@@ -10,7 +10,8 @@
 ///
 /// Kernel scratch (core/scratch.h) is planned too: the first run measures what each CPU node
 /// asks for, and the arena is planned again with a workspace range per node that asked,
-/// alive while it runs and placed after the tensors, in gaps where it fits; later runs serve
+/// alive while it runs and placed with the tensors, largest first, in gaps where it fits;
+/// later runs serve
 /// each node's scratch from its range. So an algorithm's workspace (Winograd's filter
 /// transform, im2col's columns) costs the step's peak nothing where the arena has room.
 ///
@@ -43,7 +44,8 @@ struct ExecutorOptions {
   /// Plan CPU nodes' kernel scratch in the arena from the second run on (above).
   bool plan_workspace = true;
   /// Run a convolution's input and weight gradients at once, one per thread, where they are
-  /// adjacent (the conv_backward_pairs pass puts them so): CPU, 2+ threads.
+  /// adjacent (the conv_backward_pairs pass puts them so): CPU, with a pool of exactly 2
+  /// threads (with more, each node would still get one, and the rest would sit idle).
   bool concurrent_pairs = true;
   /// Run each fused node's unfused reference too and compare (PACER_VERIFY_FUSION=1 turns it on for every executor).
   bool verify_fusion = false;
@@ -172,6 +174,7 @@ class Executor {
   std::vector<int> workspace_arena_;
   std::vector<size_t> workspace_offset_;
   bool touch_new_arenas_ = false;
+  int workspace_threads_ = 0;  // the pool's size when the workspaces were measured
   std::map<std::string, KindProfile> profile_;
   bool profile_shapes_ = false;  // PACER_PROFILE_SHAPES: profile keys add the output shape
   // Null unless runs can be one CUDA graph (shared_ptr: its type is complete in one file only).

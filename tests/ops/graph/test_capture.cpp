@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/scratch.h"
+#include "core/thread_pool.h"
 #include "models/graph_workloads.h"
 #include "models/precision_step.h"
 #include "models/resnet.h"
@@ -217,6 +218,18 @@ TEST_CASE("kernel scratch is measured in the first run and served from the arena
       CHECK(measured.largest_workspace > 0);
       CHECK(measured.planned_bytes >= without);
       CHECK(scratch_counts().from_region > before.from_region);
+      // Per-thread scratch follows the pool's size: a new size is measured again (one run
+      // with counted scratch), then served from the new plan, with no overflows either way.
+      const int threads = num_threads();
+      set_num_threads(threads + 2);  // more per-thread buffers than measured
+      const ScratchCounts resized = scratch_counts();
+      for (int i = 0; i < 2; ++i) {
+        const Tensor x2 = randn({2, 16, 6, 6}), t2 = randn({2, 16, 6, 6});
+        CHECK(max_abs_diff(planned.run({x2, t2})[0], plain.run({x2, t2})[0]) == 0);
+      }
+      CHECK(scratch_counts().overflowed == resized.overflowed);
+      CHECK(scratch_counts().from_region > resized.from_region);
+      set_num_threads(threads);
     } else {
       CHECK(measured.workspace_nodes == 0);
     }
