@@ -35,9 +35,7 @@ void ScratchRegion::set_current(ScratchRegion* r) { t_region = r; }
 Tensor scratch_empty(const Shape& sizes, DType dtype) {
   ScratchRegion* r = t_region;
   if (r == nullptr) return empty(sizes, {.dtype = dtype});
-  int64_t numel = 1;
-  for (int64_t s : sizes) numel *= s;
-  const size_t bytes = size_t(numel) * element_size(dtype);
+  const size_t bytes = size_t(shape_numel(sizes)) * element_size(dtype);
   const size_t rounded = (bytes + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
   const size_t at = r->used_.fetch_add(rounded);
   if (r->base_ == nullptr || at + rounded > r->capacity_) {

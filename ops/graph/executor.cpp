@@ -447,16 +447,6 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs) {
     workspaces_ = Workspaces::Measure;
     find_pairs();
   }
-  if (touch_new_arenas_) {
-    // Arenas planned again after the first run: allocated once the last run's gradients let
-    // the old ones go, and first touched before the nodes run.
-    touch_new_arenas_ = false;
-    for (Arena& a : arenas_)
-      if (a.device.is_cpu() && a.bytes > 0 && !a.storage) {
-        a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
-        std::memset(a.storage->data(), 0, a.bytes);
-      }
-  }
   if (cuda_graph_) return run_cuda_graph(inputs, arena_replaced);
   std::vector<Tensor> out = run_nodes(inputs);
   return outputs_planned_ ? handed_out(out) : out;
@@ -523,9 +513,14 @@ std::vector<Tensor> Executor::run_nodes(const std::vector<Tensor>& inputs) {
       throw Error(fmt::format("graph run: node {} ({}): {}", n.id, n.kind(), e.what()));
     }
   };
-  // A pair runs while no other work does, so the arenas exist before (no allocation race).
+  // The arenas exist before any node runs (a pair's two nodes would race to allocate one).
+  // Arenas planned again after the first run are also first touched here, not inside a node.
   for (Arena& a : arenas_)
-    if (!a.storage && a.bytes > 0) a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
+    if (!a.storage && a.bytes > 0) {
+      a.storage = make_intrusive<StorageImpl>(a.bytes, a.device);
+      if (touch_new_arenas_ && a.device.is_cpu()) std::memset(a.storage->data(), 0, a.bytes);
+    }
+  touch_new_arenas_ = false;
   for (size_t p = 0; p < graph_.nodes.size(); ++p) {
     const Node& n = graph_.nodes[p];
     const auto t0 = std::chrono::steady_clock::now();

@@ -34,4 +34,34 @@ inline std::string joined(const std::vector<std::string>& v) {
   return s;
 }
 
+/// Three 3x3 convolutions (padding 1, no bias), each followed by training batch norm and
+/// ReLU, all of `channels` channels, with their parameters and running statistics, drawn
+/// after manual_seed(seed) layer by layer (weight scaled by `weight_scale`, gamma, beta).
+struct ConvBnReluStack {
+  std::vector<Tensor> ws, gs, bs, rms, rvs;
+  ConvBnReluStack(int64_t channels, uint64_t seed, double weight_scale = 1.0) {
+    manual_seed(seed);
+    for (int i = 0; i < 3; ++i) {
+      Tensor w = randn({channels, channels, 3, 3});
+      ws.push_back((weight_scale == 1.0 ? w : w * weight_scale).set_requires_grad());
+      gs.push_back(randn({channels}).set_requires_grad());
+      bs.push_back(randn({channels}).set_requires_grad());
+      rms.push_back(zeros({channels}));
+      rvs.push_back(ones({channels}));
+    }
+  }
+  /// One step's forward and backward on (x, target): the parameters' gradients start from
+  /// nothing; returns the loss sum(stack(x) * target).
+  Tensor loss_backward(const std::vector<Tensor>& in) {
+    for (int i = 0; i < 3; ++i)
+      for (Tensor* p : {&ws[size_t(i)], &gs[size_t(i)], &bs[size_t(i)]}) p->set_grad(Tensor());
+    Tensor h = in[0];
+    for (size_t i = 0; i < 3; ++i)
+      h = pacer::relu(batch_norm(conv2d(h, ws[i], Tensor(), {1, 1}, {1, 1}), gs[i], bs[i], rms[i], rvs[i], true));
+    Tensor loss = sum(h * in[1]);
+    loss.backward();
+    return loss;
+  }
+};
+
 }  // namespace pacer::test

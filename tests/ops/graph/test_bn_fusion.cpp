@@ -117,25 +117,11 @@ TEST_CASE("conv_bn sums batch norm's statistics in the convolution's epilogue, b
 }
 
 TEST_CASE("recompute_bn_relu frees batch norm + ReLU outputs until the backward, with the same numbers") {
-  manual_seed(12);
-  std::vector<Tensor> ws, gs, bs, rms, rvs;
-  for (int i = 0; i < 3; ++i) {
-    ws.push_back(randn({8, 8, 3, 3}).set_requires_grad());
-    gs.push_back(randn({8}).set_requires_grad());
-    bs.push_back(randn({8}).set_requires_grad());
-    rms.push_back(zeros({8}));
-    rvs.push_back(ones({8}));
-  }
+  test::ConvBnReluStack stack(8, 12);
+  std::vector<Tensor>& rms = stack.rms;
   auto f = [&](const std::vector<Tensor>& in) {
-    for (int i = 0; i < 3; ++i)
-      for (Tensor* p : {&ws[size_t(i)], &gs[size_t(i)], &bs[size_t(i)]}) p->set_grad(Tensor());
-    Tensor h = in[0];
-    for (int i = 0; i < 3; ++i)
-      h = pacer::relu(batch_norm(conv2d(h, ws[size_t(i)], Tensor(), {1, 1}, {1, 1}), gs[size_t(i)], bs[size_t(i)],
-                                 rms[size_t(i)], rvs[size_t(i)], true));
-    Tensor loss = sum(h * in[1]);
-    loss.backward();
-    return std::vector<Tensor>{loss, ws[0].grad(), gs[1].grad(), bs[2].grad()};
+    Tensor loss = stack.loss_backward(in);
+    return std::vector<Tensor>{loss, stack.ws[0].grad(), stack.gs[1].grad(), stack.bs[2].grad()};
   };
   const std::vector<Tensor> in = {randn({4, 8, 12, 12}), randn({4, 8, 12, 12})};
   Captured c = capture(f, in);

@@ -24,29 +24,13 @@ using pacer::test::max_rel_diff;
 namespace {
 
 // Three conv + batch norm + ReLU layers (32 channels: 3x3 convolutions through Winograd
-// and im2col alike), a loss, and the gradients, captured.
+// and im2col alike), a loss, and the weights' gradients.
 struct ConvStack {
-  std::vector<Tensor> ws, gs, bs, rms, rvs;
-  ConvStack() {
-    manual_seed(31);
-    for (int i = 0; i < 3; ++i) {
-      ws.push_back((randn({32, 32, 3, 3}) * 0.1).set_requires_grad());
-      gs.push_back(randn({32}).set_requires_grad());
-      bs.push_back(randn({32}).set_requires_grad());
-      rms.push_back(zeros({32}));
-      rvs.push_back(ones({32}));
-    }
-  }
+  pacer::test::ConvBnReluStack stack{32, 31, 0.1};
+  std::vector<Tensor>& rms = stack.rms;
   std::vector<Tensor> operator()(const std::vector<Tensor>& in) {
-    for (int i = 0; i < 3; ++i)
-      for (Tensor* p : {&ws[size_t(i)], &gs[size_t(i)], &bs[size_t(i)]}) p->set_grad(Tensor());
-    Tensor h = in[0];
-    for (int i = 0; i < 3; ++i)
-      h = pacer::relu(batch_norm(conv2d(h, ws[size_t(i)], Tensor(), {1, 1}, {1, 1}), gs[size_t(i)], bs[size_t(i)],
-                                 rms[size_t(i)], rvs[size_t(i)], true));
-    Tensor loss = sum(h * in[1]);
-    loss.backward();
-    return {loss, ws[0].grad(), ws[1].grad(), ws[2].grad()};
+    Tensor loss = stack.loss_backward(in);
+    return {loss, stack.ws[0].grad(), stack.ws[1].grad(), stack.ws[2].grad()};
   }
 };
 
