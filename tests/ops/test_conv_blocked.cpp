@@ -129,9 +129,9 @@ TEST_CASE("CPU conv2d Winograd F(4x4, 3x3): partial tiles, paddings 0-2, channel
     // back, so f32 errors are ~10x im2col's: here 1.0e-4 forward, 7e-5 input and 1.2e-4
     // weight gradient, against 8e-6, 3e-6 and 1.3e-5.
     check_blocked({2, 64, 29, 30, 40, 3, 3, 1, 1, 1}, DType::F32, 3e-4);
-    // A filter transform over 4 MiB (36 x 120 x 128 f64): the weight gradient sums one dU in
-    // rounds of a block per thread; 3 blocks of 6 tile rows, so with 2 threads the last
-    // round has one.
+    // A filter transform over 4 MiB (36 x 120 x 128 f64): each thread takes its whole share
+    // of the 18 tile rows as one block, and the weight gradient sums one dU, split between
+    // the threads by transform point.
     check_blocked({3, 120, 24, 24, 128, 3, 3, 1, 1, 1}, DType::F64, 1e-11);
     const auto after = winograd_calls();
     for (int i = 0; i < 3; ++i) CHECK(after[size_t(i)] - before[size_t(i)] == 7);
