@@ -289,13 +289,14 @@ Tensor channels_last_dense(const Tensor& t) {
 
 // Whether the vectorized channels-last kernels (batch_norm_nhwc.cu) take dense channels-last
 // x and the other operands as they are: channels that suit them, 16-byte aligned pointers,
-// not under PACER_BN_SCALAR=1.
+// every operand strictly dense channels-last (is_channels_last also passes odd strides on
+// size-1 dims, which those kernels refuse), not under PACER_BN_SCALAR=1.
 bool vectorized(const Tensor& x, std::initializer_list<const Tensor*> others) {
   if (!batch_norm_vec_takes({.sizes = x.sizes(), .dtype = x.dtype(), .device = x.device(), .strides = x.strides()}) ||
       !aligned16(x.data()))
     return false;
   for (const Tensor* t : others)
-    if (!aligned16(t->data())) return false;
+    if (!aligned16(t->data()) || !is_dense_channels_last(t->sizes(), t->strides())) return false;
   return true;
 }
 

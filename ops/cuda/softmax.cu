@@ -181,14 +181,19 @@ void softmax_kernel(OpCall& c) {
   }
   const int64_t R = nd == 0 ? 1 : x.size(dim);
   dispatch_floating(x.dtype(), c.op.name, [&]<class T>() {
-    if (inner == 1) {
+    if (inner == 1 || inner >= 32) {
+      // These kernels write [outer, R, inner] densely: an output that keeps a channels-last
+      // input's layout gets the result through a dense buffer and a strided copy.
       Tensor in = materialize(x);
-      launch_rows<T, Log>(data_ptr<T>(in), data_ptr<T>(out), outer, R);
-    } else if (inner >= 32) {
-      Tensor in = materialize(x);
-      const unsigned grid = grid_cap(outer * ceil_div(inner, 32));
-      softmax_strided<T, Log><<<grid, dim3(32, 8), 0, stream()>>>(data_ptr<T>(in), data_ptr<T>(out), outer, R, inner);
-      PACER_CUDA_KERNEL_CHECK();
+      Tensor dst = out.is_contiguous() ? out : empty(out.sizes(), {.dtype = out.dtype(), .device = c.device});
+      if (inner == 1) {
+        launch_rows<T, Log>(data_ptr<T>(in), data_ptr<T>(dst), outer, R);
+      } else {
+        const unsigned grid = grid_cap(outer * ceil_div(inner, 32));
+        softmax_strided<T, Log><<<grid, dim3(32, 8), 0, stream()>>>(data_ptr<T>(in), data_ptr<T>(dst), outer, R, inner);
+        PACER_CUDA_KERNEL_CHECK();
+      }
+      if (!dst.is_same(out)) cuda_kernel<T, T>(out, {&dst}, Identity{});
     } else {
       // Few neighbouring rows: make dim innermost, do rows, copy back through the inverse view.
       Shape order;

@@ -227,6 +227,24 @@ TEST_CASE("cuda channels-last: batch norm keeps NHWC and matches the CPU, backwa
   }
 }
 
+TEST_CASE("cuda channels-last: softmax and log_softmax along every dim match the CPU (the output keeps NHWC)") {
+  const Device gpu{DeviceType::CUDA, 0};
+  // [2, 6, 5, 8]: dim 1 has 40 neighbouring rows (the strided kernel), dim 3 none (the row
+  // kernel), dim 2 eight (the permuted path); all three write an NHWC-strided output.
+  const Tensor x = uniform({2, 6, 5, 8}, -3, 3, 31);
+  const Tensor xg = permute(contiguous(permute(x.to(gpu), {0, 2, 3, 1})), {0, 3, 1, 2});
+  REQUIRE(ops::is_channels_last(xg));
+  for (int64_t dim : {1, 2, 3}) {
+    INFO("dim " << dim);
+    for (bool log : {false, true}) {
+      const Tensor yg = log ? log_softmax(xg, dim) : softmax(xg, dim);
+      const Tensor yc = log ? log_softmax(x, dim) : softmax(x, dim);
+      const Tensor d = abs(cast(yg.to(kCPU), DType::F64) - cast(yc, DType::F64));
+      CHECK(max(d).item<double>() <= 1e-5);
+    }
+  }
+}
+
 TEST_CASE("cuda batch norm: float32 weight and bias beside half data (mixed precision) match the CPU's, their "
           "gradients float32") {
   const Device gpu{DeviceType::CUDA, 0};
