@@ -209,6 +209,10 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
     r.kept.clear();
   }
   if (!r.captured && !r.warm) {
+    // The warm-up uploads the fused kernels' tables with today's host scalars: snapshot them
+    // now, so a scalar that moves before the capture warms up again instead of capturing
+    // over stale tables (which would refuse the CUDA graph for good).
+    r.host_values = host_values_of(graph_, r.emulated);
     std::vector<Tensor> out = handed_out(run_nodes(r.inputs));
     r.warm = true;
     return finish(std::move(out));
@@ -229,6 +233,10 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
       std::optional<cuda::StreamGuard> on_capture_stream;
       if (!r.emulated) on_capture_stream.emplace(r.stream);
       try {
+        // Blocks cached for other streams cannot serve the capture stream, and no memory can
+        // be freed during a capture: hand the unused ones back first, or a large step may
+        // run out of memory while captured (and run without its graph from then on).
+        if (g) cuda::empty_cache();
         if (g) g->begin_capture(r.stream);
         out = run_nodes(r.inputs);
         completed = true;

@@ -88,6 +88,9 @@ TEST_CASE("cuda graph: a captured SGD step (multi-tensor update in one launch) e
   REQUIRE(compiled.last_executor() != nullptr);
   CHECK(count_kind(compiled.last_executor()->graph(), "multi_tensor_pointwise") >= 1);
   for (size_t i = 0; i < pe.size(); ++i) CHECK(max_rel(pg[i], pe[i]) <= 1e-5);
+  // Runs 2-3 of the executor were CUDA graph launches (a refused capture would still match).
+  CHECK(compiled.last_executor()->stats().cuda_graph == "on");
+  CHECK(compiled.last_executor()->stats().cuda_graph_replays >= 1);
 }
 
 }  // namespace pacer::test
@@ -182,7 +185,11 @@ TEST_CASE("cuda graph: replays become one CUDA graph launch, equal to replays wi
     const Tensor la = with({x, t})[0];
     const Tensor lb = without({x, t})[0];
     CHECK(max_rel(la, lb) <= 1e-6);
-    for (size_t k = 0; k < pa.size(); ++k) CHECK(max_rel(pa[k], pb[k]) <= 1e-6);
+    for (size_t k = 0; k < pa.size(); ++k) {
+      CHECK(max_rel(pa[k], pb[k]) <= 1e-6);
+      // The gradients a replay hands back (slots rebuilt from the captured arena offsets).
+      CHECK(max_rel(pa[k].grad(), pb[k].grad()) <= 1e-6);
+    }
     if (i == 3) {  // the first launch: its output is a copy, which later launches leave alone
       first_replay_loss = la;
       first_replay_value = la.to(kCPU).to(DType::F64).to_vector<double>();
