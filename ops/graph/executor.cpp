@@ -20,6 +20,7 @@
 #include "ops/dispatch.h"
 #include "ops/graph/alias.h"
 #include "ops/graph/capture.h"
+#include "ops/graph/fused_pointwise.h"
 
 namespace pacer::graph {
 
@@ -108,6 +109,12 @@ Executor::Executor(Graph graph, ExecutorOptions options) : graph_(std::move(grap
     options_.emulate_cuda_graph = true;
   graph_.rebuild_uses();
   verify(graph_, "executor setup");
+  // Copies of a graph share their nodes' fused kernels; a pointwise kernel keeps what it last
+  // uploaded for its node (PwDeviceTables), which a CUDA graph captured by this executor goes
+  // on addressing: each executor gets kernels of its own, so another's runs cannot change it.
+  for (Node& n : graph_.nodes)
+    if (const FusedPointwiseKernel* k = pointwise_kernel_of(n))
+      n.fused = std::make_shared<FusedPointwiseKernel>(k->program(), k->members());
   setup_cuda_graph();  // before planning: a CUDA graph's outputs are planned too
   // Scratch is served on the CPU only, and a CUDA graph's memory must not move after its
   // capture (the run that measures would be its warm-up).

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/graph/fused_pointwise.h"
 #include "tests/ops/graph/graph_test_util.h"
 #include "tests/test_util.h"
 
@@ -39,6 +40,28 @@ TEST_CASE("pointwise_fusion turns a chain into one loop with the unfused numeric
     // Intermediates are rounded to t as the unfused ops store them: the same numbers.
     CHECK(max_rel_diff(got, want) == 0);
   }
+}
+
+TEST_CASE("executors built from copies of one graph run fused pointwise kernels of their own") {
+  // A pointwise kernel keeps what it last uploaded for its node (the CUDA runner's tables,
+  // which a captured CUDA graph goes on addressing): shared between two executors, one's
+  // runs would change what the other's graph reads.
+  auto f = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{relu(in[0] * 3.0 + 1.0)}; };
+  const Tensor x = randn({64});
+  Captured c = capture(f, {x});
+  PassManager().add_list("cast_elim,pointwise_fusion").run(c.graph);
+  REQUIRE(c.graph.nodes.size() == 1);
+  const Graph copy = c.graph;
+  REQUIRE(copy.nodes[0].fused == c.graph.nodes[0].fused);  // a copy shares them
+  Executor a(c.graph), b(copy);
+  const FusedPointwiseKernel* ka = pointwise_kernel_of(a.graph().nodes[0]);
+  const FusedPointwiseKernel* kb = pointwise_kernel_of(b.graph().nodes[0]);
+  REQUIRE(ka != nullptr);
+  REQUIRE(kb != nullptr);
+  CHECK(ka != kb);
+  CHECK(ka != pointwise_kernel_of(c.graph.nodes[0]));
+  CHECK(max_rel_diff(a.run({x})[0], b.run({x})[0]) == 0);
+  CHECK(max_rel_diff(a.run({x})[0], f({x})[0]) == 0);
 }
 
 TEST_CASE("pointwise_fusion does not fuse across an intermediate that is also read outside the group") {
