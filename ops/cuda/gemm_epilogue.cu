@@ -1,9 +1,13 @@
 // The CUDA kernels of the gemm_epilogue fusion (ops/graph/cuda_gemm_epilogue.h) and the ReLU
 // that finishes a GEMM whose ReLU epilogue has no cuBLASLt algorithm (ops/cuda/gemm.h).
 // ReLU's backward + the bias gradient is one sweep over a dense [rows, cols] matrix: a block
-// of 32 x 8 threads owns 32 neighbouring columns (coalesced rows of 32), masks them in place
-// and sums them down the rows in the compute type; the bias gradient is written once per
-// column, so the result does not depend on timing.
+// of 32 x 8 threads owns 32 neighbouring columns (coalesced rows of 32) of one split of the
+// rows, masks them in place and sums them down its rows in the compute type. With one split
+// the block writes the bias gradient; with more (tall matrices: a channels-last activation's
+// N * H * W rows), each writes its column sums to a partial buffer and a second kernel adds
+// the splits in order. The split count depends on the shape alone, so the result does not
+// depend on timing or on the device.
+#include <algorithm>
 #include <type_traits>
 
 #include "ops/api.h"
@@ -27,18 +31,28 @@ __global__ void relu_rows_kernel(T* __restrict__ c, int64_t m, int64_t n, int64_
   }
 }
 
-// dz[r, j] = y[r, j] <= 0 ? 0 : dy[r, j] (as relu_backward: NaN passes; dz may be dy) and
-// db[j] = sum_r dz[r, j].
+// Rows per split (at least) and the most splits: tall matrices get enough blocks to fill
+// the device (ResNet-size activations: 512 splits x C / 32 column blocks).
+constexpr int64_t kRowsPerSplit = 128;
+constexpr int64_t kMaxSplits = 512;
+
+int64_t row_splits(int64_t rows) { return std::clamp<int64_t>((rows + kRowsPerSplit - 1) / kRowsPerSplit, 1, kMaxSplits); }
+
+// dz[r, j] = y[r, j] <= 0 ? 0 : dy[r, j] (as relu_backward: NaN passes; dz may be dy) over the
+// rows of split blockIdx.y; their sum per column goes to db[j] (one split) or to
+// part[split * cols + j].
 template <class T>
 __global__ void relu_backward_column_sums(const T* dy, const T* __restrict__ y, T* dz, T* __restrict__ db,
-                                          int64_t rows, int64_t cols) {
+                                          compute_t<T>* __restrict__ part_out, int64_t rows, int64_t cols) {
   using C = compute_t<T>;
   __shared__ C part[8][33];
   const int tx = int(threadIdx.x), ty = int(threadIdx.y);
   const int64_t j = int64_t(blockIdx.x) * 32 + tx;
+  const int64_t chunk = (rows + gridDim.y - 1) / gridDim.y;
+  const int64_t r0 = int64_t(blockIdx.y) * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
   C sum = 0;
   if (j < cols) {
-    for (int64_t r = ty; r < rows; r += 8) {
+    for (int64_t r = r0 + ty; r < r1; r += 8) {
       const int64_t at = r * cols + j;
       const T g = C(y[at]) <= C(0) ? store_value<T>(C(0)) : dy[at];
       dz[at] = g;
@@ -50,8 +64,19 @@ __global__ void relu_backward_column_sums(const T* dy, const T* __restrict__ y, 
   if (ty == 0 && j < cols) {
     C total = part[0][tx];
     for (int k = 1; k < 8; ++k) total += part[k][tx];
-    db[j] = store_value<T>(total);
+    if (gridDim.y == 1) db[j] = store_value<T>(total);
+    else part_out[int64_t(blockIdx.y) * cols + j] = total;
   }
+}
+
+// db[j] = sum over the splits s, in order, of part[s * cols + j].
+template <class T>
+__global__ void add_split_sums(const compute_t<T>* __restrict__ part, T* __restrict__ db, int64_t splits, int64_t cols) {
+  const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  compute_t<T> total = part[j];
+  for (int64_t s = 1; s < splits; ++s) total += part[s * cols + j];
+  db[j] = store_value<T>(total);
 }
 
 void check_floating(const Tensor& t, const char* who) {
@@ -75,10 +100,20 @@ void mask_and_sum_columns(const Tensor& dy, const Tensor& y, Tensor& dz, Tensor&
     PACER_CUDA_CHECK(cudaMemsetAsync(db.data(), 0, db.nbytes(), stream()));
     return;
   }
+  const int64_t splits = row_splits(rows);
   dispatch_floating(dz.dtype(), who, [&]<class T>() {
-    relu_backward_column_sums<T><<<blocks_for(cols, 32), dim3(32, 8), 0, stream()>>>(
-        data_ptr<T>(dy), data_ptr<T>(y), data_ptr<T>(dz), data_ptr<T>(db), rows, cols);
+    using C = compute_t<T>;
+    Tensor part;  // the splits' column sums, in the compute type
+    if (splits > 1)
+      part = empty({splits * cols}, {.dtype = std::is_same_v<C, double> ? DType::F64 : DType::F32, .device = dz.device()});
+    C* pp = splits > 1 ? static_cast<C*>(part.data()) : nullptr;
+    relu_backward_column_sums<T><<<dim3(blocks_for(cols, 32), unsigned(splits)), dim3(32, 8), 0, stream()>>>(
+        data_ptr<T>(dy), data_ptr<T>(y), data_ptr<T>(dz), data_ptr<T>(db), pp, rows, cols);
     PACER_CUDA_KERNEL_CHECK();
+    if (splits > 1) {
+      add_split_sums<T><<<blocks_for(cols), kThreads, 0, stream()>>>(pp, data_ptr<T>(db), splits, cols);
+      PACER_CUDA_KERNEL_CHECK();
+    }
   });
 }
 
