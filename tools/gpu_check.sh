@@ -32,6 +32,8 @@
 #               must not cost the only build of a short lease)
 # Environment: CUDA_ARCH (default 90; 90a for wgmma / TMA kernels), JOBS (default nproc),
 # MEMCHECK_FILTER (with --prebuilt: the test cases memcheck runs, a doctest filter; default all),
+# TEST_FILTER (with --prebuilt: the GPU test cases to run, a doctest filter such as
+# 'cuda graph:*'; default all: a short first call with --no-bench proves the newest code),
 # BUDGET_S (default 400: a phase that would start later is skipped), TOTAL_S (default 470:
 # the benchmarks stop by then, skipping the cases left), OUT (when set, the logs
 # are written straight there, so they come back even when the run is killed; 8 files at
@@ -258,7 +260,8 @@ build() {
 run_cases() {
   local exe=$1 log=$2 dir
   dir=$(mktemp -d)
-  LD_LIBRARY_PATH=$PACER_LD "$exe" --list-test-cases | sed '1,2d; /^=====/,$d' >"$dir/cases"
+  LD_LIBRARY_PATH=$PACER_LD "$exe" --list-test-cases ${TEST_FILTER:+"--test-case=$TEST_FILTER"} |
+    sed '1,2d; /^=====/,$d' >"$dir/cases"
   # doctest filters split at commas and match wildcards: a comma becomes the one-character '?'.
   local t=$SECONDS
   local n=0 name
