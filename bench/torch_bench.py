@@ -164,6 +164,12 @@ def bench_resnet_step(a):
     if a.precision not in allowed:
         raise SystemExit(f"torch_bench.py: error: --precision {a.precision}: this baseline has {', '.join(allowed)}")
     torch.manual_seed(0)
+    if cuda:  # as in conv2d: cuDNN picks its algorithms by timing them (the warm-up absorbs it),
+        torch.backends.cudnn.benchmark = True  # like Pacer's conv, which measures its own
+        # Pacer's PACER_ALLOW_TF32=0 (the "32, TF32 off" rows) for PyTorch's side too.
+        tf32 = os.environ.get("PACER_ALLOW_TF32", "1") != "0"
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
              50: torchvision.models.resnet50}[a.depth](num_classes=1000).to(a.device, memory_format=fmt)
@@ -171,7 +177,11 @@ def bench_resnet_step(a):
     x = torch.randn(a.batch, 3, a.image_size, a.image_size).to(a.device, memory_format=fmt)
     y = torch.randint(0, 1000, (a.batch,)).to(a.device)
     half = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(a.precision)
-    scaler = torch.cuda.amp.GradScaler(enabled=cuda and a.precision == "16-mixed")
+    scaling = cuda and a.precision == "16-mixed"
+    # torch.amp.GradScaler where this torch has it (torch.cuda.amp's is deprecated there;
+    # Debian's older torch has only that one).
+    scaler = (torch.amp.GradScaler("cuda", enabled=scaling) if hasattr(torch.amp, "GradScaler")
+              else torch.cuda.amp.GradScaler(enabled=scaling))
 
     def step():
         with torch.autocast(a.device, dtype=half or torch.bfloat16, enabled=half is not None):
@@ -184,7 +194,7 @@ def bench_resnet_step(a):
     ms = median_ms(a.warmup, a.repeat, step, a.device)
     emit(a, {"case": "resnet50-step", **device_fields(a), "precision": a.precision, "channels_last": a.channels_last, "depth": a.depth, "batch": a.batch,
              "image_size": a.image_size, "threads": torch.get_num_threads(), "median_ms": ms,
-             "throughput": a.batch / (ms / 1e3), "unit": "img/s"},
+             "throughput": a.batch / (ms / 1e3), "unit": "img/s", **({"cudnn_benchmark": True} if cuda else {})},
          f"resnet{a.depth}-step batch {a.batch} size {a.image_size} {a.precision}: {ms:.1f} ms")
 
 
