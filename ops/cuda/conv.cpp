@@ -256,6 +256,21 @@ void append(std::vector<Candidate>& out, const std::array<Perf, N>& perf, int re
     out.push_back({int(perf[size_t(i)].algo), perf[size_t(i)].status, timed ? perf[size_t(i)].time : -1.0f});
 }
 
+// Statuses that mean "this algorithm does not take this problem": try the next one.
+bool unsupported(cudnnStatus_t s) {
+  return s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM ||
+         cudnnStatus_t(int(s) / 1000 * 1000) == CUDNN_STATUS_NOT_SUPPORTED ||
+         cudnnStatus_t(int(s) / 1000 * 1000) == CUDNN_STATUS_BAD_PARAM;
+}
+
+// A status from cuDNN's algorithm queries: false when the problem is one cuDNN does not take
+// (the caller then tries its fallbacks: NCHW, f32), else checked.
+bool usable(cudnnStatus_t s) {
+  if (unsupported(s)) return false;
+  PACER_CUDNN_CHECK(s);
+  return true;
+}
+
 // The heuristics' ranking (best first) for the call.
 std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const TensorDesc& xd, const FilterDesc& wd,
                                   const TensorDesc& yd, const ConvDesc& cd) {
@@ -264,22 +279,22 @@ std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const Tens
   switch (c.dir) {
     case Dir::Forward: {
       std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
-      PACER_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
-                                                               &returned, perf.data()));
+      if (!usable(cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
+                                                               &returned, perf.data()))) return {};
       append(out, perf, returned, false);
       break;
     }
     case Dir::BackwardData: {
       std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
-      PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
-                                                                    &returned, perf.data()));
+      if (!usable(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
+                                                                    &returned, perf.data()))) return {};
       append(out, perf, returned, false);
       break;
     }
     case Dir::BackwardFilter: {
       std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
-      PACER_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d, int(perf.size()),
-                                                                      &returned, perf.data()));
+      if (!usable(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d, int(perf.size()),
+                                                                      &returned, perf.data()))) return {};
       append(out, perf, returned, false);
       break;
     }
@@ -300,25 +315,25 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
   switch (c.dir) {
     case Dir::Forward: {
       std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
-      PACER_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d, yd.d,
+      if (!usable(cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d, yd.d,
                                                                scratch.data(), int(perf.size()), &returned,
-                                                               perf.data(), ws, ws_bytes));
+                                                               perf.data(), ws, ws_bytes))) return {};
       append(out, perf, returned, true);
       break;
     }
     case Dir::BackwardData: {
       std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
-      PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d, xd.d,
+      if (!usable(cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d, xd.d,
                                                                     scratch.data(), int(perf.size()), &returned,
-                                                                    perf.data(), ws, ws_bytes));
+                                                                    perf.data(), ws, ws_bytes))) return {};
       append(out, perf, returned, true);
       break;
     }
     case Dir::BackwardFilter: {
       std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
-      PACER_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
+      if (!usable(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
                                                                       wd.d, scratch.data(), int(perf.size()),
-                                                                      &returned, perf.data(), ws, ws_bytes));
+                                                                      &returned, perf.data(), ws, ws_bytes))) return {};
       append(out, perf, returned, true);
       break;
     }
@@ -344,13 +359,6 @@ bool gemm_for_1x1() {
     return v == nullptr || std::string(v) != "0";
   }();
   return on;
-}
-
-// Statuses that mean "this algorithm does not take this problem": try the next one.
-bool unsupported(cudnnStatus_t s) {
-  return s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM ||
-         cudnnStatus_t(int(s) / 1000 * 1000) == CUDNN_STATUS_NOT_SUPPORTED ||
-         cudnnStatus_t(int(s) / 1000 * 1000) == CUDNN_STATUS_BAD_PARAM;
 }
 
 // Runs the call with a cached or newly chosen algorithm; false when no algorithm takes it.
