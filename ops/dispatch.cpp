@@ -187,7 +187,8 @@ std::vector<Tensor> call(const OpDef& op, std::vector<Tensor> inputs, Attrs attr
   } catch (const Error& e) {
     rethrow_named(op, e);
   }
-  if (op.has(kInplace)) c.inputs[0].bump_version();
+  for (int i : op.written_inputs(c.inputs.size()))
+    if (c.inputs[size_t(i)].defined()) c.inputs[size_t(i)].bump_version();
   if (recording) graph::detail::record_call(c);
   if (autograd::grad_enabled() && !op.has(kFactory)) record(op, c);
   return std::move(c.outputs);

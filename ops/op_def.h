@@ -90,11 +90,24 @@ struct OpDef {
   /// Bit i set: input i (output i) is saved for backward.
   uint32_t save_inputs = 0;
   uint32_t save_outputs = 0;
+  /// kInplace ops: the inputs the kernel writes. Bit i: input i (output 0 is input 0, which
+  /// every in-place op writes); with writes_from >= 0, every input from that one on too (a
+  /// variadic list updated in place, as amp_unscale_'s gradients).
+  uint32_t writes = 1;
+  int writes_from = -1;
   /// Composite ops give only this: no kernels, no backward.
   DecomposeFn decompose = nullptr;
   KernelFn kernels[kNumDeviceTypes] = {nullptr, nullptr};
 
   bool has(Tag t) const { return (tags & t) != 0; }
+  /// The inputs a call with `num_inputs` inputs writes (none unless kInplace).
+  std::vector<int> written_inputs(size_t num_inputs) const {
+    std::vector<int> out;
+    if (!has(kInplace)) return out;
+    for (size_t i = 0; i < num_inputs; ++i)
+      if ((i < 32 && (writes >> i & 1u)) || (writes_from >= 0 && i >= size_t(writes_from))) out.push_back(int(i));
+    return out;
+  }
 };
 
 inline constexpr uint32_t kAll = 0xffffffffu;

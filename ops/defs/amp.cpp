@@ -20,6 +20,7 @@ PACER_OP(amp_unscale_) {
   OpDef d;
   d.name = "amp_unscale_";
   d.tags = kInplace;
+  d.writes_from = 2;  // found_inf, and the gradients (unscaled in place)
   d.not_differentiable = true;
   d.infer = [](OpCall& c) {
     check_flag(c.in(0), "found_inf", DType::F32);
@@ -45,6 +46,7 @@ PACER_OP(amp_update_scale_) {
   OpDef d;
   d.name = "amp_update_scale_";
   d.tags = kInplace;
+  d.writes = 0b111;  // scale, growth_tracker, skipped
   d.not_differentiable = true;
   d.infer = [](OpCall& c) {
     PACER_CHECK(c.inputs.size() == 4, "expected (scale, growth_tracker, skipped, found_inf), got {} inputs",

@@ -25,7 +25,11 @@ int Node::aliased_input(size_t k) const {
 }
 
 std::vector<int> Node::written_inputs() const {
-  if (is_inplace()) return {0};
+  if (is_inplace()) {
+    std::vector<int> out = op->written_inputs(inputs.size());
+    std::erase_if(out, [&](int i) { return inputs[size_t(i)] < 0; });  // an undefined optional input
+    return out;
+  }
   std::vector<int> out;
   if (fused)
     for (int a : output_alias)

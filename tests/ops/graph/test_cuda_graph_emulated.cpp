@@ -11,7 +11,9 @@
 
 #include "models/precision_step.h"
 #include "models/resnet.h"
+#include "ops/autocast.h"
 #include "ops/graph/compiled_step.h"
+#include "optim/loss_scaler.h"
 #include "optim/sgd.h"
 #include "tests/ops/graph/graph_test_util.h"
 
@@ -141,6 +143,51 @@ TEST_CASE("emulated CUDA graph: a ResNet bottleneck step with the default passes
     INFO(sa[k].first);
     CHECK(max_rel_diff(sa[k].second, sb[k].second) == 0);
   }
+  const ExecutorStats& s = with.last_executor()->stats();
+  CHECK(s.cuda_graph == "on");
+  CHECK(s.cuda_graph_captures == 1);
+  CHECK(s.cuda_graph_replays == 3);  // runs 3 (capture), 4, 5
+}
+
+TEST_CASE("emulated CUDA graph: a mixed-precision step (autocast f16, dynamic loss scaling) is captured once and "
+          "replays bit for bit") {
+  auto make = [] {
+    manual_seed(13);
+    auto block = std::make_shared<models::Bottleneck>(16, 4, 1, false);
+    auto opt = std::make_shared<optim::Sgd>(block->parameters(), optim::SgdOptions{.lr = 0.05, .momentum = 0.9});
+    return std::pair{block, opt};
+  };
+  auto [block_a, opt_a] = make();
+  auto [block_b, opt_b] = make();
+  optim::LossScaler scaler_a, scaler_b;
+  auto step = [](models::Bottleneck& block, optim::Sgd& opt, optim::LossScaler& scaler) {
+    return [&block, &opt, &scaler](const std::vector<Tensor>& in) {
+      Tensor loss;
+      {
+        const AutocastGuard autocast(DeviceType::CPU, DType::F16);
+        const Tensor d = cast(block.forward(in[0]), DType::F32) - in[1];
+        loss = mean(d * d);
+      }
+      models::backward_and_step(loss, opt, &scaler);
+      return std::vector<Tensor>{loss};
+    };
+  };
+  CompiledStep with(step(*block_a, *opt_a, scaler_a), {.capture = {.params = block_a->parameters()},
+                                                      .executor = {.emulate_cuda_graph = true}});
+  CompiledStep without(step(*block_b, *opt_b, scaler_b), {.capture = {.params = block_b->parameters()}});
+  manual_seed(4);
+  for (int i = 0; i < 6; ++i) {
+    INFO("step " << i);
+    const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
+    CHECK(max_rel_diff(with({x, t})[0], without({x, t})[0]) == 0);
+  }
+  const auto sa = block_a->state_dict(), sb = block_b->state_dict();
+  for (size_t k = 0; k < sa.size(); ++k) {
+    INFO(sa[k].first);
+    CHECK(max_rel_diff(sa[k].second, sb[k].second) == 0);
+  }
+  CHECK(scaler_a.current_scale() == scaler_b.current_scale());
+  REQUIRE(with.last_executor() != nullptr);
   const ExecutorStats& s = with.last_executor()->stats();
   CHECK(s.cuda_graph == "on");
   CHECK(s.cuda_graph_captures == 1);
