@@ -87,13 +87,17 @@ pair() {
   # shellcheck disable=SC2086  # PACER_ENV is VAR=VALUE words on purpose
   side "$name" pacer env ${PACER_ENV:-} "$pacer" bench "$@" --device cuda "${RUNS[@]}"
   if [[ -n ${PACER_ONLY:-} ]]; then
-    python3 -c 'import json,sys
+    local copied
+    copied=$(python3 -c 'import json,sys
 for line in open(sys.argv[1]):
     d = json.loads(line)
     if d["name"] == sys.argv[2] and d["impl"] == "pytorch":
         d["name"] = sys.argv[3]
-        print(json.dumps(d))' "$jsonl" "$PACER_ONLY" "$name" >>"$jsonl"
-    return
+        print(json.dumps(d))' "$jsonl" "$PACER_ONLY" "$name")
+    if [[ -n $copied ]]; then  # (else, as when BENCH_ONLY left SRC out: PyTorch runs here)
+      echo "$copied" | tail -n 1 >>"$jsonl"
+      return
+    fi
   fi
   # shellcheck disable=SC2086
   side "$name" pytorch env ${TORCH_ENV:-} "$TORCH_PY" bench/torch_bench.py "$@" --device cuda "${RUNS[@]}"

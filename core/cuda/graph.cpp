@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <vector>
+
 #include "core/cuda/check.h"
 #include "core/cuda/runtime.h"
 
@@ -15,7 +18,13 @@ struct CudaGraph::Impl {
   size_t nodes = 0;
   cudaStream_t last_launch = nullptr;
   bool launched = false;
+  std::vector<std::shared_ptr<const void>> kept;  // keep_alive_while_captured; freed after the graph
 };
+
+namespace {
+// What the graph this thread is recording keeps alive (its Impl's list), or null.
+thread_local std::vector<std::shared_ptr<const void>>* t_capturing = nullptr;
+}  // namespace
 
 CudaGraph::CudaGraph() : impl_(std::make_unique<Impl>()) {}
 
@@ -28,8 +37,10 @@ CudaGraph::~CudaGraph() {
   if (impl_->launched) (void)cudaStreamSynchronize(impl_->last_launch);
   if (impl_->exec) (void)cudaGraphExecDestroy(impl_->exec);
   if (impl_->graph) (void)cudaGraphDestroy(impl_->graph);
+  impl_->kept.clear();  // only now: the graph's launches may have used them until here
   if (previous >= 0 && previous != impl_->device) (void)cudaSetDevice(previous);
   (void)cudaGetLastError();
+  if (t_capturing == &impl_->kept) t_capturing = nullptr;
 }
 
 void CudaGraph::begin_capture(const Stream& capture) {
@@ -41,10 +52,12 @@ void CudaGraph::begin_capture(const Stream& capture) {
   impl_->capture = static_cast<cudaStream_t>(capture.handle());
   impl_->device = capture.device();
   PACER_CUDA_CHECK(cudaStreamBeginCapture(impl_->capture, cudaStreamCaptureModeRelaxed));
+  t_capturing = &impl_->kept;
 }
 
 std::string CudaGraph::end_capture() {
   if (impl_->capture == nullptr) return "CudaGraph::end_capture: no capture was begun";
+  if (t_capturing == &impl_->kept) t_capturing = nullptr;
   int previous = -1;
   (void)cudaGetDevice(&previous);
   (void)cudaSetDevice(impl_->device);
@@ -86,6 +99,10 @@ void CudaGraph::launch(const Stream& s) {
 }
 
 int64_t CudaGraph::nodes() const { return int64_t(impl_->nodes); }
+
+void keep_alive_while_captured(std::shared_ptr<const void> owner) {
+  if (t_capturing && owner) t_capturing->push_back(std::move(owner));
+}
 
 bool is_capturing(const Stream& s) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;

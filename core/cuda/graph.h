@@ -43,4 +43,9 @@ class CudaGraph {
 /// Whether work queued on `s` is being recorded into a graph rather than run.
 bool is_capturing(const Stream& s);
 
+/// Keeps `owner` alive as long as the graph this thread is capturing (if any): for objects
+/// a recorded launch depends on that a cache may drop later (a cuDNN execution plan owns the
+/// runtime-compiled kernel its launch names). Does nothing when no capture is under way.
+void keep_alive_while_captured(std::shared_ptr<const void> owner);
+
 }  // namespace pacer::cuda

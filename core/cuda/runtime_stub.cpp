@@ -75,6 +75,7 @@ bool CudaGraph::ready() const { return false; }
 void CudaGraph::launch(const Stream& s) { not_built(s.device()); }
 int64_t CudaGraph::nodes() const { return 0; }
 bool is_capturing(const Stream&) { return false; }
+void keep_alive_while_captured(std::shared_ptr<const void>) {}
 void retain_stream_blocks(const Stream&) {}
 void release_stream_blocks(const Stream&) {}
 

@@ -69,6 +69,9 @@ constexpr int64_t kMinTiles = 32;
 // 30: forward 6.3 -> 5.6 ms, forward + backward 18.2 -> 17.0 ms. With 64 or 128 channels
 // (U up to 2.3 MiB) larger blocks measured no faster.
 constexpr int64_t kSharedFilterBytes = int64_t(4) << 20;
+// ... up to this much V and M per block (batch 8 at 14 x 14: a share is 4.7 MiB; a large
+// batch would otherwise make each thread's scratch its whole share of the batch).
+constexpr int64_t kMaxSharedBlockBytes = int64_t(8) << 20;
 
 #if defined(__clang__)
 #define PACER_WINOGRAD_IVDEP _Pragma("clang loop vectorize(assume_safety)")
@@ -196,13 +199,15 @@ Layout forward_layout(const Problem& p) { return {p.N, p.C, p.H, p.W, p.K, p.OH,
 // Tile rows per block, counted across images (a block may end in one image and go on in the
 // next) among `total` rows: V and M of a block within kBlockBytes, but at least kMinTiles
 // tiles, since every block's GEMMs read all of U; and no more than a thread's share (all of
-// it for filters above kSharedFilterBytes).
+// it for filters above kSharedFilterBytes, up to kMaxSharedBlockBytes).
 int64_t tile_rows_per_block(const Layout& L, size_t element_size, int64_t total) {
   const int64_t per_row = kPoints * L.tile_cols() * (L.Cin + L.Cout) * int64_t(element_size);
   const int64_t by_bytes = kBlockBytes / std::max<int64_t>(per_row, 1);
   const int64_t by_tiles = (kMinTiles + L.tile_cols() - 1) / L.tile_cols();
   const int64_t share = (total + num_threads() - 1) / std::max(1, num_threads());
-  if (kPoints * L.Cin * L.Cout * int64_t(element_size) > kSharedFilterBytes) return std::max<int64_t>(share, 1);
+  if (kPoints * L.Cin * L.Cout * int64_t(element_size) > kSharedFilterBytes)
+    return std::clamp<int64_t>(std::max(by_tiles, kMaxSharedBlockBytes / std::max<int64_t>(per_row, 1)), 1,
+                               std::max<int64_t>(share, 1));
   return std::clamp<int64_t>(std::max(by_bytes, by_tiles), 1, std::max<int64_t>(share, 1));
 }
 

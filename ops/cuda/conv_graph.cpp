@@ -367,6 +367,9 @@ bool run_planned(ConvDir dir, const Tensor& x, const Tensor& w, const Tensor& y,
   }
   if (ms) *ms = plan->ms;
   if (plan_only) return true;
+  // A CUDA graph recording this launch keeps the plan (and the kernel it compiled): the
+  // cache below may drop it when it fills.
+  pacer::cuda::keep_alive_while_captured(plan);
   const Pointers ptrs = {const_cast<void*>(x.data()), const_cast<void*>(w.data()), const_cast<void*>(y.data()), sum,
                          sqsum};
   if (stats) {  // zeroed first, in case the engine adds onto them (the timing above ran it too)

@@ -43,12 +43,18 @@ class MemoryVersions {
   int version_of(int value) const { return current_[size_t(root_[size_t(value)])]; }
   void apply_writes(const Node& n) {
     const std::vector<int> written = n.written_inputs();
+    std::vector<bool> through_output(n.inputs.size(), false);
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       const int out = n.outputs[k];
       const int a = n.aliased_input(k);
       const bool writes = a < 0 || std::find(written.begin(), written.end(), a) != written.end();
       if (writes) current_[size_t(root_[size_t(out)])] = out;
+      if (writes && a >= 0) through_output[size_t(a)] = true;
     }
+    // An input written with no output for it (amp_unscale_'s gradients): a version named by
+    // the node and the input, the same in the graph before and after a pass.
+    for (int i : written)
+      if (!through_output[size_t(i)]) current_[size_t(root_[size_t(n.inputs[size_t(i)])])] = -2 - (n.id * 1024 + i);
   }
  private:
   std::vector<int> root_;

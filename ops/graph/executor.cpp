@@ -377,7 +377,7 @@ void Executor::run_node(const Node& n, std::vector<Tensor>& env, bool planned) {
     if (op.has(ops::kInplace)) c.outputs.push_back(c.inputs[0]);
     else if (!op.has(ops::kView) && !op.has(ops::kDynamicShape)) c.outputs = allocate_outputs(n, c.inputs, planned);
     op.kernels[int(n.device.type)](c);
-    if (op.has(ops::kInplace)) c.inputs[0].bump_version();
+    for (int i : n.written_inputs()) c.inputs[size_t(i)].bump_version();
     outputs = std::move(c.outputs);
   }
   ops::note_kernel_launches(uint64_t(n.fused ? n.fused->launches() : 1));

@@ -70,8 +70,8 @@ struct Node {
   bool allocates() const;
   /// The input (index) whose memory output `k` shares, or -1 when it is fresh memory.
   int aliased_input(size_t k) const;
-  /// The inputs (indices) this node writes in place: {0} for an in-place op, the updated
-  /// inputs of a fused node.
+  /// The inputs (indices) this node writes in place: an in-place op's (OpDef::writes: input 0,
+  /// and more for ops such as amp_unscale_), the updated inputs of a fused node.
   std::vector<int> written_inputs() const;
 };
 

@@ -206,6 +206,28 @@ TEST_CASE("version counter: in-place edits of saved tensors are caught at backwa
   }
 }
 
+TEST_CASE("version counter: an in-place op bumps every input it writes, not only the first") {
+  // amp_unscale_ writes found_inf and every gradient; amp_update_scale_ the scale, the growth
+  // tracker and the skip count (not found_inf).
+  Tensor found_inf = zeros({1}), inv_scale = full({1}, 0.5);
+  Tensor g1 = ones({3}), g2 = ones({2, 2});
+  const uint32_t vf = found_inf.version(), vi = inv_scale.version(), v1 = g1.version(), v2 = g2.version();
+  amp_unscale_({g1, g2}, found_inf, inv_scale);
+  CHECK(found_inf.version() == vf + 1);
+  CHECK(inv_scale.version() == vi);
+  CHECK(g1.version() == v1 + 1);
+  CHECK(g2.version() == v2 + 1);
+  CHECK(g1.to_vector<float>()[0] == 0.5f);
+  Tensor scale = full({1}, 1024.0), growth = zeros({1}, {.dtype = DType::I64}), skipped = zeros({1}, {.dtype = DType::I64});
+  const uint32_t vs = scale.version(), vg = growth.version(), vk = skipped.version(), vfi = found_inf.version();
+  amp_update_scale_(scale, growth, skipped, found_inf, 2.0, 0.5, 2000, 1.0, 65536.0);
+  CHECK(scale.version() == vs + 1);
+  CHECK(growth.version() == vg + 1);
+  CHECK(skipped.version() == vk + 1);
+  CHECK(found_inf.version() == vfi);
+  CHECK(growth.to_vector<int64_t>()[0] == 1);
+}
+
 TEST_CASE("the engine is iterative: a 100000-op chain backprops without stack overflow") {
   // m is exact in float32 and float64, so the expected gradient does not depend on how the
   // number is wrapped; the engine multiplies by m once per node, as this loop does.

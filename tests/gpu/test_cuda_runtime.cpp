@@ -2,9 +2,11 @@
 // accounting and reuse, pinned memory, and copies between host and device.
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <utility>
 
 #include "core/cuda/caching_allocator.h"
+#include "core/cuda/graph.h"
 #include "core/cuda/handles.h"
 #include "core/cuda/pinned.h"
 #include "core/cuda/runtime.h"
@@ -58,6 +60,35 @@ TEST_CASE("cuda runtime: streams order work and events time it") {
   CHECK(stop.query());
   CHECK(stop.elapsed_ms(start) >= 0.0f);
   CHECK(sum(y).to(kCPU).item<float>() == doctest::Approx(3.0 * (1 << 20)));
+}
+
+TEST_CASE("cuda graphs: a recorded kernel replays, and what the capture kept alive lives as long as the graph") {
+  cuda::Stream s = cuda::Stream::create(0);
+  cuda::StreamGuard guard(s);
+  Tensor x = ones({1 << 16}, {.device = kGpu});
+  Tensor y = zeros({1 << 16}, {.device = kGpu});
+  auto owner = std::make_shared<int>(7);
+  cuda::keep_alive_while_captured(owner);  // no capture under way: nothing kept
+  CHECK(owner.use_count() == 1);
+  {
+    cuda::CudaGraph g;
+    g.begin_capture(s);
+    CHECK(cuda::is_capturing(s));
+    add_(y, x);  // recorded, not run
+    cuda::keep_alive_while_captured(owner);
+    CHECK(g.end_capture() == "");
+    CHECK_FALSE(cuda::is_capturing(s));
+    CHECK(owner.use_count() == 2);
+    cuda::keep_alive_while_captured(owner);  // the capture is over: not kept again
+    CHECK(owner.use_count() == 2);
+    REQUIRE(g.ready());
+    CHECK(g.nodes() >= 1);
+    CHECK(sum(y).to(kCPU).item<float>() == 0.0f);
+    g.launch(s);
+    g.launch(s);
+    CHECK(sum(y).to(kCPU).item<float>() == 2.0f * (1 << 16));
+  }
+  CHECK(owner.use_count() == 1);
 }
 
 TEST_CASE("cuda caching allocator: accounting, reuse and peak") {
@@ -238,6 +269,7 @@ TEST_CASE("cuda channels-last: softmax and log_softmax along every dim match the
     INFO("dim " << dim);
     for (bool log : {false, true}) {
       const Tensor yg = log ? log_softmax(xg, dim) : softmax(xg, dim);
+      CHECK(ops::is_channels_last(yg));  // the layout kept (the case the dense kernels got wrong)
       const Tensor yc = log ? log_softmax(x, dim) : softmax(x, dim);
       const Tensor d = abs(cast(yg.to(kCPU), DType::F64) - cast(yc, DType::F64));
       CHECK(max(d).item<double>() <= 1e-5);

@@ -278,6 +278,33 @@ TEST_CASE("MemoryOrderCheck: moving a read past an in-place update, or a read be
   CHECK_FALSE(check.hazard(moved("exp", 1)));
 }
 
+TEST_CASE("MemoryOrderCheck: an in-place op's writes to inputs it has no output for count (amp_unscale_'s gradients)") {
+  Tensor g = randn({4}), found = zeros({1}), inv = full({1}, 0.5);
+  auto f = [&](const std::vector<Tensor>& in) {
+    Tensor r = g * in[0];  // reads the gradient before ...
+    NoGradGuard ng;
+    amp_unscale_({g}, found, inv);  // ... it is unscaled in place
+    return std::vector<Tensor>{r + g};
+  };
+  const Tensor g0 = clone(g);
+  Captured c = capture(f, {randn({4})});
+  copy_(g, g0);
+  const Graph& gr = c.graph;
+  const MemoryOrderCheck check(gr);
+  CHECK_FALSE(check.hazard(gr));
+  size_t at = 0;
+  while (gr.nodes[at].kind() != "mul") ++at;
+  Graph h = gr;  // the mul moved past the unscale: it would read the unscaled gradient
+  Node n = h.nodes[at];
+  h.nodes.erase(h.nodes.begin() + long(at));
+  h.nodes.insert(h.nodes.begin() + long(at) + 1, n);
+  h.rebuild_uses();
+  REQUIRE(h.nodes[at].kind() == "amp_unscale_");
+  const Hazard late = check.hazard(h);
+  CHECK(late);
+  CHECK(late.what.find("would read") != std::string::npos);
+}
+
 TEST_CASE("pointwise_fusion runs over channels-last tensors in memory order, and leaves mixed layouts apart") {
   auto nhwc = [](const Tensor& x) { return permute(contiguous(permute(x, {0, 2, 3, 1})), {0, 3, 1, 2}); };
   const Tensor x = nhwc(randn({2, 5, 3, 4})), y = nhwc(randn({2, 5, 3, 4})), z = randn({2, 5, 3, 4});
