@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/cuda/stream.h"
 #include "ops/api.h"
 #include "ops/cuda/conv.h"
 #include "ops/graph/capture.h"
@@ -96,6 +97,49 @@ TEST_CASE("cuda graph: a captured SGD step (multi-tensor update in one launch) e
 }  // namespace pacer::test
 
 namespace pacer::test {
+
+TEST_CASE("cuda graph: a step called with a stream of its own current replays in order on it") {
+  // The caller's stream is not the default one: the replays must wait for the work queued
+  // before them on it (the inputs written just before) and the readers after them must see
+  // their results.
+  const Device cuda("cuda");
+  cuda::Stream mine = cuda::Stream::create(0);
+  cuda::StreamGuard on_mine(mine);
+  auto make = [&] {
+    std::vector<Tensor> ps = {cast(uniform({32, 16}, -0.5, 0.5, 81), DType::F32).to(cuda),
+                              cast(uniform({8, 32}, -0.5, 0.5, 82), DType::F32).to(cuda)};
+    for (Tensor& p : ps) p.set_requires_grad();
+    return ps;
+  };
+  std::vector<Tensor> pe = make(), pg = make();
+  optim::Sgd oe(pe, {.lr = 0.1, .momentum = 0.9});
+  optim::Sgd og(pg, {.lr = 0.1, .momentum = 0.9});
+  auto step = [](std::vector<Tensor>& p, optim::Optimizer& opt) {
+    return [&p, &opt](const std::vector<Tensor>& in) {
+      opt.zero_grad();
+      const Tensor d = linear(relu(linear(in[0], p[0])), p[1]) - in[1];
+      const Tensor loss = mean(d * d);
+      loss.backward();
+      opt.step();
+      return std::vector<Tensor>{loss};
+    };
+  };
+  graph::CompiledStep compiled(step(pg, og), {.capture = {.params = pg}});
+  Tensor x = zeros({64, 16}, {.device = cuda}), t = zeros({64, 8}, {.device = cuda});
+  for (int i = 0; i < 6; ++i) {
+    INFO("step " << i);
+    // Written on `mine` just before the step reads them.
+    copy_(x, cast(uniform({64, 16}, -1, 1, 90 + i), DType::F32).to(cuda));
+    copy_(t, cast(uniform({64, 8}, -1, 1, 100 + i), DType::F32).to(cuda));
+    const Tensor le = step(pe, oe)({x, t})[0];
+    const Tensor lg = compiled({x, t})[0];
+    CHECK(max_rel(lg, le) <= 1e-5);
+  }
+  for (size_t i = 0; i < pe.size(); ++i) CHECK(max_rel(pg[i], pe[i]) <= 1e-5);
+  REQUIRE(compiled.last_executor() != nullptr);
+  CHECK(compiled.last_executor()->stats().cuda_graph == "on");
+  CHECK(compiled.last_executor()->stats().cuda_graph_replays >= 2);
+}
 
 TEST_CASE("cuda graph: bn_relu fuses channels-last batch norm + add + ReLU and its backward, equal to the unfused graph") {
   const Device cuda("cuda");
