@@ -1,9 +1,12 @@
 // Multi-tensor fusion (horizontal): fused pointwise nodes that run the same program over
 // different tensors (the optimizer's update of each parameter, each parameter's squared
-// norm, each trust ratio) become one node that runs them all in one parallel loop, the
-// way multi-tensor-apply kernels batch an optimizer step. A batch sits where its first
-// member was; a member joins only if moving it there changes nothing any node reads
-// (MemoryOrderCheck), else a new batch starts.
+// norm, each trust ratio, each batch norm's running statistics) become one node that runs
+// them all in one parallel loop, the way multi-tensor-apply kernels batch an optimizer step.
+// A batch sits where its first member was; a member joins only if moving it there changes
+// nothing any node reads (MemoryOrderCheck). Else the batch may sink to the new member's
+// place instead (members whose inputs come later, as the running statistics of each batch
+// norm in turn, which nothing reads before the step ends), if that changes nothing either;
+// else a new batch starts.
 #include <fmt/format.h>
 
 #include <map>
@@ -53,6 +56,7 @@ class MultiTensorFusion final : public Pass {
     const Graph before = g;
     const MemoryOrderCheck check(before);
     std::vector<std::vector<size_t>> batches;  // positions of members, in order
+    std::vector<bool> at_last;                 // a batch placed at its last member, not its first
     std::map<std::string, size_t> open;        // key -> its open batch
     int next_id = before.next_node_id();
     std::vector<int> batch_id;
@@ -80,22 +84,33 @@ class MultiTensorFusion final : public Pass {
       const std::string key = batch_key(before, n, *k);
       auto it = open.find(key);
       if (it != open.end() && independent(it->second, n)) {
-        batches[it->second].push_back(p);
-        after.nodes = assemble(before, batches, batch_id);
+        const size_t b = it->second;
+        batches[b].push_back(p);
+        after.nodes = assemble(before, batches, batch_id, at_last);
         if (!check.hazard(after)) {
-          add_member(it->second, n);
+          add_member(b, n);
           continue;
         }
-        batches[it->second].pop_back();
+        if (!at_last[b]) {  // the whole batch at this member's place instead
+          at_last[b] = true;
+          after.nodes = assemble(before, batches, batch_id, at_last);
+          if (!check.hazard(after)) {
+            add_member(b, n);
+            continue;
+          }
+          at_last[b] = false;
+        }
+        batches[b].pop_back();
       }
       open[key] = batches.size();
       batches.push_back({p});
+      at_last.push_back(false);
       batch_id.push_back(next_id++);
       reads.emplace_back();
       writes.emplace_back();
       add_member(batches.size() - 1, n);
     }
-    after.nodes = assemble(before, batches, batch_id);
+    after.nodes = assemble(before, batches, batch_id, at_last);
     const Hazard hazard = check.hazard(after);
     PACER_CHECK(!hazard, "multi_tensor: the batched graph is inconsistent: {}", hazard.what);
     for (const std::vector<size_t>& b : batches)
@@ -106,14 +121,15 @@ class MultiTensorFusion final : public Pass {
   }
 
  private:
-  // The node list with each batch of two or more in one node at its first member's place.
+  // The node list with each batch of two or more in one node at its first member's place
+  // (its last member's, when at_last).
   static std::vector<Node> assemble(const Graph& before, const std::vector<std::vector<size_t>>& batches,
-                                    const std::vector<int>& ids) {
-    std::vector<int> batch_at(before.nodes.size(), -1);  // -2: a member that is not first
+                                    const std::vector<int>& ids, const std::vector<bool>& at_last) {
+    std::vector<int> batch_at(before.nodes.size(), -1);  // -2: a member placed elsewhere
     for (size_t b = 0; b < batches.size(); ++b) {
       if (batches[b].size() < 2) continue;
       for (size_t m : batches[b]) batch_at[m] = -2;
-      batch_at[batches[b][0]] = int(b);
+      batch_at[at_last[b] ? batches[b].back() : batches[b][0]] = int(b);
     }
     std::vector<Node> nodes;
     nodes.reserve(before.nodes.size());

@@ -206,6 +206,56 @@ TEST_CASE("multi_tensor runs an optimizer's per-parameter updates in one loop, e
   for (size_t i = 0; i < pe.size(); ++i) CHECK(max_rel_diff(pg[i], pe[i]) == 0);
 }
 
+TEST_CASE("multi_tensor batches each batch norm's running statistics update at the last one's place, equal to eager") {
+  // Each layer's update reads statistics its own batch norm computes: the batch cannot sit at
+  // the first update (the later layers' statistics do not exist yet), so it sinks to the last.
+  std::vector<Tensor> w, b, rm, rv;
+  for (int k = 0; k < 3; ++k) {
+    w.push_back(randn({6}));
+    b.push_back(randn({6}));
+    rm.push_back(randn({6}));
+    rv.push_back(rand({6}) + 0.5);
+  }
+  auto f = [&](const std::vector<Tensor>& in) {
+    NoGradGuard ng;
+    Tensor h = in[0];
+    for (int k = 0; k < 3; ++k) h = relu(batch_norm(h, w[k], b[k], rm[k], rv[k], true, 0.1, 1e-5));
+    return std::vector<Tensor>{sum(h)};
+  };
+  std::vector<Tensor> rm0, rv0;
+  for (int k = 0; k < 3; ++k) {
+    rm0.push_back(clone(rm[k]));
+    rv0.push_back(clone(rv[k]));
+  }
+  const Tensor x = randn({4, 6, 5, 5});
+  Captured c = capture(f, {x});
+  PassManager().add_list("cast_elim,pointwise_fusion,multi_tensor").run(c.graph);
+  int batched = 0;
+  for (const Node& n : c.graph.nodes)
+    if (const FusedPointwiseKernel* k = pointwise_kernel_of(n); k && k->members() == 3) ++batched;
+  CHECK(batched == 2);  // the running means' update, and the running variances'
+  // From the same state, the replay and the eager function update it alike, bit for bit.
+  for (int k = 0; k < 3; ++k) {
+    copy_(rm[k], rm0[k]);
+    copy_(rv[k], rv0[k]);
+  }
+  const Tensor got = Executor(c.graph).run({x})[0];
+  std::vector<Tensor> rm1, rv1;
+  for (int k = 0; k < 3; ++k) {
+    rm1.push_back(clone(rm[k]));
+    rv1.push_back(clone(rv[k]));
+    copy_(rm[k], rm0[k]);
+    copy_(rv[k], rv0[k]);
+  }
+  const Tensor want = f({x})[0];
+  CHECK(max_rel_diff(got, want) == 0);
+  for (int k = 0; k < 3; ++k) {
+    CHECK(max_rel_diff(rm1[size_t(k)], rm[k]) == 0);
+    CHECK(max_rel_diff(rv1[size_t(k)], rv[k]) == 0);
+    CHECK(max_rel_diff(rm1[size_t(k)], rm0[size_t(k)]) > 0);  // they did move
+  }
+}
+
 TEST_CASE("PACER_VERIFY_FUSION names a fused node whose result differs from its reference") {
   // A deliberately wrong kernel: relu(x) computed as x.
   struct WrongRelu final : FusedKernel {
