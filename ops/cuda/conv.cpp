@@ -279,22 +279,25 @@ std::vector<Candidate> candidates(cudnnHandle_t h, const ConvCall& c, const Tens
   switch (c.dir) {
     case Dir::Forward: {
       std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
-      if (!usable(cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
-                                                               &returned, perf.data()))) return {};
+      const cudnnStatus_t s = cudnnGetConvolutionForwardAlgorithm_v7(h, xd.d, wd.d, cd.d, yd.d, int(perf.size()),
+                                                                     &returned, perf.data());
+      if (!usable(s)) return {};
       append(out, perf, returned, false);
       break;
     }
     case Dir::BackwardData: {
       std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
-      if (!usable(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
-                                                                    &returned, perf.data()))) return {};
+      const cudnnStatus_t s = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, wd.d, yd.d, cd.d, xd.d, int(perf.size()),
+                                                                          &returned, perf.data());
+      if (!usable(s)) return {};
       append(out, perf, returned, false);
       break;
     }
     case Dir::BackwardFilter: {
       std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
-      if (!usable(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d, int(perf.size()),
-                                                                      &returned, perf.data()))) return {};
+      const cudnnStatus_t s = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd.d, yd.d, cd.d, wd.d,
+                                                                            int(perf.size()), &returned, perf.data());
+      if (!usable(s)) return {};
       append(out, perf, returned, false);
       break;
     }
@@ -315,25 +318,29 @@ std::vector<Candidate> measured(cudnnHandle_t h, const ConvCall& c, const Tensor
   switch (c.dir) {
     case Dir::Forward: {
       std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
-      if (!usable(cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d, yd.d,
-                                                               scratch.data(), int(perf.size()), &returned,
-                                                               perf.data(), ws, ws_bytes))) return {};
+      const cudnnStatus_t s = cudnnFindConvolutionForwardAlgorithmEx(h, xd.d, c.X.data(), wd.d, c.W.data(), cd.d,
+                                                                     yd.d, scratch.data(), int(perf.size()),
+                                                                     &returned, perf.data(), ws, ws_bytes);
+      if (!usable(s)) return {};
       append(out, perf, returned, true);
       break;
     }
     case Dir::BackwardData: {
       std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
-      if (!usable(cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d, xd.d,
-                                                                    scratch.data(), int(perf.size()), &returned,
-                                                                    perf.data(), ws, ws_bytes))) return {};
+      const cudnnStatus_t s = cudnnFindConvolutionBackwardDataAlgorithmEx(h, wd.d, c.W.data(), yd.d, c.Y.data(), cd.d,
+                                                                          xd.d, scratch.data(), int(perf.size()),
+                                                                          &returned, perf.data(), ws, ws_bytes);
+      if (!usable(s)) return {};
       append(out, perf, returned, true);
       break;
     }
     case Dir::BackwardFilter: {
       std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
-      if (!usable(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(), cd.d,
-                                                                      wd.d, scratch.data(), int(perf.size()),
-                                                                      &returned, perf.data(), ws, ws_bytes))) return {};
+      const cudnnStatus_t s = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, xd.d, c.X.data(), yd.d, c.Y.data(),
+                                                                            cd.d, wd.d, scratch.data(),
+                                                                            int(perf.size()), &returned, perf.data(),
+                                                                            ws, ws_bytes);
+      if (!usable(s)) return {};
       append(out, perf, returned, true);
       break;
     }

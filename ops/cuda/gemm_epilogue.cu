@@ -36,7 +36,9 @@ __global__ void relu_rows_kernel(T* __restrict__ c, int64_t m, int64_t n, int64_
 constexpr int64_t kRowsPerSplit = 128;
 constexpr int64_t kMaxSplits = 512;
 
-int64_t row_splits(int64_t rows) { return std::clamp<int64_t>((rows + kRowsPerSplit - 1) / kRowsPerSplit, 1, kMaxSplits); }
+int64_t row_splits(int64_t rows) {
+  return std::clamp<int64_t>((rows + kRowsPerSplit - 1) / kRowsPerSplit, 1, kMaxSplits);
+}
 
 // dz[r, j] = y[r, j] <= 0 ? 0 : dy[r, j] (as relu_backward: NaN passes; dz may be dy) over the
 // rows of split blockIdx.y; their sum per column goes to db[j] (one split) or to
@@ -71,7 +73,8 @@ __global__ void relu_backward_column_sums(const T* dy, const T* __restrict__ y, 
 
 // db[j] = sum over the splits s, in order, of part[s * cols + j].
 template <class T>
-__global__ void add_split_sums(const compute_t<T>* __restrict__ part, T* __restrict__ db, int64_t splits, int64_t cols) {
+__global__ void add_split_sums(const compute_t<T>* __restrict__ part, T* __restrict__ db, int64_t splits,
+                               int64_t cols) {
   const int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (j >= cols) return;
   compute_t<T> total = part[j];
@@ -105,7 +108,8 @@ void mask_and_sum_columns(const Tensor& dy, const Tensor& y, Tensor& dz, Tensor&
     using C = compute_t<T>;
     Tensor part;  // the splits' column sums, in the compute type
     if (splits > 1)
-      part = empty({splits * cols}, {.dtype = std::is_same_v<C, double> ? DType::F64 : DType::F32, .device = dz.device()});
+      part = empty({splits * cols},
+                   {.dtype = std::is_same_v<C, double> ? DType::F64 : DType::F32, .device = dz.device()});
     C* pp = splits > 1 ? static_cast<C*>(part.data()) : nullptr;
     relu_backward_column_sums<T><<<dim3(blocks_for(cols, 32), unsigned(splits)), dim3(32, 8), 0, stream()>>>(
         data_ptr<T>(dy), data_ptr<T>(y), data_ptr<T>(dz), data_ptr<T>(db), pp, rows, cols);
