@@ -224,7 +224,7 @@ std::vector<Tensor> Executor::run_cuda_graph(const std::vector<Tensor>& inputs, 
       r.stream = cuda::Stream::create(r.device);
       cuda::retain_stream_blocks(r.stream);
     }
-    r.host_values = host_values_of(graph_, r.emulated);
+    // (r.host_values: taken at the warm-up, and unmoved since, or this run would have warmed up.)
     std::unique_ptr<cuda::CudaGraph> g = r.emulated ? nullptr : std::make_unique<cuda::CudaGraph>();
     std::string why;
     std::vector<Tensor> out;

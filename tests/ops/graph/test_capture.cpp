@@ -55,6 +55,11 @@ struct BlockTrainer {
     models::backward_and_step(loss, *opt, nullptr);
     return {loss};
   }
+  // One eager step (the optimizer makes its state), then the next one captured.
+  Captured warm_and_capture(const std::vector<Tensor>& in) {
+    step(in);
+    return capture([&](const std::vector<Tensor>& v) { return step(v); }, in, {.params = block->parameters()});
+  }
 };
 
 std::shared_ptr<nn::UnaryModule> bottleneck(uint64_t seed) {
@@ -143,12 +148,7 @@ TEST_CASE("a new input shape captures again, and replays check the captured sign
 TEST_CASE("the memory plan reuses memory and gives the same results as unplanned memory") {
   BlockTrainer a(bottleneck(5)), b(bottleneck(5));
   const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
-  a.step({x, t});  // optimizer state first (eager warmup)
-  b.step({x, t});
-  Captured ca = capture([&](const std::vector<Tensor>& in) { return a.step(in); }, {x, t},
-                        {.params = a.block->parameters()});
-  Captured cb = capture([&](const std::vector<Tensor>& in) { return b.step(in); }, {x, t},
-                        {.params = b.block->parameters()});
+  Captured ca = a.warm_and_capture({x, t}), cb = b.warm_and_capture({x, t});
   Executor planned(ca.graph), unplanned(cb.graph, {.plan_memory = false});
   CHECK(planned.stats().planned_tensors > 10);
   CHECK(planned.stats().planned_bytes > 0);
@@ -165,9 +165,7 @@ TEST_CASE("the memory plan reuses memory and gives the same results as unplanned
 TEST_CASE("gradients live in the planned arena, and a gradient held across runs keeps its values") {
   BlockTrainer a(bottleneck(9));
   const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
-  a.step({x, t});
-  Captured c = capture([&](const std::vector<Tensor>& in) { return a.step(in); }, {x, t},
-                       {.params = a.block->parameters()});
+  Captured c = a.warm_and_capture({x, t});
   REQUIRE(!c.graph.grad_outputs.empty());
   Executor ex(c.graph);
   const auto params = a.block->parameters();
@@ -194,12 +192,7 @@ TEST_CASE("kernel scratch is measured in the first run and served from the arena
     ops::cpu::winograd::set_mode(mode);
     BlockTrainer a(bottleneck(11)), b(bottleneck(11));
     const Tensor x = randn({2, 16, 6, 6}), t = randn({2, 16, 6, 6});
-    a.step({x, t});
-    b.step({x, t});
-    Captured ca = capture([&](const std::vector<Tensor>& in) { return a.step(in); }, {x, t},
-                          {.params = a.block->parameters()});
-    Captured cb = capture([&](const std::vector<Tensor>& in) { return b.step(in); }, {x, t},
-                          {.params = b.block->parameters()});
+    Captured ca = a.warm_and_capture({x, t}), cb = b.warm_and_capture({x, t});
     Executor planned(ca.graph), plain(cb.graph, {.plan_workspace = false});
     CHECK(planned.stats().workspace_nodes == 0);  // nothing measured yet
     const size_t without = planned.stats().planned_bytes;
